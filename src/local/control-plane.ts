@@ -1,0 +1,236 @@
+// A Kubernetes control plane on loopback: etcd, kube-apiserver and kube-controller-manager (plus
+// kube-scheduler when asked), with generated certificates, an admin kubeconfig, and logs in files.
+// Used as the metadata-only virtual control plane of a tenant and as the core of a host cluster.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderKubeconfig } from '../kube/kubeconfig.ts';
+import { createCertificateAuthority, createSigningKeyPair, issueCertificate, type CertificateAuthority, type KeyPairPem } from '../pki/certs.ts';
+import { loadKit, type Kit } from './kit.ts';
+import { PortAllocator } from './ports.ts';
+import { ProcessGroup, type Component } from './process.ts';
+import { httpsGet, waitFor } from './wait.ts';
+
+export const defaultServiceCidr = '10.96.0.0/16';
+
+export interface ControlPlaneOptions {
+  /** Short name for folders, log files and the kubeconfig context. */
+  name?: string;
+  /** Parent of the environment's temporary folder (default: the OS temp folder). */
+  baseDir?: string;
+  kit?: Kit;
+  ports?: PortAllocator;
+  serviceCidr?: string;
+  /** Run kube-scheduler (host clusters do; a virtual control plane does not). */
+  scheduler?: boolean;
+  /** Authorise kubelets with the Node authoriser (host clusters). */
+  nodeAuthorizer?: boolean;
+  startTimeoutMs?: number;
+  /** Keep the temporary folder after stop (for debugging). */
+  keepDir?: boolean;
+}
+
+/** The first address of a CIDR plus one: the `kubernetes` Service IP. */
+export function firstServiceIp(cidr: string): string {
+  const [base] = cidr.split('/');
+  const parts = (base ?? '').split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new Error(`service CIDR '${cidr}' is not an IPv4 CIDR such as 10.96.0.0/16`);
+  }
+  parts[3] = (parts[3] ?? 0) + 1;
+  return parts.join('.');
+}
+
+export class ControlPlane {
+  readonly name: string;
+  readonly dir: string;
+  readonly kit: Kit;
+  readonly ports: PortAllocator;
+  readonly server: string;
+  readonly serviceCidr: string;
+  readonly kubeconfigPath: string;
+  readonly ca: CertificateAuthority;
+  readonly admin: KeyPairPem;
+  readonly processes: ProcessGroup;
+  private readonly keepDir: boolean;
+
+  private constructor(init: {
+    name: string; dir: string; kit: Kit; ports: PortAllocator; server: string; serviceCidr: string;
+    kubeconfigPath: string; ca: CertificateAuthority; admin: KeyPairPem; processes: ProcessGroup; keepDir: boolean;
+  }) {
+    this.name = init.name;
+    this.dir = init.dir;
+    this.kit = init.kit;
+    this.ports = init.ports;
+    this.server = init.server;
+    this.serviceCidr = init.serviceCidr;
+    this.kubeconfigPath = init.kubeconfigPath;
+    this.ca = init.ca;
+    this.admin = init.admin;
+    this.processes = init.processes;
+    this.keepDir = init.keepDir;
+  }
+
+  /** Starts every component and resolves when all are ready; on failure stops what it started. */
+  static async start(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+    const name = opts.name ?? 'vnest';
+    const kit = opts.kit ?? (await loadKit());
+    const ports = opts.ports ?? new PortAllocator();
+    const serviceCidr = opts.serviceCidr ?? defaultServiceCidr;
+    const timeoutMs = opts.startTimeoutMs ?? 120_000;
+    const dir = await mkdtemp(join(opts.baseDir ?? tmpdir(), `vnest-${name}-`));
+    const processes = new ProcessGroup(dir);
+    try {
+      return await ControlPlane.boot({ name, kit, ports, serviceCidr, timeoutMs, dir, processes, opts });
+    } catch (err) {
+      await processes.stopAll();
+      const logs = processes.logTails(20);
+      if (!opts.keepDir) await rm(dir, { recursive: true, force: true });
+      throw new Error(`control plane '${name}' did not start: ${(err as Error).message}\n${logs}`, { cause: err });
+    }
+  }
+
+  private static async boot(a: {
+    name: string; kit: Kit; ports: PortAllocator; serviceCidr: string; timeoutMs: number; dir: string;
+    processes: ProcessGroup; opts: ControlPlaneOptions;
+  }): Promise<ControlPlane> {
+    const { name, kit, ports, serviceCidr, timeoutMs, dir, processes, opts } = a;
+    const pki = join(dir, 'pki');
+    await mkdir(pki);
+    const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = await Promise.all([
+      ports.next(), ports.next(), ports.next(), ports.next(), ports.next(),
+    ]);
+    const server = `https://127.0.0.1:${apiPort}`;
+
+    const ca = await createCertificateAuthority(`vnest-${name}-ca`);
+    const serving = await issueCertificate(ca, {
+      commonName: 'kube-apiserver',
+      usages: ['server'],
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      ipAddresses: ['127.0.0.1', firstServiceIp(serviceCidr)],
+    });
+    const client = (commonName: string, organizations: string[] = []) =>
+      issueCertificate(ca, { commonName, organizations, usages: ['client'] });
+    const [admin, kcm, scheduler, kubeletClient, saKeys] = await Promise.all([
+      client('vnest-admin', ['system:masters']),
+      client('system:kube-controller-manager'),
+      client('system:kube-scheduler'),
+      client('kube-apiserver-kubelet-client', ['system:masters']),
+      createSigningKeyPair(),
+    ]);
+    const files = {
+      ca: join(pki, 'ca.crt'), caKey: join(pki, 'ca.key'),
+      serving: join(pki, 'apiserver.crt'), servingKey: join(pki, 'apiserver.key'),
+      kubelet: join(pki, 'kubelet-client.crt'), kubeletKey: join(pki, 'kubelet-client.key'),
+      saPub: join(pki, 'sa.pub'), saKey: join(pki, 'sa.key'),
+    };
+    await Promise.all([
+      writeFile(files.ca, ca.certPem), writeFile(files.caKey, ca.keyPem, { mode: 0o600 }),
+      writeFile(files.serving, serving.certPem), writeFile(files.servingKey, serving.keyPem, { mode: 0o600 }),
+      writeFile(files.kubelet, kubeletClient.certPem), writeFile(files.kubeletKey, kubeletClient.keyPem, { mode: 0o600 }),
+      writeFile(files.saPub, saKeys.publicKeyPem), writeFile(files.saKey, saKeys.privateKeyPem, { mode: 0o600 }),
+    ]);
+    const writeKubeconfig = async (file: string, user: string, creds: KeyPairPem) => {
+      const path = join(dir, file);
+      await writeFile(path, renderKubeconfig({ name: user, server, caPem: ca.certPem, credentials: creds }), { mode: 0o600 });
+      return path;
+    };
+    const kubeconfigPath = await writeKubeconfig('admin.kubeconfig', name, admin);
+    const kcmKubeconfig = await writeKubeconfig('kube-controller-manager.kubeconfig', 'kube-controller-manager', kcm);
+    const schedKubeconfig = await writeKubeconfig('kube-scheduler.kubeconfig', 'kube-scheduler', scheduler);
+
+    const etcd = processes.start({
+      name: 'etcd',
+      command: kit.bin.etcd,
+      args: [
+        '--name=default', `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdClient}`, `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
+        // A test bed: durability across power loss does not matter, speed does.
+        '--unsafe-no-fsync', '--log-level=warn', '--quota-backend-bytes=2147483648',
+      ],
+    });
+    await waitFor('etcd health', async () => {
+      const res = await fetch(`http://127.0.0.1:${etcdClient}/health`);
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    }, { timeoutMs, check: () => etcd.assertRunning() });
+
+    const apiserver = processes.start({
+      name: 'kube-apiserver',
+      command: kit.bin.kubeApiserver,
+      args: [
+        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+        '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+        `--tls-cert-file=${files.serving}`, `--tls-private-key-file=${files.servingKey}`,
+        `--client-ca-file=${files.ca}`,
+        `--authorization-mode=${opts.nodeAuthorizer ? 'Node,RBAC' : 'RBAC'}`,
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${files.saPub}`, `--service-account-signing-key-file=${files.saKey}`,
+        `--service-cluster-ip-range=${serviceCidr}`,
+        '--allow-privileged=true',
+        '--kubelet-preferred-address-types=InternalIP,Hostname',
+        `--kubelet-client-certificate=${files.kubelet}`, `--kubelet-client-key=${files.kubeletKey}`,
+        // Loopback is not a valid Endpoints address, so the kubernetes Service gets none here.
+        '--endpoint-reconciler-type=none',
+        '--profiling=false', `--cert-dir=${join(dir, 'apiserver-certs')}`,
+      ],
+    });
+    await waitFor('kube-apiserver /readyz', async () => {
+      const res = await httpsGet(`${server}/readyz`, { caPem: ca.certPem, ...admin });
+      return res.status === 200;
+    }, { timeoutMs, check: () => apiserver.assertRunning() });
+
+    const started: Component[] = [];
+    started.push(processes.start({
+      name: 'kube-controller-manager',
+      command: kit.bin.kubeControllerManager,
+      args: [
+        `--kubeconfig=${kcmKubeconfig}`, `--authentication-kubeconfig=${kcmKubeconfig}`, `--authorization-kubeconfig=${kcmKubeconfig}`,
+        '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, `--cert-dir=${join(dir, 'kcm-certs')}`,
+        '--leader-elect=false', '--use-service-account-credentials=true',
+        `--service-account-private-key-file=${files.saKey}`, `--root-ca-file=${files.ca}`,
+        `--cluster-signing-cert-file=${files.ca}`, `--cluster-signing-key-file=${files.caKey}`,
+        `--service-cluster-ip-range=${serviceCidr}`,
+        '--profiling=false',
+      ],
+    }));
+    if (opts.scheduler) {
+      started.push(processes.start({
+        name: 'kube-scheduler',
+        command: kit.bin.kubeScheduler,
+        args: [
+          `--kubeconfig=${schedKubeconfig}`, `--authentication-kubeconfig=${schedKubeconfig}`, `--authorization-kubeconfig=${schedKubeconfig}`,
+          '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, `--cert-dir=${join(dir, 'scheduler-certs')}`,
+          '--leader-elect=false', '--profiling=false',
+        ],
+      }));
+    }
+    const checkAll = () => started.forEach((c) => c.assertRunning());
+    await Promise.all([
+      waitFor('kube-controller-manager /healthz', async () => (await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`, { insecure: true })).status === 200, { timeoutMs, check: checkAll }),
+      opts.scheduler
+        ? waitFor('kube-scheduler /healthz', async () => (await httpsGet(`https://127.0.0.1:${schedPort}/healthz`, { insecure: true })).status === 200, { timeoutMs, check: checkAll })
+        : Promise.resolve(),
+    ]);
+    // The controllers really work once the default ServiceAccount exists: pods can be created.
+    await waitFor('the default ServiceAccount', async () => {
+      const res = await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, { caPem: ca.certPem, ...admin });
+      return res.status === 200;
+    }, { timeoutMs, check: checkAll });
+
+    return new ControlPlane({
+      name, dir, kit, ports, server, serviceCidr, kubeconfigPath, ca, admin, processes, keepDir: opts.keepDir ?? false,
+    });
+  }
+
+  /** Stops every process this control plane started and removes its folder. */
+  async stop(): Promise<void> {
+    await this.processes.stopAll();
+    if (!this.keepDir) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  logTails(lines = 40): string {
+    return this.processes.logTails(lines);
+  }
+}

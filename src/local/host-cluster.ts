@@ -1,0 +1,141 @@
+// A host cluster on loopback: a control plane with scheduler, plus kwok simulating N nodes whose
+// pods get scheduled, reach Running with pod IPs, and whose kubelet API serves logs, exec and
+// port-forward as configured here.
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
+import { kubectlOk } from './kubectl.ts';
+import { waitFor } from './wait.ts';
+
+export interface HostClusterOptions extends Omit<ControlPlaneOptions, 'scheduler' | 'nodeAuthorizer'> {
+  /** Number of kwok nodes (default 3). */
+  nodes?: number;
+  /** What `kubectl logs` returns for every container (kwok serves this file). */
+  podLogs?: string;
+  /** Where `kubectl port-forward` to any pod port connects; none when unset. */
+  portForwardTarget?: { address: string; port: number };
+  /** Pod IP range kwok allocates from (default 10.244.0.0/16). */
+  podCidr?: string;
+}
+
+export const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
+const defaultPodLogs = 'vnest test bed: hello from a kwok container\n';
+
+export class HostCluster {
+  readonly controlPlane: ControlPlane;
+  readonly nodeNames: readonly string[];
+  readonly podLogsFile: string;
+  readonly execDir: string;
+
+  private constructor(controlPlane: ControlPlane, nodeNames: string[], podLogsFile: string, execDir: string) {
+    this.controlPlane = controlPlane;
+    this.nodeNames = nodeNames;
+    this.podLogsFile = podLogsFile;
+    this.execDir = execDir;
+  }
+
+  get kubeconfigPath(): string {
+    return this.controlPlane.kubeconfigPath;
+  }
+
+  get server(): string {
+    return this.controlPlane.server;
+  }
+
+  static async start(opts: HostClusterOptions = {}): Promise<HostCluster> {
+    const cp = await ControlPlane.start({ ...opts, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true });
+    try {
+      return await HostCluster.startKwok(cp, opts);
+    } catch (err) {
+      const logs = cp.logTails(20);
+      await cp.stop();
+      throw new Error(`host cluster did not start: ${(err as Error).message}\n${logs}`, { cause: err });
+    }
+  }
+
+  private static async startKwok(cp: ControlPlane, opts: HostClusterOptions): Promise<HostCluster> {
+    const kwokDir = join(cp.dir, 'kwok');
+    const execDir = join(kwokDir, 'exec');
+    await mkdir(execDir, { recursive: true });
+    const podLogsFile = join(kwokDir, 'pod.log');
+    await writeFile(podLogsFile, opts.podLogs ?? defaultPodLogs);
+    const kubeletPort = await cp.ports.next();
+
+    const stages: string[] = [];
+    for (const file of (await readdir(cp.kit.kwokStagesDir)).sort()) {
+      if (file.endsWith('.yaml')) stages.push(await readFile(join(cp.kit.kwokStagesDir, file), 'utf8'));
+    }
+    const docs: unknown[] = [
+      {
+        apiVersion: 'config.kwok.x-k8s.io/v1alpha1',
+        kind: 'KwokConfiguration',
+        options: {
+          cidr: opts.podCidr ?? '10.244.0.0/16',
+          nodeIP: '127.0.0.1',
+          nodePort: kubeletPort,
+          serverAddress: `127.0.0.1:${kubeletPort}`,
+          manageAllNodes: false,
+          manageNodesWithAnnotationSelector: `${kwokNodeAnnotation}=fake`,
+          nodeLeaseDurationSeconds: 40,
+        },
+      },
+      { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterLogs', metadata: { name: 'vnest-logs' }, spec: { logs: [{ logsFile: podLogsFile, previousLogsFile: podLogsFile, follow: false }] } },
+      { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterExec', metadata: { name: 'vnest-exec' }, spec: { execs: [{ local: { workDir: execDir } }] } },
+    ];
+    if (opts.portForwardTarget) {
+      docs.push({
+        apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterPortForward', metadata: { name: 'vnest-port-forward' },
+        spec: { forwards: [{ target: opts.portForwardTarget }] },
+      });
+    }
+    const configFile = join(kwokDir, 'kwok.yaml');
+    await writeFile(configFile, [...docs.map((d) => stringify(d)), ...stages].join('\n---\n'));
+
+    const kwok = cp.processes.start({
+      name: 'kwok',
+      command: cp.kit.bin.kwok,
+      args: [`--kubeconfig=${cp.kubeconfigPath}`, `--config=${configFile}`],
+    });
+
+    const count = opts.nodes ?? 3;
+    const nodeNames = Array.from({ length: count }, (_, i) => `kwok-node-${i}`);
+    const nodes = nodeNames.map((name) => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name,
+        annotations: { [kwokNodeAnnotation]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+        labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
+      },
+      status: {
+        allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+        capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+      },
+    }));
+    await kubectlOk(cp.kit.bin.kubectl, cp.kubeconfigPath, ['create', '-f', '-'], {
+      input: nodes.map((n) => JSON.stringify(n)).join('\n'),
+    });
+    await waitFor(`${count} kwok nodes Ready`, async () => {
+      const out = await kubectlOk(cp.kit.bin.kubectl, cp.kubeconfigPath, ['get', 'nodes', '-o', 'json']);
+      const list = JSON.parse(out) as { items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> };
+      const ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      return ready.length >= count;
+    }, { timeoutMs: opts.startTimeoutMs ?? 120_000, intervalMs: 500, check: () => kwok.assertRunning() });
+
+    return new HostCluster(cp, nodeNames, podLogsFile, execDir);
+  }
+
+  async stop(): Promise<void> {
+    await this.controlPlane.stop();
+  }
+
+  logTails(lines = 40): string {
+    return this.controlPlane.logTails(lines);
+  }
+}
+
+/** A tenant's metadata-only control plane: no scheduler, no kubelet; same service CIDR as its host. */
+export function startVirtualControlPlane(opts: Omit<ControlPlaneOptions, 'scheduler' | 'nodeAuthorizer'> = {}): Promise<ControlPlane> {
+  return ControlPlane.start({ ...opts, name: opts.name ?? 'virtual', scheduler: false, nodeAuthorizer: false });
+}

@@ -1,0 +1,41 @@
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createCertificateAuthority, createSigningKeyPair, issueCertificate, loadCertificateAuthority } from './certs.ts';
+
+describe('certificates', () => {
+  it('issues a server certificate the CA verifies, with the requested SANs', async () => {
+    const ca = await createCertificateAuthority('test-ca');
+    const leaf = await issueCertificate(ca, { commonName: 'api', usages: ['server'], dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const caCert = new X509Certificate(ca.certPem);
+    const cert = new X509Certificate(leaf.certPem);
+    expect(caCert.ca).toBe(true);
+    expect(cert.ca).toBe(false);
+    expect(cert.checkIssued(caCert)).toBe(true);
+    expect(cert.verify(caCert.publicKey)).toBe(true);
+    expect(cert.subjectAltName).toBe('DNS:localhost, IP Address:127.0.0.1');
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
+    // The private key matches the certificate.
+    expect(cert.checkPrivateKey(createPrivateKey(leaf.keyPem))).toBe(true);
+  });
+
+  it('puts organisations in the subject as Kubernetes groups', async () => {
+    const ca = await createCertificateAuthority('test-ca');
+    const leaf = await issueCertificate(ca, { commonName: 'alice', organizations: ['system:masters', 'dev'], usages: ['client'] });
+    const cert = new X509Certificate(leaf.certPem);
+    expect(cert.subject.split('\n')).toEqual(['CN=alice', 'O=system:masters', 'O=dev']);
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+  });
+
+  it('reloads a CA from PEM and keeps signing with the same key', async () => {
+    const ca = await createCertificateAuthority('test-ca');
+    const reloaded = await loadCertificateAuthority({ certPem: ca.certPem, keyPem: ca.keyPem });
+    const leaf = await issueCertificate(reloaded, { commonName: 'x', usages: ['client'] });
+    expect(new X509Certificate(leaf.certPem).verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+  });
+
+  it('makes a matching service-account signing key pair', async () => {
+    const pair = await createSigningKeyPair();
+    const fromPrivate = createPublicKey(createPrivateKey(pair.privateKeyPem)).export({ format: 'pem', type: 'spki' });
+    expect(fromPrivate).toBe(pair.publicKeyPem.replace(/\r\n/g, '\n').trimEnd() + '\n');
+  });
+});

@@ -1,0 +1,83 @@
+// The host cluster is real enough to run vnest against: pods are scheduled to kwok nodes, reach
+// Running with IPs, and the kubelet API (through the real apiserver) serves logs, exec and
+// port-forward as configured.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HostCluster } from '../../src/local/host-cluster.ts';
+import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
+import { waitFor } from '../../src/local/wait.ts';
+import { kit, ports, useEnvironment } from '../helpers.ts';
+
+interface Pod {
+  spec: { nodeName?: string };
+  status: { phase?: string; podIP?: string; hostIP?: string };
+}
+
+/** A TCP server that answers every connection with a greeting, as a "container port". */
+function greeter(greeting: string): Promise<Server & { port: number }> {
+  return new Promise((resolve) => {
+    const server = createServer((socket) => socket.end(greeting));
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(Object.assign(server, { port: typeof address === 'object' && address ? address.port : 0 }));
+    });
+  });
+}
+
+describe('host cluster', async () => {
+  const podLogs = `log line ${randomBytes(4).toString('hex')}\n`;
+  const target = await greeter('hello through port-forward');
+  afterAll(() => new Promise<void>((resolve) => target.close(() => resolve())));
+  const env = useEnvironment(async () =>
+    HostCluster.start({ kit: await kit(), ports, nodes: 3, podLogs, portForwardTarget: { address: '127.0.0.1', port: target.port } }),
+  );
+  const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, env.current.kubeconfigPath, args);
+
+  it('has the requested number of Ready kwok nodes', async () => {
+    const out = await kubectl('get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}');
+    expect(out.split(' ').sort()).toEqual(['kwok-node-0', 'kwok-node-1', 'kwok-node-2']);
+  });
+
+  it('schedules a pod to a kwok node where it runs with an IP', async () => {
+    await kubectl('run', 'web', '--image=registry.k8s.io/pause:3.10', '--port=80');
+    const pod = await waitFor('pod web Running', async () => {
+      const p = JSON.parse(await kubectl('get', 'pod', 'web', '-o', 'json')) as Pod;
+      return p.status.phase === 'Running' && p.status.podIP ? p : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(env.current.nodeNames).toContain(pod.spec.nodeName);
+    expect(pod.status.podIP).toMatch(/^10\.244\.\d+\.\d+$/);
+  });
+
+  it('serves kubectl logs from the kubelet API', async () => {
+    expect(await kubectl('logs', 'web')).toBe(podLogs);
+  });
+
+  it('serves kubectl exec from the kubelet API', async () => {
+    const marker = randomBytes(8).toString('hex');
+    await writeFile(join(env.current.execDir, 'marker.txt'), marker);
+    expect(await kubectl('exec', 'web', '--', 'cat', 'marker.txt')).toBe(marker);
+    const failing = await runKubectl((await kit()).bin.kubectl, env.current.kubeconfigPath, ['exec', 'web', '--', 'sh', '-c', 'exit 3']);
+    expect(failing.code).toBe(3);
+  });
+
+  it('serves kubectl port-forward from the kubelet API', async () => {
+    const localPort = await ports.next();
+    const child = spawn((await kit()).bin.kubectl, [`--kubeconfig=${env.current.kubeconfigPath}`, 'port-forward', 'pod/web', `${localPort}:80`], { stdio: 'ignore' });
+    try {
+      const reply = await waitFor('a reply through port-forward', () => new Promise<string>((resolve, reject) => {
+        let data = '';
+        const socket = connect(localPort, '127.0.0.1');
+        socket.on('data', (chunk) => (data += chunk.toString()));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      }).then((d) => d || undefined), { timeoutMs: 30_000, intervalMs: 500 });
+      expect(reply).toBe('hello through port-forward');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
