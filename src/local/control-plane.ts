@@ -186,7 +186,7 @@ export class ControlPlane {
       name: 'kube-controller-manager',
       command: kit.bin.kubeControllerManager,
       args: [
-        `--kubeconfig=${kcmKubeconfig}`, `--authentication-kubeconfig=${kcmKubeconfig}`, `--authorization-kubeconfig=${kcmKubeconfig}`,
+        `--kubeconfig=${kcmKubeconfig}`,
         '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, `--cert-dir=${join(dir, 'kcm-certs')}`,
         '--leader-elect=false', '--use-service-account-credentials=true',
         `--service-account-private-key-file=${files.saKey}`, `--root-ca-file=${files.ca}`,
@@ -200,7 +200,7 @@ export class ControlPlane {
         name: 'kube-scheduler',
         command: kit.bin.kubeScheduler,
         args: [
-          `--kubeconfig=${schedKubeconfig}`, `--authentication-kubeconfig=${schedKubeconfig}`, `--authorization-kubeconfig=${schedKubeconfig}`,
+          `--kubeconfig=${schedKubeconfig}`,
           '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, `--cert-dir=${join(dir, 'scheduler-certs')}`,
           '--leader-elect=false', '--profiling=false',
         ],

@@ -22,6 +22,12 @@ export interface HostClusterOptions extends Omit<ControlPlaneOptions, 'scheduler
 export const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
 const defaultPodLogs = 'vnest test bed: hello from a kwok container\n';
 
+/** kwok serves log files in the CRI format the kubelet reads: `<time> <stream> F <line>`. */
+export function criLog(text: string, at = new Date(0)): string {
+  const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+  return lines.map((line) => `${at.toISOString()} stdout F ${line}\n`).join('');
+}
+
 export class HostCluster {
   readonly controlPlane: ControlPlane;
   readonly nodeNames: readonly string[];
@@ -59,7 +65,7 @@ export class HostCluster {
     const execDir = join(kwokDir, 'exec');
     await mkdir(execDir, { recursive: true });
     const podLogsFile = join(kwokDir, 'pod.log');
-    await writeFile(podLogsFile, opts.podLogs ?? defaultPodLogs);
+    await writeFile(podLogsFile, criLog(opts.podLogs ?? defaultPodLogs));
     const kubeletPort = await cp.ports.next();
 
     const stages: string[] = [];
@@ -78,6 +84,13 @@ export class HostCluster {
           manageAllNodes: false,
           manageNodesWithAnnotationSelector: `${kwokNodeAnnotation}=fake`,
           nodeLeaseDurationSeconds: 40,
+          // kwok reads zero as "none" when a config file sets options, so set every worker count.
+          nodeLeaseParallelism: 4,
+          podPlayStageParallelism: 4,
+          nodePlayStageParallelism: 4,
+          podsOnNodeSyncParallelism: 4,
+          // The kubelet API: logs, exec, attach and port-forward.
+          enableDebuggingHandlers: true,
         },
       },
       { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterLogs', metadata: { name: 'vnest-logs' }, spec: { logs: [{ logsFile: podLogsFile, previousLogsFile: podLogsFile, follow: false }] } },

@@ -135,8 +135,8 @@ export class ProcessGroup {
   private ensureWatchdog(): void {
     if (this.watchdog) return;
     const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
-for g in $(cat "$0"); do kill -TERM -- "-$g" 2>/dev/null; done; sleep 3
-for g in $(cat "$0"); do kill -KILL -- "-$g" 2>/dev/null; done`;
+for g in $(cat "$0"); do kill -TERM "-$g" 2>/dev/null; done; sleep 3
+for g in $(cat "$0"); do kill -KILL "-$g" 2>/dev/null; done`;
     this.watchdog = spawn('sh', ['-c', script, this.groupsFile], { detached: true, stdio: 'ignore' });
     this.watchdog.unref();
   }

@@ -1,0 +1,18 @@
+# vnest container image: the syncer and CLI on Node 24 LTS, production dependencies only, non-root.
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /opt/vnest
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY bin ./bin
+USER 65532:65532
+ENTRYPOINT ["node", "/opt/vnest/bin/vnest.js"]

@@ -1,0 +1,28 @@
+// The vnest command: parses arguments and dispatches to one file per command.
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('vnest')
+    .description('A whole Kubernetes cluster per tenant, inside one namespace of a shared host cluster')
+    .version(pkg.version, '-v, --version', 'print the vnest version')
+    .showHelpAfterError('(run "vnest --help" for usage)')
+    .exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    console.error(`vnest: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);
