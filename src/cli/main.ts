@@ -1,6 +1,8 @@
 // The vnest command: parses arguments and dispatches to one file per command.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { OptionsError } from '../syncer/options.ts';
+import { syncerCommand } from './syncer.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -10,6 +12,7 @@ export function buildProgram(): Command {
     .version(pkg.version, '-v, --version', 'print the vnest version')
     .showHelpAfterError('(run "vnest --help" for usage)')
     .exitOverride();
+  program.addCommand(syncerCommand());
   return program;
 }
 
@@ -20,6 +23,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof OptionsError) {
+      console.error(`vnest: ${err.message}`);
+      return 2;
+    }
     console.error(`vnest: ${(err as Error).message}`);
     return 1;
   }

@@ -1,0 +1,285 @@
+// A small generic Kubernetes REST client: JSON requests and watch streams for any resource type,
+// over a keep-alive agent, with client-side rate limiting and request counters. Credentials and TLS
+// come from @kubernetes/client-node's KubeConfig (file or in-cluster).
+import { Agent, request, type RequestOptions } from 'node:https';
+import { createInterface } from 'node:readline';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError, type Status } from './errors.ts';
+import { TokenBucket } from './rate-limit.ts';
+
+/** Where a kind lives in the API. */
+export interface ResourceType {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  finalizers?: string[];
+  generateName?: string;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+export interface ObjectList<T extends KubeObject = KubeObject> {
+  metadata: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+export interface WatchEvent<T extends KubeObject = KubeObject> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export interface ClientOptions {
+  /** Sustained requests per second (default 300). */
+  qps?: number;
+  /** Burst above qps (default 600). */
+  burst?: number;
+  /** Parallel connections to the API server (default 64). */
+  maxSockets?: number;
+  /** Per-request timeout for non-watch requests (default 30 s). */
+  timeoutMs?: number;
+  userAgent?: string;
+}
+
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+const patchContentTypes: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+};
+
+export interface RequestCounters {
+  reads: number;
+  writes: number;
+  watches: number;
+}
+
+/** Builds the URL path of a collection or object. */
+export function resourcePath(rt: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+  const base = rt.group === '' ? `/api/${rt.version}` : `/apis/${rt.group}/${rt.version}`;
+  let path = base;
+  if (rt.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
+  path += `/${rt.plural}`;
+  if (name !== undefined) path += `/${encodeURIComponent(name)}`;
+  if (subresource) path += `/${subresource}`;
+  return path;
+}
+
+export function apiVersionOf(rt: ResourceType): string {
+  return rt.group === '' ? rt.version : `${rt.group}/${rt.version}`;
+}
+
+function query(params: Record<string, string | number | boolean | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export class KubeClient {
+  readonly server: string;
+  readonly counters: RequestCounters = { reads: 0, writes: 0, watches: 0 };
+  private readonly kubeConfig: KubeConfig;
+  private readonly agent: Agent;
+  private readonly limiter: TokenBucket;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+  private tls: Pick<RequestOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'> = {};
+  private headers: Record<string, string> = {};
+  private authRefreshedAt = 0;
+
+  private constructor(kubeConfig: KubeConfig, opts: ClientOptions) {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster (set current-context)');
+    this.kubeConfig = kubeConfig;
+    this.server = cluster.server.replace(/\/$/, '');
+    this.limiter = new TokenBucket(opts.qps ?? 300, opts.burst ?? 600);
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.userAgent = opts.userAgent ?? 'vnest';
+    this.agent = new Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 64 });
+  }
+
+  static async fromKubeconfigFile(path: string, opts: ClientOptions = {}, context?: string): Promise<KubeClient> {
+    const kc = new KubeConfig();
+    try {
+      kc.loadFromFile(path);
+    } catch (err) {
+      throw new Error(`cannot read kubeconfig ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    if (context) kc.setCurrentContext(context);
+    const client = new KubeClient(kc, opts);
+    await client.refreshAuth(true);
+    return client;
+  }
+
+  /** The pod's own service account (in-cluster configuration). */
+  static async inCluster(opts: ClientOptions = {}): Promise<KubeClient> {
+    const kc = new KubeConfig();
+    kc.loadFromCluster();
+    const client = new KubeClient(kc, opts);
+    await client.refreshAuth(true);
+    return client;
+  }
+
+  /** Re-reads credentials at most once a minute, so rotated service-account tokens are picked up. */
+  private async refreshAuth(force = false): Promise<void> {
+    if (!force && Date.now() - this.authRefreshedAt < 60_000) return;
+    const opts: RequestOptions & { headers: Record<string, string> } = { headers: {} };
+    await this.kubeConfig.applyToHTTPSOptions(opts);
+    this.tls = { ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers)) if (typeof v === 'string') headers[k] = v;
+    this.headers = headers;
+    this.authRefreshedAt = Date.now();
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** One JSON request. Throws KubeApiError for a non-2xx answer. */
+  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    await this.limiter.take();
+    await this.refreshAuth();
+    if (method === 'GET') this.counters.reads++;
+    else this.counters.writes++;
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        `${this.server}${path}`,
+        {
+          method,
+          agent: this.agent,
+          ...this.tls,
+          timeout: this.timeoutMs,
+          headers: {
+            ...this.headers,
+            Accept: 'application/json',
+            'User-Agent': this.userAgent,
+            ...(payload !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) {
+              try {
+                resolve((text ? JSON.parse(text) : {}) as T);
+              } catch (err) {
+                reject(new Error(`${method} ${path}: invalid JSON in answer`, { cause: err }));
+              }
+              return;
+            }
+            reject(KubeApiError.fromResponse(method, path, status, text));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${this.timeoutMs} ms`)));
+      req.on('error', (err) => reject(new Error(`${method} ${path}: ${err.message}`, { cause: err })));
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  get<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, name: string): Promise<T> {
+    return this.request<T>('GET', resourcePath(rt, namespace, name));
+  }
+
+  list<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, params: { labelSelector?: string; fieldSelector?: string; limit?: number; continue?: string; resourceVersion?: string } = {}): Promise<ObjectList<T>> {
+    return this.request<ObjectList<T>>('GET', resourcePath(rt, namespace) + query(params));
+  }
+
+  create<T extends KubeObject = KubeObject>(rt: ResourceType, namespace: string | undefined, obj: KubeObject, subresource?: string, name?: string): Promise<T> {
+    return this.request<T>('POST', resourcePath(rt, namespace, name, subresource), obj);
+  }
+
+  patch<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, name: string, patch: unknown, type: PatchType = 'merge', subresource?: string, params: { fieldManager?: string; force?: boolean } = {}): Promise<T> {
+    return this.request<T>('PATCH', resourcePath(rt, namespace, name, subresource) + query(params), patch, patchContentTypes[type]);
+  }
+
+  delete(rt: ResourceType, namespace: string | undefined, name: string, opts: { gracePeriodSeconds?: number; uid?: string; propagationPolicy?: 'Background' | 'Foreground' | 'Orphan' } = {}): Promise<Status | KubeObject> {
+    const body = {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      ...(opts.gracePeriodSeconds !== undefined ? { gracePeriodSeconds: opts.gracePeriodSeconds } : {}),
+      ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
+      ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
+    };
+    return this.request('DELETE', resourcePath(rt, namespace, name), body);
+  }
+
+  /**
+   * Opens a watch and yields its events until the server closes it or `signal` aborts. Throws
+   * KubeApiError when the server refuses the watch (for example 410 Gone).
+   */
+  async *watch<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, params: { resourceVersion?: string; labelSelector?: string; fieldSelector?: string; timeoutSeconds?: number }, signal: AbortSignal): AsyncGenerator<WatchEvent<T>> {
+    await this.refreshAuth();
+    this.counters.watches++;
+    const path = resourcePath(rt, namespace) + query({ ...params, watch: true, allowWatchBookmarks: true });
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request(`${this.server}${path}`, {
+        method: 'GET',
+        agent: this.agent,
+        ...this.tls,
+        signal,
+        headers: { ...this.headers, Accept: 'application/json', 'User-Agent': this.userAgent },
+      }, resolve);
+      req.on('error', (err) => reject(new Error(`watch ${path}: ${err.message}`, { cause: err })));
+      req.end();
+    });
+    if ((res.statusCode ?? 0) >= 300) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      throw KubeApiError.fromResponse('GET', path, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'));
+    }
+    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        if (!line) continue;
+        const event = JSON.parse(line) as WatchEvent<T>;
+        if (event.type === 'ERROR') {
+          const status = event.object as unknown as Status;
+          throw KubeApiError.fromStatus('GET', path, status);
+        }
+        yield event;
+      }
+    } finally {
+      lines.close();
+      res.destroy();
+    }
+  }
+}

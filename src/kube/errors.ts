@@ -1,0 +1,52 @@
+// Kubernetes API errors: the Status an API server answers with, and the checks callers make on it.
+export interface Status {
+  kind?: 'Status';
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+  details?: { name?: string; kind?: string; causes?: Array<{ field?: string; message?: string; reason?: string }> };
+}
+
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly details: Status['details'];
+
+  constructor(message: string, status: number, reason: string, details?: Status['details']) {
+    super(message);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+    this.details = details;
+  }
+
+  static fromResponse(method: string, path: string, status: number, body: string): KubeApiError {
+    let parsed: Status | undefined;
+    try {
+      parsed = JSON.parse(body) as Status;
+    } catch {
+      // not a Status
+    }
+    if (parsed?.kind === 'Status') return KubeApiError.fromStatus(method, path, { ...parsed, code: parsed.code ?? status });
+    return new KubeApiError(`${method} ${path}: HTTP ${status}: ${body.slice(0, 300)}`, status, '');
+  }
+
+  static fromStatus(method: string, path: string, s: Status): KubeApiError {
+    return new KubeApiError(`${method} ${path}: ${s.code ?? 0} ${s.reason ?? ''}: ${s.message ?? ''}`, s.code ?? 0, s.reason ?? '', s.details);
+  }
+}
+
+const statusOf = (err: unknown): number => (err instanceof KubeApiError ? err.status : 0);
+
+export const isNotFound = (err: unknown): boolean => statusOf(err) === 404;
+export const isConflict = (err: unknown): boolean => statusOf(err) === 409 && (err as KubeApiError).reason === 'Conflict';
+export const isAlreadyExists = (err: unknown): boolean => statusOf(err) === 409 && (err as KubeApiError).reason === 'AlreadyExists';
+export const isGone = (err: unknown): boolean => statusOf(err) === 410;
+export const isInvalid = (err: unknown): boolean => statusOf(err) === 422;
+export const isForbidden = (err: unknown): boolean => statusOf(err) === 403;
+/** A 4xx other than conflicts and throttling: retrying the same request will not help. */
+export const isTerminal = (err: unknown): boolean => {
+  const s = statusOf(err);
+  return s >= 400 && s < 500 && s !== 409 && s !== 429 && s !== 404;
+};

@@ -1,0 +1,59 @@
+// What every sync controller and resource descriptor is handed: the tenant, both clients, the
+// event recorder, the configuration, and the informers they read from.
+import type { Logger } from 'pino';
+import type { KubeClient, KubeObject, OwnerReference, ResourceType } from '../kube/client.ts';
+import type { Informer } from '../kube/informer.ts';
+import type { EventRecorder } from './events.ts';
+
+/** Pod fields a tenant must not choose on a shared host unless the configuration allows them. */
+export const policyFields = ['nodeName', 'hostNetwork', 'hostPID', 'hostIPC', 'hostPath', 'privileged', 'capabilities'] as const;
+export type PolicyField = (typeof policyFields)[number];
+
+export interface SyncerConfig {
+  tenant: string;
+  hostNamespace: string;
+  /** ownerReference put on every synced host object (the tenant's host Service); none when unset. */
+  owner?: OwnerReference;
+  /** Workers per controller. */
+  workers: number;
+  resyncSeconds: number;
+  /** Fields allowed despite the default policy. */
+  allow: Record<PolicyField, boolean>;
+  /** `fake`: virtual nodes show name, readiness and generic capacity; `real`: mirror host nodes. */
+  nodeSync: 'fake' | 'real';
+  /** Service account host pods run as (its token is not mounted). */
+  hostServiceAccount: string;
+  /** Where in-pod clients reach the tenant's API (KUBERNETES_SERVICE_HOST/PORT); unset leaves them. */
+  tenantApi?: { host: string; port: number };
+  /** Lifetime of the service-account tokens the syncer requests for host pods. */
+  tokenExpirationSeconds: number;
+}
+
+export interface SyncContext {
+  config: SyncerConfig;
+  virtual: KubeClient;
+  host: KubeClient;
+  events: EventRecorder;
+  log: Logger;
+  informers: Informers;
+}
+
+/** Informers shared by all controllers, one per (cluster, kind, selector). */
+export interface Informers {
+  virtual<T extends KubeObject>(rt: ResourceType): Informer<T>;
+  host<T extends KubeObject>(rt: ResourceType): Informer<T>;
+}
+
+export const core = (plural: string, kind: string, namespaced = true): ResourceType => ({ group: '', version: 'v1', plural, kind, namespaced });
+
+export const types = {
+  pods: core('pods', 'Pod'),
+  configmaps: core('configmaps', 'ConfigMap'),
+  secrets: core('secrets', 'Secret'),
+  serviceaccounts: core('serviceaccounts', 'ServiceAccount'),
+  pvcs: core('persistentvolumeclaims', 'PersistentVolumeClaim'),
+  services: core('services', 'Service'),
+  nodes: core('nodes', 'Node', false),
+  events: core('events', 'Event'),
+  leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+} satisfies Record<string, ResourceType>;

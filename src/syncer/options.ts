@@ -1,0 +1,152 @@
+// The syncer's options: one table gives each option's flag, environment variable, config-file key,
+// default and check, so flags, environment and file cannot drift apart. Precedence: flag, then
+// environment, then config file, then default. Every mistake is reported at once, with what to do.
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { validateTenantName } from '../translate/names.ts';
+import { policyFields, type PolicyField } from './context.ts';
+
+type Kind = 'string' | 'int' | 'bool' | 'list';
+
+export interface OptionSpec {
+  key: string;
+  flag: string;
+  env: string;
+  kind: Kind;
+  help: string;
+  default?: string | number | boolean | string[];
+  /** Returns an error message for a bad value. */
+  check?: (v: never) => string | undefined;
+}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const positive = (name: string) => (v: number) => (Number.isInteger(v) && v > 0 ? undefined : `${name} must be a positive integer, not ${v}`);
+
+export const syncerOptions: OptionSpec[] = [
+  { key: 'tenant', flag: '--tenant <name>', env: 'VNEST_TENANT', kind: 'string', help: 'tenant (virtual cluster) name; part of every host name', check: (v: string) => validateTenantName(v) },
+  { key: 'hostNamespace', flag: '--host-namespace <ns>', env: 'VNEST_HOST_NAMESPACE', kind: 'string', help: 'host namespace the tenant\'s pods run in (default: the pod\'s own namespace in a cluster)', check: (v: string) => (dnsLabel.test(v) ? undefined : `host namespace '${v}' is not a valid namespace name`) },
+  { key: 'virtualKubeconfig', flag: '--virtual-kubeconfig <path>', env: 'VNEST_VIRTUAL_KUBECONFIG', kind: 'string', help: 'kubeconfig of the tenant\'s control plane' },
+  { key: 'hostKubeconfig', flag: '--host-kubeconfig <path>', env: 'VNEST_HOST_KUBECONFIG', kind: 'string', help: 'kubeconfig of the host cluster (default: in-cluster configuration)' },
+  { key: 'ownerService', flag: '--owner-service <name>', env: 'VNEST_OWNER_SERVICE', kind: 'string', help: 'host Service that owns every synced host object (default: the tenant name; "" for none)' },
+  { key: 'workers', flag: '--workers <n>', env: 'VNEST_WORKERS', kind: 'int', default: 16, help: 'concurrent reconciles per synced kind', check: positive('workers') },
+  { key: 'resyncSeconds', flag: '--resync-seconds <s>', env: 'VNEST_RESYNC_SECONDS', kind: 'int', default: 600, help: 'how often every object is reconciled again', check: positive('resync-seconds') },
+  { key: 'allow', flag: '--allow <fields>', env: 'VNEST_ALLOW', kind: 'list', default: [], help: `pod fields allowed despite the default policy (comma-separated: ${policyFields.join(', ')})`, check: (v: string[]) => {
+    const bad = v.filter((f) => !(policyFields as readonly string[]).includes(f));
+    return bad.length ? `--allow: unknown field(s) ${bad.join(', ')}; choose from ${policyFields.join(', ')}` : undefined;
+  } },
+  { key: 'nodeSync', flag: '--node-sync <mode>', env: 'VNEST_NODE_SYNC', kind: 'string', default: 'fake', help: 'virtual nodes: "fake" (name, readiness, generic capacity) or "real" (mirror host nodes; needs a ClusterRole)', check: (v: string) => (v === 'fake' || v === 'real' ? undefined : `--node-sync must be "fake" or "real", not "${v}"`) },
+  { key: 'hostServiceAccount', flag: '--host-service-account <name>', env: 'VNEST_HOST_SERVICE_ACCOUNT', kind: 'string', default: 'default', help: 'host service account host pods run as (its token is never mounted)' },
+  { key: 'tenantApiHost', flag: '--tenant-api-host <host>', env: 'VNEST_TENANT_API_HOST', kind: 'string', help: 'KUBERNETES_SERVICE_HOST for in-pod clients (the tenant API\'s address as pods see it)' },
+  { key: 'tenantApiPort', flag: '--tenant-api-port <port>', env: 'VNEST_TENANT_API_PORT', kind: 'int', default: 443, help: 'KUBERNETES_SERVICE_PORT for in-pod clients', check: positive('tenant-api-port') },
+  { key: 'tokenExpirationSeconds', flag: '--token-expiration-seconds <s>', env: 'VNEST_TOKEN_EXPIRATION_SECONDS', kind: 'int', default: 3600, help: 'lifetime of service-account tokens requested for host pods (at least 600)', check: (v: number) => (Number.isInteger(v) && v >= 600 ? undefined : `--token-expiration-seconds must be at least 600, not ${v}`) },
+  { key: 'virtualQps', flag: '--virtual-qps <n>', env: 'VNEST_VIRTUAL_QPS', kind: 'int', default: 300, help: 'requests per second to the tenant API', check: positive('virtual-qps') },
+  { key: 'virtualBurst', flag: '--virtual-burst <n>', env: 'VNEST_VIRTUAL_BURST', kind: 'int', default: 600, help: 'request burst to the tenant API', check: positive('virtual-burst') },
+  { key: 'hostQps', flag: '--host-qps <n>', env: 'VNEST_HOST_QPS', kind: 'int', default: 300, help: 'requests per second to the host API', check: positive('host-qps') },
+  { key: 'hostBurst', flag: '--host-burst <n>', env: 'VNEST_HOST_BURST', kind: 'int', default: 600, help: 'request burst to the host API', check: positive('host-burst') },
+  { key: 'healthPort', flag: '--health-port <port>', env: 'VNEST_HEALTH_PORT', kind: 'int', default: 0, help: 'serve /healthz and /readyz over HTTP on this port (0: off)' },
+  { key: 'logLevel', flag: '--log-level <level>', env: 'VNEST_LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn or error', check: (v: string) => (['trace', 'debug', 'info', 'warn', 'error'].includes(v) ? undefined : `--log-level must be trace, debug, info, warn or error, not "${v}"`) },
+];
+
+export interface SyncerOptions {
+  tenant: string;
+  hostNamespace: string;
+  virtualKubeconfig: string;
+  hostKubeconfig?: string;
+  ownerService: string;
+  workers: number;
+  resyncSeconds: number;
+  allow: Record<PolicyField, boolean>;
+  nodeSync: 'fake' | 'real';
+  hostServiceAccount: string;
+  tenantApiHost?: string;
+  tenantApiPort: number;
+  tokenExpirationSeconds: number;
+  virtualQps: number;
+  virtualBurst: number;
+  hostQps: number;
+  hostBurst: number;
+  healthPort: number;
+  logLevel: string;
+}
+
+export class OptionsError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid syncer configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'OptionsError';
+    this.problems = problems;
+  }
+}
+
+function coerce(spec: OptionSpec, raw: unknown, from: string): { value?: unknown; error?: string } {
+  const name = spec.flag.split(' ')[0];
+  switch (spec.kind) {
+    case 'string':
+      if (typeof raw === 'string') return { value: raw };
+      if (typeof raw === 'number') return { value: String(raw) };
+      return { error: `${name} (${from}) must be a string` };
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      return Number.isInteger(n) ? { value: n } : { error: `${name} (${from}) must be a whole number, not "${String(raw)}"` };
+    }
+    case 'bool':
+      if (typeof raw === 'boolean') return { value: raw };
+      if (raw === 'true' || raw === 'false') return { value: raw === 'true' };
+      return { error: `${name} (${from}) must be true or false` };
+    case 'list':
+      if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return { value: raw };
+      if (typeof raw === 'string') return { value: raw.split(',').map((s) => s.trim()).filter(Boolean) };
+      return { error: `${name} (${from}) must be a comma-separated list` };
+  }
+}
+
+/**
+ * Resolves the options from flags (commander's parsed values, keyed like `key`), environment and
+ * an optional YAML config file. Throws OptionsError listing every problem.
+ */
+export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS.ProcessEnv, configFile?: string, inClusterNamespace?: () => string | undefined): SyncerOptions {
+  const problems: string[] = [];
+  let file: Record<string, unknown> = {};
+  if (configFile) {
+    try {
+      const parsed: unknown = parse(readFileSync(configFile, 'utf8'));
+      if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new Error('the file must hold a YAML mapping of option names to values');
+      file = (parsed ?? {}) as Record<string, unknown>;
+      const known = new Set(syncerOptions.map((o) => o.key));
+      for (const k of Object.keys(file)) if (!known.has(k)) problems.push(`config file ${configFile}: unknown option "${k}" (known: ${[...known].join(', ')})`);
+    } catch (err) {
+      problems.push(`cannot read config file ${configFile}: ${(err as Error).message}`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const spec of syncerOptions) {
+    const sources: Array<[unknown, string]> = [[flags[spec.key], 'flag'], [env[spec.env], `$${spec.env}`], [file[spec.key], 'config file']];
+    const found = sources.find(([v]) => v !== undefined);
+    if (!found) {
+      if (spec.default !== undefined) out[spec.key] = spec.default;
+      continue;
+    }
+    const { value, error } = coerce(spec, found[0], found[1]);
+    if (error) {
+      problems.push(error);
+      continue;
+    }
+    const bad = spec.check?.(value as never);
+    if (bad) problems.push(bad);
+    else out[spec.key] = value;
+  }
+  if (out.hostNamespace === undefined) {
+    const ns = inClusterNamespace?.();
+    if (ns) out.hostNamespace = ns;
+  }
+  if (!out.tenant) problems.push(`the tenant name is required: pass --tenant NAME or set $VNEST_TENANT`);
+  if (!out.hostNamespace) problems.push('the host namespace is required outside a cluster: pass --host-namespace NS or set $VNEST_HOST_NAMESPACE');
+  if (!out.virtualKubeconfig) problems.push('the tenant control plane\'s kubeconfig is required: pass --virtual-kubeconfig PATH or set $VNEST_VIRTUAL_KUBECONFIG');
+  if (problems.length) throw new OptionsError(problems);
+  const allowList = out.allow as string[];
+  return {
+    ...(out as unknown as SyncerOptions),
+    ownerService: (out.ownerService as string | undefined) ?? (out.tenant as string),
+    allow: Object.fromEntries(policyFields.map((f) => [f, allowList.includes(f)])) as Record<PolicyField, boolean>,
+  };
+}

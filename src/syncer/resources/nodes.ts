@@ -1,0 +1,157 @@
+// Virtual nodes: one for every host node that runs a pod of this tenant (or to which a virtual pod
+// is still bound), gone when none does. `fake` mode shows the name, readiness and generic capacity;
+// `real` mode mirrors the host node's labels, capacity and conditions. The syncer renews each
+// node's Lease, so the tenant's node lifecycle controller never marks them unreachable.
+import type { KubeObject } from '../../kube/client.ts';
+import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
+import { Controller } from '../../controller/controller.ts';
+import type { Informer } from '../../kube/informer.ts';
+import { objectKey } from '../../kube/informer.ts';
+import { marks } from '../../translate/metadata.ts';
+import { jsonEqual } from '../patcher.ts';
+import { types, type SyncContext } from '../context.ts';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- node status is open-ended JSON. */
+type Node = KubeObject & { spec?: Record<string, any>; status?: Record<string, any> };
+type PodLike = KubeObject & { spec?: { nodeName?: string } };
+
+const managedNodeLabel = marks.managedNode;
+const heartbeatMs = 30_000;
+const leaseSeconds = 40;
+
+class NodeIndex {
+  private readonly byNode = new Map<string, Set<string>>();
+  private readonly nodeOf = new Map<string, string>();
+
+  set(key: string, node: string | undefined): string[] {
+    const changed: string[] = [];
+    const old = this.nodeOf.get(key);
+    if (old === node) return changed;
+    if (old) {
+      this.byNode.get(old)?.delete(key);
+      if (this.byNode.get(old)?.size === 0) this.byNode.delete(old);
+      this.nodeOf.delete(key);
+      changed.push(old);
+    }
+    if (node) {
+      let set = this.byNode.get(node);
+      if (!set) this.byNode.set(node, (set = new Set()));
+      set.add(key);
+      this.nodeOf.set(key, node);
+      changed.push(node);
+    }
+    return changed;
+  }
+
+  count(node: string): number {
+    return this.byNode.get(node)?.size ?? 0;
+  }
+}
+
+export class VirtualNodes {
+  readonly controller: Controller;
+  private readonly ctx: SyncContext;
+  private readonly vNodes: Informer<Node>;
+  private readonly hNodes: Informer<Node> | undefined;
+  private readonly hostPods = new NodeIndex();
+  private readonly virtualPods = new NodeIndex();
+
+  constructor(ctx: SyncContext) {
+    this.ctx = ctx;
+    this.vNodes = ctx.informers.virtual<Node>(types.nodes);
+    this.hNodes = ctx.config.nodeSync === 'real' ? ctx.informers.host<Node>(types.nodes) : undefined;
+    this.controller = new Controller({ name: 'nodes', workers: 2, logger: ctx.log, reconcile: (name) => this.reconcile(name) });
+    const track = (index: NodeIndex) => ({
+      onAdd: (p: PodLike) => index.set(objectKey(p), p.spec?.nodeName).forEach((n) => this.controller.enqueue(n)),
+      onUpdate: (_: PodLike, p: PodLike) => index.set(objectKey(p), p.spec?.nodeName).forEach((n) => this.controller.enqueue(n)),
+      onDelete: (p: PodLike) => index.set(objectKey(p), undefined).forEach((n) => this.controller.enqueue(n)),
+    });
+    ctx.informers.host<PodLike>(types.pods).addHandlers(track(this.hostPods));
+    ctx.informers.virtual<PodLike>(types.pods).addHandlers(track(this.virtualPods));
+    this.hNodes?.addHandlers({ onUpdate: (_, n) => this.controller.enqueue(n.metadata.name) });
+  }
+
+  /** Makes sure virtual node `name` exists, before a pod is bound to it. */
+  async ensure(name: string): Promise<void> {
+    if (this.vNodes.has(name)) return;
+    await this.create(name);
+  }
+
+  private async reconcile(name: string): Promise<void> {
+    const needed = this.hostPods.count(name) > 0 || this.virtualPods.count(name) > 0;
+    const vNode = this.vNodes.get(name);
+    if (!needed) {
+      if (vNode?.metadata.labels?.[managedNodeLabel] === 'true') {
+        await this.ctx.virtual.delete(types.nodes, undefined, name, { uid: vNode.metadata.uid }).catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+      }
+      return;
+    }
+    if (!vNode) await this.create(name);
+    else if (vNode.metadata.labels?.[managedNodeLabel] === 'true') await this.updateStatus(vNode);
+    await this.renewLease(name);
+    this.controller.queue.addAfter(name, heartbeatMs);
+  }
+
+  private desiredStatus(name: string, now: string): Record<string, any> {
+    const host = this.hNodes?.get(name);
+    if (host?.status) {
+      const { capacity, allocatable, conditions, nodeInfo, addresses } = host.status;
+      return { capacity, allocatable, conditions, nodeInfo, addresses };
+    }
+    return {
+      capacity: { cpu: '32', memory: '128Gi', pods: '110' },
+      allocatable: { cpu: '32', memory: '128Gi', pods: '110' },
+      conditions: [{ type: 'Ready', status: 'True', reason: 'VnestHostNodeReady', message: 'pods of this tenant run on this host node', lastHeartbeatTime: now, lastTransitionTime: now }],
+      nodeInfo: { kubeletVersion: 'vnest', kubeProxyVersion: 'vnest', operatingSystem: 'linux', architecture: 'amd64', containerRuntimeVersion: 'vnest', kernelVersion: '', osImage: 'vnest virtual node', machineID: '', systemUUID: '', bootID: '' },
+      addresses: [{ type: 'Hostname', address: name }],
+    };
+  }
+
+  private labels(name: string): Record<string, string> {
+    const host = this.hNodes?.get(name);
+    const base = host?.metadata.labels ?? { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
+    return { ...base, [managedNodeLabel]: 'true' };
+  }
+
+  private async create(name: string): Promise<void> {
+    try {
+      await this.ctx.virtual.create(types.nodes, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: this.labels(name) }, spec: {} });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+    await this.ctx.virtual.patch(types.nodes, undefined, name, { status: this.desiredStatus(name, new Date().toISOString()) }, 'merge', 'status');
+  }
+
+  private async updateStatus(vNode: Node): Promise<void> {
+    const name = vNode.metadata.name;
+    const desired = this.desiredStatus(name, new Date().toISOString());
+    const current = vNode.status ?? {};
+    // Fake mode: refresh the heartbeat only; in real mode, follow the host node.
+    const strip = (s: Record<string, any>) => ({ ...s, conditions: (s.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason })) });
+    const stale = (current.conditions ?? []).some((c: any) => c.type === 'Ready' && Date.now() - Date.parse(c.lastHeartbeatTime ?? '') > 5 * 60_000);
+    if (!stale && jsonEqual(strip(current), strip(desired))) return;
+    await this.ctx.virtual.patch(types.nodes, undefined, name, { status: desired }, 'merge', 'status');
+    if (this.hNodes && !jsonEqual(vNode.metadata.labels, this.labels(name))) {
+      await this.ctx.virtual.patch(types.nodes, undefined, name, { metadata: { labels: this.labels(name) } });
+    }
+  }
+
+  private async renewLease(name: string): Promise<void> {
+    const now = new Date().toISOString().replace('Z', '000Z');
+    try {
+      await this.ctx.virtual.patch(types.leases, 'kube-node-lease', name, { spec: { renewTime: now } });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.ctx.virtual.create(types.leases, 'kube-node-lease', {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name, namespace: 'kube-node-lease' },
+        spec: { holderIdentity: name, leaseDurationSeconds: leaseSeconds, renewTime: now },
+      }).catch((e: unknown) => {
+        if (!isAlreadyExists(e)) throw e;
+      });
+    }
+  }
+}

@@ -1,0 +1,77 @@
+// Runs a syncer process from resolved options: clients for both sides, the owner Service lookup,
+// an optional health endpoint, and a clean stop (drain, then exit) on SIGTERM or SIGINT.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import pino, { type Logger } from 'pino';
+import { KubeClient } from '../kube/client.ts';
+import { isNotFound } from '../kube/errors.ts';
+import { types, type SyncerConfig } from './context.ts';
+import type { SyncerOptions } from './options.ts';
+import { Syncer } from './syncer.ts';
+
+export function inClusterNamespace(): string | undefined {
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RunningSyncer {
+  syncer: Syncer;
+  stop(): Promise<void>;
+}
+
+/** Connects, starts and returns a running syncer. */
+export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ level: opts.logLevel })): Promise<RunningSyncer> {
+  const log = logger.child({ tenant: opts.tenant });
+  const virtual = await KubeClient.fromKubeconfigFile(opts.virtualKubeconfig, { qps: opts.virtualQps, burst: opts.virtualBurst, userAgent: 'vnest-syncer' });
+  const host = opts.hostKubeconfig
+    ? await KubeClient.fromKubeconfigFile(opts.hostKubeconfig, { qps: opts.hostQps, burst: opts.hostBurst, userAgent: 'vnest-syncer' })
+    : await KubeClient.inCluster({ qps: opts.hostQps, burst: opts.hostBurst, userAgent: 'vnest-syncer' });
+
+  let owner: SyncerConfig['owner'];
+  if (opts.ownerService) {
+    try {
+      const svc = await host.get(types.services, opts.hostNamespace, opts.ownerService);
+      owner = { apiVersion: 'v1', kind: 'Service', name: svc.metadata.name, uid: svc.metadata.uid ?? '', controller: false, blockOwnerDeletion: false };
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new Error(`the owner Service ${opts.hostNamespace}/${opts.ownerService} does not exist on the host: the chart creates it; pass --owner-service NAME for another, or --owner-service "" for none`, { cause: err });
+      }
+      throw new Error(`cannot reach the host API to read the owner Service: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  const config: SyncerConfig = {
+    tenant: opts.tenant,
+    hostNamespace: opts.hostNamespace,
+    ...(owner ? { owner } : {}),
+    workers: opts.workers,
+    resyncSeconds: opts.resyncSeconds,
+    allow: opts.allow,
+    nodeSync: opts.nodeSync,
+    hostServiceAccount: opts.hostServiceAccount,
+    ...(opts.tenantApiHost ? { tenantApi: { host: opts.tenantApiHost, port: opts.tenantApiPort } } : {}),
+    tokenExpirationSeconds: opts.tokenExpirationSeconds,
+  };
+  const syncer = new Syncer({ config, virtual, host, logger: log });
+  let health: Server | undefined;
+  if (opts.healthPort > 0) {
+    health = createServer((req, res) => {
+      const ok = req.url === '/healthz' || (req.url === '/readyz' && syncer.isReady());
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
+    });
+    await new Promise<void>((resolve, reject) => health?.once('error', reject).listen(opts.healthPort, resolve));
+  }
+  await syncer.start();
+  return {
+    syncer,
+    async stop() {
+      await syncer.stop();
+      await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));
+      virtual.close();
+      host.close();
+    },
+  };
+}

@@ -1,0 +1,165 @@
+// The generic sync controller: one per synced kind, keyed by the virtual `namespace/name`. It reads
+// both sides from the caches, settles ownership (never touching foreign host objects, never adopting
+// a copy made for an earlier object of the same name), refuses what must not be reified with an
+// Event, and hands the rest to the kind's descriptor: syncToHost, sync or syncToVirtual.
+import type { Operation } from 'fast-json-patch';
+import type { KubeObject, ResourceType } from '../kube/client.ts';
+import { apiVersionOf } from '../kube/client.ts';
+import { isAlreadyExists, isNotFound, isTerminal, KubeApiError } from '../kube/errors.ts';
+import { objectKey, type Informer } from '../kube/informer.ts';
+import { Controller } from '../controller/controller.ts';
+import { forgedKeys, ownership, virtualKeyOf } from '../translate/metadata.ts';
+import { hostName, splitKey } from '../translate/names.ts';
+import type { SyncContext } from './context.ts';
+
+export interface ResourceDescriptor<V extends KubeObject = KubeObject, H extends KubeObject = V> {
+  /** Kind written into the vnest.dev/object-kind mark. */
+  kind: string;
+  virtual: ResourceType;
+  host: ResourceType;
+  /** Whether the virtual object should have a host copy now (default: always). */
+  wanted?(vObj: V): boolean;
+  /** Why the object must not be reified, or undefined. Checked before any host write. */
+  validate?(vObj: V): string | undefined;
+  /** The host object to create for `vObj`. */
+  toHost(vObj: V): Promise<H> | H;
+  /** Only the virtual object exists. Default: create the host copy. */
+  syncToHost?(vObj: V, create: () => Promise<H | undefined>): Promise<void>;
+  /** Both exist and the host copy is ours: bring them in line. */
+  sync(vObj: V, hObj: H): Promise<void>;
+  /** Only the host copy exists (virtual object gone). Default: delete the host copy. */
+  syncToVirtual?(hObj: H, vKey: string): Promise<void>;
+}
+
+export class SyncController<V extends KubeObject = KubeObject, H extends KubeObject = V> {
+  readonly controller: Controller;
+  readonly descriptor: ResourceDescriptor<V, H>;
+  readonly vInformer: Informer<V>;
+  readonly hInformer: Informer<H>;
+  private readonly ctx: SyncContext;
+
+  constructor(ctx: SyncContext, descriptor: ResourceDescriptor<V, H>) {
+    this.ctx = ctx;
+    this.descriptor = descriptor;
+    this.vInformer = ctx.informers.virtual<V>(descriptor.virtual);
+    this.hInformer = ctx.informers.host<H>(descriptor.host);
+    this.controller = new Controller({
+      name: descriptor.virtual.plural,
+      workers: ctx.config.workers,
+      logger: ctx.log,
+      reconcile: (key) => this.reconcile(key),
+    });
+    const enqueueVirtual = (obj: V) => this.controller.enqueue(objectKey(obj));
+    this.vInformer.addHandlers({ onAdd: enqueueVirtual, onUpdate: (_, o) => enqueueVirtual(o), onDelete: enqueueVirtual });
+    const enqueueHost = (obj: H) => {
+      const vKey = virtualKeyOf(obj, ctx.config.tenant);
+      if (vKey && obj.metadata.annotations?.['vnest.dev/object-kind'] === descriptor.kind) this.controller.enqueue(vKey);
+    };
+    this.hInformer.addHandlers({ onAdd: enqueueHost, onUpdate: (_, o) => enqueueHost(o), onDelete: enqueueHost });
+  }
+
+  enqueue(vKey: string): void {
+    this.controller.enqueue(vKey);
+  }
+
+  /** Host key (`hostNamespace/hostName`) of a virtual key. */
+  hostKey(vKey: string): string {
+    const { namespace, name } = splitKey(vKey);
+    return `${this.ctx.config.hostNamespace}/${hostName(name, namespace, this.ctx.config.tenant)}`;
+  }
+
+  hostNameOf(vObj: KubeObject): string {
+    return hostName(vObj.metadata.name, vObj.metadata.namespace ?? '', this.ctx.config.tenant);
+  }
+
+  private async reconcile(vKey: string): Promise<void> {
+    const d = this.descriptor;
+    const vObj = this.vInformer.get(vKey);
+    const hObj = this.hInformer.get(this.hostKey(vKey));
+
+    if (hObj) {
+      const owner = ownership(hObj, this.ctx.config.tenant, d.kind, vObj?.metadata.uid);
+      if (owner === 'foreign') {
+        // Informers only see this tenant's labelled objects; a foreign one here shares the label
+        // but not the marks. Leave it alone.
+        if (vObj) await this.warn(vObj, 'NameCollision', `host object ${hObj.metadata.name} exists and is not this object's copy; not syncing`);
+        return;
+      }
+      if (owner === 'stale') {
+        // A copy made for an earlier object of the same name: delete it (only that one) and
+        // create a fresh copy when the delete is observed.
+        await this.deleteHost(hObj);
+        return;
+      }
+    }
+
+    if (!vObj) {
+      if (hObj) await (d.syncToVirtual ? d.syncToVirtual(hObj, vKey) : this.deleteHost(hObj));
+      return;
+    }
+    if (d.wanted && !d.wanted(vObj)) {
+      if (hObj) await this.deleteHost(hObj);
+      return;
+    }
+    const forged = forgedKeys(vObj.metadata);
+    const refusal = forged.length > 0
+      ? `labels or annotations ${forged.join(', ')} are reserved for vnest and must not be set by tenants; not syncing`
+      : d.validate?.(vObj);
+    if (refusal) {
+      await this.warn(vObj, 'SyncRefused', refusal);
+      return;
+    }
+    if (!hObj) {
+      if (d.syncToHost) await d.syncToHost(vObj, () => this.createHost(vObj));
+      else await this.createHost(vObj);
+      return;
+    }
+    try {
+      await d.sync(vObj, hObj);
+    } catch (err) {
+      if (!isTerminal(err)) throw err;
+      await this.warn(vObj, 'SyncFailed', `the host refused the update: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Creates the host copy and returns it; a refusal by the host API becomes an Event, not a retry
+   * loop, and returns undefined.
+   */
+  async createHost(vObj: V): Promise<H | undefined> {
+    const desired = await this.descriptor.toHost(vObj);
+    try {
+      return await this.ctx.host.create<H>(this.descriptor.host, this.ctx.config.hostNamespace, desired);
+    } catch (err) {
+      if (isAlreadyExists(err)) {
+        // Our cache lags, or a foreign object holds the name: look again once the cache catches up.
+        throw new KubeApiError(`host ${this.descriptor.kind} ${desired.metadata.name} already exists`, 409, 'Conflict');
+      }
+      if (isTerminal(err)) {
+        await this.warn(vObj, 'SyncFailed', `the host refused the copy: ${(err as Error).message}`);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  async deleteHost(hObj: H, gracePeriodSeconds?: number): Promise<void> {
+    try {
+      await this.ctx.host.delete(this.descriptor.host, hObj.metadata.namespace, hObj.metadata.name, {
+        uid: hObj.metadata.uid,
+        ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}),
+      });
+    } catch (err) {
+      if (!isNotFound(err) && !(err instanceof KubeApiError && err.status === 409)) throw err;
+    }
+  }
+
+  async patchHost(hObj: H, ops: Operation[]): Promise<void> {
+    if (ops.length === 0) return;
+    await this.ctx.host.patch(this.descriptor.host, hObj.metadata.namespace, hObj.metadata.name, ops, 'json');
+  }
+
+  warn(vObj: V, reason: string, message: string): Promise<void> {
+    return this.ctx.events.warning(vObj, { apiVersion: apiVersionOf(this.descriptor.virtual), kind: this.descriptor.virtual.kind }, reason, message);
+  }
+}

@@ -1,0 +1,98 @@
+// The syncer process's core: builds the shared informers and every registered controller, starts
+// them once both sides' caches are synced, and on stop drains work in flight before closing.
+import type { Logger } from 'pino';
+import type { Controller } from '../controller/controller.ts';
+import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { marks } from '../translate/metadata.ts';
+import type { Informers, SyncContext, SyncerConfig } from './context.ts';
+import { EventRecorder } from './events.ts';
+import { createShared, resources } from './resources/index.ts';
+
+export interface SyncerDeps {
+  config: SyncerConfig;
+  virtual: KubeClient;
+  host: KubeClient;
+  logger: Logger;
+}
+
+/** Host kinds vnest does not label itself, so their informers cannot select on the tenant label. */
+const unlabelledHostKinds = new Set(['events', 'nodes']);
+
+export class Syncer {
+  readonly context: SyncContext;
+  private readonly informerMap = new Map<string, Informer<KubeObject>>();
+  private readonly controllers: Controller[] = [];
+  private readonly log: Logger;
+  private started = false;
+  private ready = false;
+
+  constructor(deps: SyncerDeps) {
+    this.log = deps.logger;
+    const informers: Informers = {
+      virtual: <T extends KubeObject>(rt: ResourceType) => this.informer<T>('virtual', rt, deps),
+      host: <T extends KubeObject>(rt: ResourceType) => this.informer<T>('host', rt, deps),
+    };
+    this.context = {
+      config: deps.config,
+      virtual: deps.virtual,
+      host: deps.host,
+      events: new EventRecorder(deps.virtual, deps.logger.child({ component: 'events' })),
+      log: deps.logger,
+      informers,
+    };
+    const shared = createShared(this.context);
+    this.controllers.push(shared.nodes.controller);
+    for (const [name, make] of Object.entries(resources)) {
+      this.controllers.push(make(this.context, shared).controller);
+      this.log.debug({ resource: name }, 'registered');
+    }
+  }
+
+  private informer<T extends KubeObject>(side: 'virtual' | 'host', rt: ResourceType, deps: SyncerDeps): Informer<T> {
+    const key = `${side}:${rt.group}/${rt.version}/${rt.plural}`;
+    let inf = this.informerMap.get(key);
+    if (!inf) {
+      const hostSide = side === 'host';
+      inf = new Informer<KubeObject>(hostSide ? deps.host : deps.virtual, rt, {
+        logger: deps.logger.child({ side }),
+        resyncMs: deps.config.resyncSeconds * 1000,
+        ...(hostSide && rt.namespaced ? { namespace: deps.config.hostNamespace } : {}),
+        ...(hostSide && !unlabelledHostKinds.has(rt.plural) ? { labelSelector: `${marks.tenant}=${deps.config.tenant}` } : {}),
+      });
+      this.informerMap.set(key, inf);
+    }
+    return inf as unknown as Informer<T>;
+  }
+
+  /** Starts informers, waits until every cache is synced, then starts the controllers. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const inf of this.informerMap.values()) inf.start();
+    await Promise.all([...this.informerMap.values()].map((i) => i.waitForSync()));
+    for (const c of this.controllers) c.start();
+    this.ready = true;
+    this.log.info({ informers: this.informerMap.size, controllers: this.controllers.length }, 'caches synced; controllers running');
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Stops taking work, finishes reconciles in flight, then stops the informers. */
+  async stop(): Promise<void> {
+    this.ready = false;
+    await Promise.all(this.controllers.map((c) => c.stop()));
+    await Promise.all([...this.informerMap.values()].map((i) => i.stop()));
+  }
+
+  /** Work-queue and API counters, for benchmarks and diagnostics. */
+  stats(): Record<string, unknown> {
+    return {
+      virtual: { ...this.context.virtual.counters },
+      host: { ...this.context.host.counters },
+      controllers: Object.fromEntries(this.controllers.map((c) => [c.name, { ...c.stats, queued: c.queue.length }])),
+    };
+  }
+}

@@ -1,0 +1,92 @@
+// The marks vnest puts on host objects, and the metadata translation both directions rely on.
+// Every vnest.dev/ key is defined here and nowhere else.
+import type { KubeObject, ObjectMeta, OwnerReference } from '../kube/client.ts';
+
+export const marks = {
+  /** Label: the tenant that owns a host object. */
+  tenant: 'vnest.dev/tenant',
+  /** Label: the virtual namespace of a host object, so translated selectors can match on it. */
+  namespace: 'vnest.dev/namespace',
+  objectName: 'vnest.dev/object-name',
+  objectNamespace: 'vnest.dev/object-namespace',
+  objectUid: 'vnest.dev/object-uid',
+  objectKind: 'vnest.dev/object-kind',
+  /** Annotation on a ConfigMap or Secret: sync it even when no pod references it. */
+  syncAlways: 'vnest.dev/sync',
+  /** Annotation on a token Secret: when its token expires (RFC 3339). */
+  tokenExpiry: 'vnest.dev/token-expiry',
+  /** Annotation on a token Secret: when its token was issued (RFC 3339). */
+  tokenIssued: 'vnest.dev/token-issued',
+  /** Label on virtual Nodes the syncer made (and may delete). */
+  managedNode: 'vnest.dev/managed',
+} as const;
+
+const prefix = 'vnest.dev/';
+
+/** Keys that claim ownership of a host object; a tenant setting any of them is forging. */
+const ownershipKeys = new Set<string>([marks.tenant, marks.namespace, marks.objectName, marks.objectNamespace, marks.objectUid, marks.objectKind, marks.tokenExpiry, marks.tokenIssued]);
+
+/** Annotations a host copy never carries over from the virtual object. */
+const droppedAnnotations = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+
+/**
+ * Ownership marks on a virtual object: a tenant trying to forge ownership. (Other vnest.dev/ keys,
+ * such as the sync opt-in, are allowed but never copied to the host.)
+ */
+export function forgedKeys(meta: ObjectMeta): string[] {
+  return [...Object.keys(meta.labels ?? {}), ...Object.keys(meta.annotations ?? {})].filter((k) => ownershipKeys.has(k));
+}
+
+export interface HostMetaContext {
+  tenant: string;
+  hostNamespace: string;
+  owner?: OwnerReference;
+}
+
+/** Metadata of the host copy of `vObj` (name already translated by the caller). */
+export function hostMetadata(vObj: KubeObject, kind: string, hostName: string, ctx: HostMetaContext): ObjectMeta {
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(vObj.metadata.labels ?? {})) if (!k.startsWith(prefix)) labels[k] = v;
+  labels[marks.tenant] = ctx.tenant;
+  if (vObj.metadata.namespace) labels[marks.namespace] = vObj.metadata.namespace;
+  const annotations: Record<string, string> = {};
+  for (const [k, v] of Object.entries(vObj.metadata.annotations ?? {})) {
+    if (!k.startsWith(prefix) && !droppedAnnotations.has(k)) annotations[k] = v;
+  }
+  annotations[marks.objectName] = vObj.metadata.name;
+  annotations[marks.objectNamespace] = vObj.metadata.namespace ?? '';
+  annotations[marks.objectUid] = vObj.metadata.uid ?? '';
+  annotations[marks.objectKind] = kind;
+  return {
+    name: hostName,
+    namespace: ctx.hostNamespace,
+    labels,
+    annotations,
+    ...(ctx.owner ? { ownerReferences: [ctx.owner] } : {}),
+  };
+}
+
+export type Ownership = 'ours' | 'stale' | 'foreign';
+
+/**
+ * Whether a host object belongs to this tenant and to the virtual object with `vUid`: `ours`;
+ * this tenant's, but for an earlier object of the same name: `stale`; anything else: `foreign`,
+ * which vnest never changes or deletes.
+ */
+export function ownership(hObj: KubeObject, tenant: string, kind: string, vUid?: string): Ownership {
+  const labels = hObj.metadata.labels ?? {};
+  const ann = hObj.metadata.annotations ?? {};
+  if (labels[marks.tenant] !== tenant || ann[marks.objectKind] !== kind || !ann[marks.objectUid]) return 'foreign';
+  if (vUid !== undefined && ann[marks.objectUid] !== vUid) return 'stale';
+  return 'ours';
+}
+
+/** The virtual key (`namespace/name`) a host object of this tenant was made from, if any. */
+export function virtualKeyOf(hObj: KubeObject, tenant: string): string | undefined {
+  const ann = hObj.metadata.annotations ?? {};
+  if (hObj.metadata.labels?.[marks.tenant] !== tenant) return undefined;
+  const name = ann[marks.objectName];
+  if (!name) return undefined;
+  const ns = ann[marks.objectNamespace];
+  return ns ? `${ns}/${name}` : name;
+}
