@@ -28,7 +28,20 @@ export interface ControlPlaneOptions {
   startTimeoutMs?: number;
   /** Keep the temporary folder after stop (for debugging). */
   keepDir?: boolean;
+  /** kube-controller-manager --controllers (default: all on-by-default controllers). */
+  controllers?: string;
 }
+
+/**
+ * A tenant's control plane runs no kubelets and no volume plumbing: node lifecycle would mark its
+ * virtual nodes unreachable and evict pods, and the volume controllers would fight the syncer over
+ * claim status.
+ */
+export const virtualControllers = [
+  '*', '-node-ipam-controller', '-node-lifecycle-controller', '-taint-eviction-controller',
+  '-persistentvolume-binder-controller', '-persistentvolume-attach-detach-controller',
+  '-persistentvolume-expander-controller', '-ttl-controller',
+].join(',');
 
 /** The first address of a CIDR plus one: the `kubernetes` Service IP. */
 export function firstServiceIp(cidr: string): string {
@@ -192,6 +205,7 @@ export class ControlPlane {
         `--service-account-private-key-file=${files.saKey}`, `--root-ca-file=${files.ca}`,
         `--cluster-signing-cert-file=${files.ca}`, `--cluster-signing-key-file=${files.caKey}`,
         `--service-cluster-ip-range=${serviceCidr}`,
+        `--controllers=${opts.controllers ?? '*'}`,
         '--profiling=false',
       ],
     }));

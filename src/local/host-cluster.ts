@@ -4,7 +4,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
+import { ControlPlane, virtualControllers, type ControlPlaneOptions } from './control-plane.ts';
 import { kubectlOk } from './kubectl.ts';
 import { waitFor } from './wait.ts';
 
@@ -150,5 +150,5 @@ export class HostCluster {
 
 /** A tenant's metadata-only control plane: no scheduler, no kubelet; same service CIDR as its host. */
 export function startVirtualControlPlane(opts: Omit<ControlPlaneOptions, 'scheduler' | 'nodeAuthorizer'> = {}): Promise<ControlPlane> {
-  return ControlPlane.start({ ...opts, name: opts.name ?? 'virtual', scheduler: false, nodeAuthorizer: false });
+  return ControlPlane.start({ controllers: virtualControllers, ...opts, name: opts.name ?? 'virtual', scheduler: false, nodeAuthorizer: false });
 }

@@ -132,8 +132,14 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
       return await this.ctx.host.create<H>(this.descriptor.host, this.ctx.config.hostNamespace, desired);
     } catch (err) {
       if (isAlreadyExists(err)) {
-        // Our cache lags, or a foreign object holds the name: look again once the cache catches up.
-        throw new KubeApiError(`host ${this.descriptor.kind} ${desired.metadata.name} already exists`, 409, 'Conflict');
+        // Off the normal path: our cache lags, or an object without our marks (which our informer
+        // cannot see) holds the name. Only a read tells which.
+        const existing = await this.ctx.host.get<H>(this.descriptor.host, this.ctx.config.hostNamespace, desired.metadata.name);
+        if (ownership(existing, this.ctx.config.tenant, this.descriptor.kind) === 'foreign') {
+          await this.warn(vObj, 'NameCollision', `host object ${desired.metadata.name} exists and is not this object's copy; not syncing`);
+          return undefined;
+        }
+        throw new KubeApiError(`host ${this.descriptor.kind} ${desired.metadata.name} already exists; waiting for the cache`, 409, 'Conflict');
       }
       if (isTerminal(err)) {
         await this.warn(vObj, 'SyncFailed', `the host refused the copy: ${(err as Error).message}`);

@@ -1,6 +1,7 @@
 // Pods: the virtual pod becomes a host pod the host scheduler places; the syncer binds the virtual
 // pod to a virtual node and copies status back. Deletion goes both ways, honouring grace periods.
 // Projected service-account tokens are requested from the tenant's API and kept in a host Secret.
+import { LRUCache } from 'lru-cache';
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import type { Informer } from '../../kube/informer.ts';
@@ -25,6 +26,8 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
   const { config } = ctx;
   const hostSecrets: Informer<Secret> = ctx.informers.host<Secret>(types.secrets);
   const tokenSecretName = (hostPodName: string) => `${hostPodName}-sa-token`;
+  // When each pod's token is due for renewal, remembered across the cache lag after a write.
+  const renewAtByUid = new LRUCache<string, number>({ max: 100_000 });
 
   const sc: SyncController<Pod> = new SyncController<Pod>(ctx, {
     kind: podKind,
@@ -124,8 +127,9 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     const expiry = Date.parse(existing?.metadata.annotations?.[marks.tokenExpiry] ?? '');
     const issued = Date.parse(existing?.metadata.annotations?.[marks.tokenIssued] ?? '');
     const renewAt = issued + (expiry - issued) * 0.8;
-    if (existing && existing.metadata.annotations?.[marks.objectUid] === vPod.metadata.uid && Date.now() < renewAt) {
-      sc.controller.queue.addAfter(`${vPod.metadata.namespace}/${vPod.metadata.name}`, renewAt - Date.now());
+    const due = existing?.metadata.annotations?.[marks.objectUid] === vPod.metadata.uid ? renewAt : (renewAtByUid.get(vPod.metadata.uid ?? '') ?? 0);
+    if (Date.now() < due) {
+      sc.controller.queue.addAfter(`${vPod.metadata.namespace}/${vPod.metadata.name}`, due - Date.now());
       return;
     }
     const sa = vPod.spec.serviceAccountName ?? 'default';
@@ -153,8 +157,15 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     if (existing) {
       await ctx.host.patch(types.secrets, config.hostNamespace, name, { metadata: { ...meta, resourceVersion: existing.metadata.resourceVersion }, data }, 'merge');
     } else {
-      await ctx.host.create(types.secrets, config.hostNamespace, secret);
+      try {
+        await ctx.host.create(types.secrets, config.hostNamespace, secret);
+      } catch (err) {
+        // Made by an earlier run whose write our cache has not seen yet: the next reconcile renews it.
+        if (!isAlreadyExists(err)) throw err;
+      }
     }
+    const issuedAt = Date.now();
+    renewAtByUid.set(vPod.metadata.uid ?? '', issuedAt + (earliest - issuedAt) * 0.8);
   }
 
   return sc;

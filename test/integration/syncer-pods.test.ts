@@ -1,0 +1,153 @@
+// The syncer against real components: tenant workloads run as host pods on kwok nodes, with what
+// they reference, and status, binding and deletes flow both ways.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runKubectl } from '../../src/local/kubectl.ts';
+import { hostName } from '../../src/translate/names.ts';
+import { kit, useEnvironment } from '../helpers.ts';
+import { eventually, hostNamespace, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
+
+const tenant = 'alpha';
+const selector = `vnest.dev/tenant=${tenant}`;
+
+describe('syncer: pods and what they reference', () => {
+  const env = useEnvironment(() => TenantBed.start([tenant]));
+  const bed = () => env.current;
+  const hostPods = async (extra: string[] = []) => (await bed().hostJson<List<PodJson>>('-n', hostNamespace, 'get', 'pods', '-l', selector, ...extra)).items;
+
+  beforeAll(async () => {
+    await bed().startSyncer(tenant);
+    await bed().virtualKubectl(tenant, 'create', 'namespace', 'app');
+    // The namespace's default service account must exist before pods are admitted.
+    await eventually('default service account in app', async () => (await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['-n', 'app', 'get', 'sa', 'default'])).code === 0);
+  });
+
+  it('runs a 3-replica Deployment as 3 host pods on kwok nodes; virtual pods show Running with host IPs and nodes', async () => {
+    await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'deployment', 'web', '--image=registry.k8s.io/pause:3.10', '--replicas=3');
+    const running = await eventually('3 virtual pods Running', async () => {
+      const pods = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
+      return pods.length === 3 && pods.every((p) => p.status.phase === 'Running' && p.status.podIP && p.spec.nodeName) ? pods : undefined;
+    });
+    const hosts = await hostPods(['-l', 'vnest.dev/namespace=app,app=web']);
+    expect(hosts).toHaveLength(3);
+    for (const v of running) {
+      const h = hosts.find((p) => p.metadata.name === hostName(v.metadata.name, 'app', tenant));
+      expect(h, `host pod for ${v.metadata.name}`).toBeDefined();
+      expect(h?.metadata.annotations?.['vnest.dev/object-uid']).toBe(v.metadata.uid);
+      expect(h?.metadata.annotations?.['vnest.dev/object-kind']).toBe('Pod');
+      expect(v.spec.nodeName).toBe(h?.spec.nodeName);
+      expect(v.status.podIP).toBe(h?.status.podIP);
+      expect(v.status.hostIP).toBe(h?.status.hostIP);
+      expect(bed().host.nodeNames).toContain(h?.spec.nodeName);
+    }
+    // A virtual node exists for each host node in use.
+    const vNodes = (await bed().virtualJson<List<{ metadata: { name: string } }>>(tenant, 'get', 'nodes')).items.map((n) => n.metadata.name);
+    for (const h of hosts) expect(vNodes).toContain(h.spec.nodeName);
+  });
+
+  it('syncs referenced configmaps and secrets, follows their changes, and removes them when unreferenced', async () => {
+    await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'configmap', 'settings', '--from-literal=mode=blue');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'secret', 'generic', 'creds', '--from-literal=password=s3cret');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'configmap', 'unused', '--from-literal=x=1');
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reader', namespace: 'app' },
+      spec: {
+        containers: [{
+          name: 'c', image: 'registry.k8s.io/pause:3.10',
+          env: [{ name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'mode' } } }],
+          envFrom: [{ secretRef: { name: 'creds' } }],
+          volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }],
+        }],
+        volumes: [{ name: 'cfg', configMap: { name: 'settings' } }],
+      },
+    };
+    await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['apply', '-f', '-'], { input: JSON.stringify(pod) });
+    const cmName = hostName('settings', 'app', tenant);
+    const secretName = hostName('creds', 'app', tenant);
+    const cm = await eventually('host configmap', async () => (await bed().hostJson<List<{ metadata: { name: string }; data: Record<string, string> }>>('-n', hostNamespace, 'get', 'configmaps', '-l', selector)).items.find((c) => c.metadata.name === cmName));
+    expect(cm.data).toEqual({ mode: 'blue' });
+    const secret = await eventually('host secret', async () => (await bed().hostJson<List<{ metadata: { name: string }; data: Record<string, string> }>>('-n', hostNamespace, 'get', 'secrets', '-l', selector)).items.find((s) => s.metadata.name === secretName));
+    expect(Buffer.from(secret.data.password ?? '', 'base64').toString()).toBe('s3cret');
+
+    const hPod = await eventually('host pod reader', async () => (await hostPods()).find((p) => p.metadata.name === hostName('reader', 'app', tenant)));
+    const c = hPod.spec.containers[0];
+    expect(c?.env?.find((e: { name: string }) => e.name === 'MODE')?.valueFrom.configMapKeyRef.name).toBe(cmName);
+    expect(c?.envFrom?.[0]?.secretRef.name).toBe(secretName);
+    expect(hPod.spec.volumes?.find((v) => v.name === 'cfg')?.configMap.name).toBe(cmName);
+    // Unreferenced objects stay in the tenant.
+    const unusedHost = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'configmap', hostName('unused', 'app', tenant)]);
+    expect(unusedHost.code).not.toBe(0);
+
+    await bed().virtualKubectl(tenant, '-n', 'app', 'patch', 'configmap', 'settings', '--type=merge', '-p', '{"data":{"mode":"green"}}');
+    await eventually('host configmap updated', async () => (await bed().hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'configmap', cmName)).data.mode === 'green');
+
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'reader', '--wait=false');
+    await eventually('host configmap and secret removed', async () => {
+      const cms = (await bed().hostJson<List<{ metadata: { name: string } }>>('-n', hostNamespace, 'get', 'configmaps,secrets', '-l', selector)).items.map((o) => o.metadata.name);
+      return !cms.includes(cmName) && !cms.includes(secretName);
+    });
+  });
+
+  it('gives host pods a token of the virtual service account, which authenticates against the tenant API', async () => {
+    const pods = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
+    const v = pods[0] as PodJson;
+    const hName = hostName(v.metadata.name, 'app', tenant);
+    const h = (await hostPods()).find((p) => p.metadata.name === hName) as PodJson;
+    const projected = h.spec.volumes?.find((vol) => vol.name.startsWith('kube-api-access'));
+    expect(projected?.projected.sources.some((s: { serviceAccountToken?: unknown }) => s.serviceAccountToken)).toBe(false);
+    const tokenSource = projected?.projected.sources.find((s: { secret?: { name: string } }) => s.secret);
+    expect(tokenSource.secret.name).toBe(`${hName}-sa-token`);
+    expect(tokenSource.secret.items[0].path).toBe('token');
+    expect(h.spec.serviceAccountName).toBe('default');
+    const secret = await eventually('token secret', async () => {
+      const r = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'secret', `${hName}-sa-token`, '-o', 'json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { data: Record<string, string> }) : undefined;
+    });
+    const token = Buffer.from(Object.values(secret.data)[0] ?? '', 'base64').toString();
+    const whoami = await runKubectl((await kit()).bin.kubectl, '/dev/null', [
+      `--server=${bed().virtual(tenant).server}`, `--certificate-authority=${bed().virtual(tenant).dir}/pki/ca.crt`, `--token=${token}`, 'auth', 'whoami', '-o', 'json',
+    ]);
+    expect(whoami.stderr).toBe('');
+    expect(JSON.parse(whoami.stdout).status.userInfo.username).toBe('system:serviceaccount:app:default');
+  });
+
+  it('deletes the host pod when the virtual pod is deleted, and recreates through the owner when the host pod is deleted', async () => {
+    const before = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
+    const victim = before[0] as PodJson;
+    // Virtual delete: its host pod goes, the ReplicaSet makes a new pod that runs.
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', victim.metadata.name, '--wait=true', '--timeout=60s');
+    await eventually('host pod of the deleted virtual pod gone', async () => !(await hostPods()).some((p) => p.metadata.name === hostName(victim.metadata.name, 'app', tenant)));
+    // Host delete out of band: the virtual pod goes too, and is replaced.
+    const current = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
+    const target = current.find((p) => p.status.phase === 'Running') as PodJson;
+    await bed().hostKubectl('-n', hostNamespace, 'delete', 'pod', hostName(target.metadata.name, 'app', tenant), '--wait=true');
+    await eventually('virtual pod removed after its host pod was deleted', async () => {
+      const names = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items.map((p) => p.metadata.name);
+      return !names.includes(target.metadata.name);
+    });
+    await eventually('3 web pods Running again, each with one host pod', async () => {
+      const pods = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
+      const hosts = await hostPods(['-l', 'app=web']);
+      return pods.length === 3 && hosts.length === 3 && pods.every((p) => p.status.phase === 'Running');
+    });
+  });
+
+  it('syncs a PVC to the host and brings its phase and capacity back', async () => {
+    const pv = {
+      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'pv-alpha-data' },
+      spec: { capacity: { storage: '2Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'manual', hostPath: { path: '/tmp/pv-alpha-data' } },
+    };
+    await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['apply', '-f', '-'], { input: JSON.stringify(pv) });
+    const pvc = {
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: 'app' },
+      spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'manual', resources: { requests: { storage: '1Gi' } } },
+    };
+    await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['apply', '-f', '-'], { input: JSON.stringify(pvc) });
+    const bound = await eventually('virtual PVC Bound', async () => {
+      const v = await bed().virtualJson<{ status?: { phase?: string; capacity?: Record<string, string> } }>(tenant, '-n', 'app', 'get', 'pvc', 'data');
+      return v.status?.phase === 'Bound' ? v : undefined;
+    }, 90_000);
+    expect(bound.status?.capacity).toEqual({ storage: '2Gi' });
+    const h = await bed().hostJson<{ spec: { volumeName: string } }>('-n', hostNamespace, 'get', 'pvc', hostName('data', 'app', tenant));
+    expect(h.spec.volumeName).toBe('pv-alpha-data');
+  });
+});

@@ -1,0 +1,134 @@
+// A host cluster, one or more tenant control planes, a host namespace with each tenant's owner
+// Service, and helpers to run syncers (in this process, or as `vnest syncer` child processes).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { ControlPlane } from '../src/local/control-plane.ts';
+import { HostCluster, startVirtualControlPlane } from '../src/local/host-cluster.ts';
+import { kubectlOk } from '../src/local/kubectl.ts';
+import { tail } from '../src/local/process.ts';
+import { waitFor } from '../src/local/wait.ts';
+import { resolveSyncerOptions, type SyncerOptions } from '../src/syncer/options.ts';
+import { startSyncer, type RunningSyncer } from '../src/syncer/run.ts';
+import { kit, ports } from './helpers.ts';
+
+export const hostNamespace = 'tenants';
+
+export class TenantBed {
+  readonly host: HostCluster;
+  readonly virtuals: Map<string, ControlPlane>;
+  private readonly running = new Set<RunningSyncer>();
+  private readonly children = new Set<ChildProcess>();
+
+  private constructor(host: HostCluster, virtuals: Map<string, ControlPlane>) {
+    this.host = host;
+    this.virtuals = virtuals;
+  }
+
+  static async start(tenants: string[]): Promise<TenantBed> {
+    const k = await kit();
+    const started = await Promise.allSettled([
+      HostCluster.start({ kit: k, ports, nodes: 3 }),
+      ...tenants.map((t) => startVirtualControlPlane({ kit: k, ports, name: `tenant-${t}` })),
+    ]);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.stop()] : [])));
+      throw failed.reason;
+    }
+    const [host, ...cps] = started.map((s) => (s as PromiseFulfilledResult<HostCluster | ControlPlane>).value) as [HostCluster, ...ControlPlane[]];
+    const bed = new TenantBed(host, new Map(tenants.map((t, i) => [t, cps[i] as ControlPlane])));
+    await bed.hostKubectl('create', 'namespace', hostNamespace);
+    for (const t of tenants) await bed.hostKubectl('-n', hostNamespace, 'create', 'service', 'clusterip', t, '--tcp=443:8443');
+    return bed;
+  }
+
+  virtual(tenant: string): ControlPlane {
+    const cp = this.virtuals.get(tenant);
+    if (!cp) throw new Error(`no tenant ${tenant}`);
+    return cp;
+  }
+
+  async hostKubectl(...args: string[]): Promise<string> {
+    return kubectlOk((await kit()).bin.kubectl, this.host.kubeconfigPath, args);
+  }
+
+  async virtualKubectl(tenant: string, ...args: string[]): Promise<string> {
+    return kubectlOk((await kit()).bin.kubectl, this.virtual(tenant).kubeconfigPath, args);
+  }
+
+  async hostJson<T>(...args: string[]): Promise<T> {
+    return JSON.parse(await this.hostKubectl(...args, '-o', 'json')) as T;
+  }
+
+  async virtualJson<T>(tenant: string, ...args: string[]): Promise<T> {
+    return JSON.parse(await this.virtualKubectl(tenant, ...args, '-o', 'json')) as T;
+  }
+
+  syncerArgs(tenant: string, extra: string[] = []): string[] {
+    return [
+      `--tenant=${tenant}`, `--host-namespace=${hostNamespace}`,
+      `--virtual-kubeconfig=${this.virtual(tenant).kubeconfigPath}`, `--host-kubeconfig=${this.host.kubeconfigPath}`,
+      '--resync-seconds=30', ...extra,
+    ];
+  }
+
+  options(tenant: string, flags: Record<string, unknown> = {}): SyncerOptions {
+    return resolveSyncerOptions({
+      tenant, hostNamespace, virtualKubeconfig: this.virtual(tenant).kubeconfigPath, hostKubeconfig: this.host.kubeconfigPath,
+      resyncSeconds: 30, ...flags,
+    }, {});
+  }
+
+  /** A syncer in this process (quiet unless VNEST_TEST_LOG is set). */
+  async startSyncer(tenant: string, flags: Record<string, unknown> = {}): Promise<RunningSyncer> {
+    const logger = pino({ level: process.env.VNEST_TEST_LOG ?? 'silent' });
+    const running = await startSyncer(this.options(tenant, flags), logger);
+    this.running.add(running);
+    return running;
+  }
+
+  async stopSyncer(running: RunningSyncer): Promise<void> {
+    this.running.delete(running);
+    await running.stop();
+  }
+
+  /** `vnest syncer` as a child process, logging to a file in the host cluster's folder. */
+  spawnSyncer(tenant: string, extra: string[] = []): { child: ChildProcess; logFile: string } {
+    const logFile = join(this.host.controlPlane.dir, `syncer-${tenant}-${Date.now()}.log`);
+    const fd = openSync(logFile, 'a');
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'), 'syncer', ...this.syncerArgs(tenant, extra)], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return { child, logFile };
+  }
+
+  async stop(): Promise<void> {
+    for (const r of this.running) await r.stop().catch(() => undefined);
+    for (const c of this.children) c.kill('SIGKILL');
+    await Promise.all([this.host.stop(), ...[...this.virtuals.values()].map((v) => v.stop())]);
+  }
+
+  logTails(lines = 40): string {
+    return [this.host.logTails(lines), ...[...this.virtuals.values()].map((v) => v.logTails(lines))].join('\n');
+  }
+}
+
+export interface PodJson {
+  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
+  spec: { nodeName?: string; volumes?: Array<Record<string, any>>; containers: Array<Record<string, any>>; serviceAccountName?: string }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  status: { phase?: string; podIP?: string; hostIP?: string; conditions?: Array<{ type: string; status: string }> };
+}
+
+export interface List<T> {
+  items: T[];
+}
+
+/** Waits for `probe` with the syncer-test defaults. */
+export function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  return waitFor(what, probe, { timeoutMs, intervalMs: 300 });
+}
+
+export { tail };
