@@ -1,6 +1,7 @@
 // A small generic Kubernetes REST client: JSON requests and watch streams for any resource type,
 // over a keep-alive agent, with client-side rate limiting and request counters. Credentials and TLS
 // come from @kubernetes/client-node's KubeConfig (file or in-cluster).
+import type { IncomingMessage } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -250,7 +251,7 @@ export class KubeClient {
     await this.refreshAuth();
     this.counters.watches++;
     const path = resourcePath(rt, namespace) + query({ ...params, watch: true, allowWatchBookmarks: true });
-    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request(`${this.server}${path}`, {
         method: 'GET',
         agent: this.agent,

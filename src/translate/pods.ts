@@ -4,7 +4,7 @@ import type { KubeObject } from '../kube/client.ts';
 import { marks } from './metadata.ts';
 import { hostName } from './names.ts';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- pod specs are open-ended JSON. */
+ 
 type Json = Record<string, any>;
 
 export interface Pod extends KubeObject {

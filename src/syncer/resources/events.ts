@@ -8,7 +8,7 @@ import { Controller } from '../../controller/controller.ts';
 import { marks, virtualKeyOf } from '../../translate/metadata.ts';
 import { types, type SyncContext } from '../context.ts';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- events are open-ended JSON. */
+ 
 type Event = KubeObject & Record<string, any>;
 
 export class EventSync {

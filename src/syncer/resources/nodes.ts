@@ -11,7 +11,7 @@ import { marks } from '../../translate/metadata.ts';
 import { jsonEqual } from '../patcher.ts';
 import { types, type SyncContext } from '../context.ts';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- node status is open-ended JSON. */
+ 
 type Node = KubeObject & { spec?: Record<string, any>; status?: Record<string, any> };
 type PodLike = KubeObject & { spec?: { nodeName?: string } };
 

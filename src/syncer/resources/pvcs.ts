@@ -6,7 +6,7 @@ import { types, type SyncContext } from '../context.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- claim specs are open-ended JSON. */
+ 
 type Claim = KubeObject & { spec: Record<string, any>; status?: Record<string, any> };
 
 const statusOf = (s: Record<string, any> | undefined) => ({
