@@ -33,6 +33,9 @@ cache_root=${VNEST_KIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vnest/kit}
 kit_key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_$(go env GOOS)-$(go env GOARCH)"
 kit="$cache_root/$kit_key"
 mkdir -p "$kit/bin"
+# Several test workers may call this at once: one builds, the others wait and then find it built.
+exec 9>"$kit/.lock"
+flock 9
 
 # go.mod in each wrapper module must pin the same version as versions.env.
 check_pin() { # dir module version
@@ -94,9 +97,9 @@ if [[ ! -f "$kit/kwok-stages/pod-ready.yaml" ]]; then
   chmod u+w "$kit"/kwok-stages/*.yaml
 fi
 
-cat > "$kit/versions.json.tmp" <<EOF
+cat > "$kit/versions.json.tmp.$$" <<EOF
 {"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION"}
 EOF
-mv "$kit/versions.json.tmp" "$kit/versions.json"
+mv "$kit/versions.json.tmp.$$" "$kit/versions.json"
 
 if $print_dir; then echo "$kit"; else log "kit ready in $kit"; fi

@@ -17,6 +17,8 @@ export interface HostClusterOptions extends Omit<ControlPlaneOptions, 'scheduler
   portForwardTarget?: { address: string; port: number };
   /** Pod IP range kwok allocates from (default 10.244.0.0/16). */
   podCidr?: string;
+  /** Pods each node can hold (default 110, as a kubelet's default). */
+  podsPerNode?: number;
 }
 
 export const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
@@ -122,8 +124,8 @@ export class HostCluster {
         labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
       },
       status: {
-        allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
-        capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+        allocatable: { cpu: '32', memory: '256Gi', pods: String(opts.podsPerNode ?? 110) },
+        capacity: { cpu: '32', memory: '256Gi', pods: String(opts.podsPerNode ?? 110) },
       },
     }));
     await kubectlOk(cp.kit.bin.kubectl, cp.kubeconfigPath, ['create', '-f', '-'], {

@@ -59,6 +59,10 @@ export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ l
   let health: Server | undefined;
   if (opts.healthPort > 0) {
     health = createServer((req, res) => {
+      if (req.url === '/stats') {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(syncer.stats()));
+        return;
+      }
       const ok = req.url === '/healthz' || (req.url === '/readyz' && syncer.isReady());
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
     });

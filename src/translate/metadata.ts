@@ -13,10 +13,12 @@ export const marks = {
   objectKind: 'vnest.dev/object-kind',
   /** Annotation on a ConfigMap or Secret: sync it even when no pod references it. */
   syncAlways: 'vnest.dev/sync',
-  /** Annotation on a token Secret: when its token expires (RFC 3339). */
+  /** Annotation on a host pod: when its service-account tokens expire (RFC 3339). */
   tokenExpiry: 'vnest.dev/token-expiry',
-  /** Annotation on a token Secret: when its token was issued (RFC 3339). */
+  /** Annotation on a host pod: when its service-account tokens were issued (RFC 3339). */
   tokenIssued: 'vnest.dev/token-issued',
+  /** Prefix of host pod annotations that carry service-account tokens. */
+  tokenPrefix: 'vnest.dev/token-',
   /** Label on virtual Nodes the syncer made (and may delete). */
   managedNode: 'vnest.dev/managed',
 } as const;
@@ -24,7 +26,7 @@ export const marks = {
 const prefix = 'vnest.dev/';
 
 /** Keys that claim ownership of a host object; a tenant setting any of them is forging. */
-const ownershipKeys = new Set<string>([marks.tenant, marks.namespace, marks.objectName, marks.objectNamespace, marks.objectUid, marks.objectKind, marks.tokenExpiry, marks.tokenIssued]);
+const ownershipKeys = new Set<string>([marks.tenant, marks.namespace, marks.objectName, marks.objectNamespace, marks.objectUid, marks.objectKind]);
 
 /** Annotations a host copy never carries over from the virtual object. */
 const droppedAnnotations = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
@@ -34,7 +36,7 @@ const droppedAnnotations = new Set(['kubectl.kubernetes.io/last-applied-configur
  * such as the sync opt-in, are allowed but never copied to the host.)
  */
 export function forgedKeys(meta: ObjectMeta): string[] {
-  return [...Object.keys(meta.labels ?? {}), ...Object.keys(meta.annotations ?? {})].filter((k) => ownershipKeys.has(k));
+  return [...Object.keys(meta.labels ?? {}), ...Object.keys(meta.annotations ?? {})].filter((k) => ownershipKeys.has(k) || k.startsWith(marks.tokenPrefix));
 }
 
 export interface HostMetaContext {

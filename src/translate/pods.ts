@@ -26,8 +26,6 @@ export interface PodTranslateContext {
   tenant: string;
   hostServiceAccount: string;
   tenantApi?: { host: string; port: number };
-  /** Host Secret holding the tokens for this pod's projected service-account token sources. */
-  tokenSecretName: string;
 }
 
 const allContainers = (spec: Json): Json[] => [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])];
@@ -95,6 +93,9 @@ export function tokenSources(pod: Pod): Array<{ key: string; audience?: string; 
 
 const tokenKey = (volume: string, index: number) => `${volume}.${index}`.replace(/[^-._a-zA-Z0-9]/g, '_');
 
+/** Host pod annotation that carries the token of projected source `key`. */
+export const tokenAnnotation = (key: string) => `${marks.tokenPrefix}${key}`;
+
 /** Adds this tenant's (and virtual namespace's) labels to a label selector. */
 function narrowSelector(selector: Json | undefined, tenant: string, namespaces: string[] | undefined): Json {
   const out: Json = structuredClone(selector ?? {});
@@ -156,7 +157,10 @@ export function hostPodSpec(pod: Pod, ctx: PodTranslateContext): Json {
         if (src.configMap?.name) return { ...src, configMap: { ...src.configMap, name: h(src.configMap.name) } };
         if (src.secret?.name) return { ...src, secret: { ...src.secret, name: h(src.secret.name) } };
         if (src.serviceAccountToken) {
-          return { secret: { name: ctx.tokenSecretName, items: [{ key: tokenKey(v.name, i), path: src.serviceAccountToken.path }] } };
+          // The token the syncer requested from the tenant's API rides in a host pod annotation;
+          // the kubelet writes it to the same path and refreshes it when the syncer renews it.
+          const fieldPath = `metadata.annotations['${tokenAnnotation(tokenKey(v.name, i))}']`;
+          return { downwardAPI: { items: [{ path: src.serviceAccountToken.path, fieldRef: { apiVersion: 'v1', fieldPath } }] } };
         }
         return src;
       });

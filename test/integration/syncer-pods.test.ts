@@ -94,15 +94,14 @@ describe('syncer: pods and what they reference', () => {
     const h = (await hostPods()).find((p) => p.metadata.name === hName) as PodJson;
     const projected = h.spec.volumes?.find((vol) => vol.name.startsWith('kube-api-access'));
     expect(projected?.projected.sources.some((s: { serviceAccountToken?: unknown }) => s.serviceAccountToken)).toBe(false);
-    const tokenSource = projected?.projected.sources.find((s: { secret?: { name: string } }) => s.secret);
-    expect(tokenSource.secret.name).toBe(`${hName}-sa-token`);
-    expect(tokenSource.secret.items[0].path).toBe('token');
+    // The token file comes from a host pod annotation, projected by the kubelet at the same path.
+    const item = projected?.projected.sources.find((s: { downwardAPI?: unknown }) => s.downwardAPI).downwardAPI.items[0];
+    expect(item.path).toBe('token');
+    const annotation = /metadata\.annotations\['(.+)'\]/.exec(item.fieldRef.fieldPath)?.[1] ?? '';
+    expect(annotation).toMatch(/^vnest\.dev\/token-kube-api-access/);
     expect(h.spec.serviceAccountName).toBe('default');
-    const secret = await eventually('token secret', async () => {
-      const r = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'secret', `${hName}-sa-token`, '-o', 'json']);
-      return r.code === 0 ? (JSON.parse(r.stdout) as { data: Record<string, string> }) : undefined;
-    });
-    const token = Buffer.from(Object.values(secret.data)[0] ?? '', 'base64').toString();
+    expect(h.spec.automountServiceAccountToken).toBe(false);
+    const token = h.metadata.annotations?.[annotation] ?? '';
     const whoami = await runKubectl((await kit()).bin.kubectl, '/dev/null', [
       `--server=${bed().virtual(tenant).server}`, `--certificate-authority=${bed().virtual(tenant).dir}/pki/ca.crt`, `--token=${token}`, 'auth', 'whoami', '-o', 'json',
     ]);

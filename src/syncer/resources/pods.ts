@@ -1,21 +1,18 @@
 // Pods: the virtual pod becomes a host pod the host scheduler places; the syncer binds the virtual
 // pod to a virtual node and copies status back. Deletion goes both ways, honouring grace periods.
-// Projected service-account tokens are requested from the tenant's API and kept in a host Secret.
-import { LRUCache } from 'lru-cache';
+// Projected service-account tokens are requested from the tenant's API and ride in host pod
+// annotations, which the host kubelet projects into the same files (no extra host object).
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
-import type { Informer } from '../../kube/informer.ts';
 import { hostMetadata, marks } from '../../translate/metadata.ts';
-import { hostPodSpec, mutablePodFields, podPolicyViolations, tokenSources, virtualPodStatus, type Pod } from '../../translate/pods.ts';
+import { hostPodSpec, mutablePodFields, podPolicyViolations, tokenAnnotation, tokenSources, virtualPodStatus, type Pod } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import type { VirtualNodes } from './nodes.ts';
 
 export const podKind = 'Pod';
-export const tokenKind = 'ServiceAccountToken';
 
-type Secret = KubeObject & { data?: Record<string, string>; type?: string };
 
 const hasCondition = (pod: Pod, type: string) => (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === type && c.status === 'True');
 
@@ -24,10 +21,6 @@ export const boundBySyncer = (pod: Pod) => Boolean(pod.spec.nodeName) && hasCond
 
 export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncController<Pod> {
   const { config } = ctx;
-  const hostSecrets: Informer<Secret> = ctx.informers.host<Secret>(types.secrets);
-  const tokenSecretName = (hostPodName: string) => `${hostPodName}-sa-token`;
-  // When each pod's token is due for renewal, remembered across the cache lag after a write.
-  const renewAtByUid = new LRUCache<string, number>({ max: 100_000 });
 
   const sc: SyncController<Pod> = new SyncController<Pod>(ctx, {
     kind: podKind,
@@ -41,16 +34,16 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
       return violations.length ? `refused by the host's pod policy: ${violations.join('; ')}` : undefined;
     },
 
-    toHost(vPod) {
-      const name = sc.hostNameOf(vPod);
+    async toHost(vPod) {
+      const metadata = hostMetadata(vPod, podKind, sc.hostNameOf(vPod), config);
+      metadata.annotations = { ...metadata.annotations, ...(await tokenAnnotations(vPod)) };
       return {
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: hostMetadata(vPod, podKind, name, config),
+        metadata,
         spec: hostPodSpec(vPod, {
           tenant: config.tenant,
           hostServiceAccount: config.hostServiceAccount,
-          tokenSecretName: tokenSecretName(name),
           ...(config.tenantApi ? { tenantApi: config.tenantApi } : {}),
         }),
       } as Pod;
@@ -63,8 +56,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
         await deleteVirtual(vPod);
         return;
       }
-      const hPod = await create();
-      if (hPod) await ensureTokens(vPod, hPod);
+      await create();
     },
 
     async sync(vPod, hPod) {
@@ -72,7 +64,6 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
         if (!hPod.metadata.deletionTimestamp) await sc.deleteHost(hPod, vPod.metadata.deletionGracePeriodSeconds);
         return;
       }
-      await ensureTokens(vPod, hPod);
       await updateHost(vPod, hPod);
       if (hPod.spec.nodeName && !vPod.spec.nodeName) {
         await nodes.ensure(hPod.spec.nodeName);
@@ -114,26 +105,28 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     const hostTolerations: unknown[] = hPod.spec.tolerations ?? [];
     wantSpec.tolerations = [...hostTolerations, ...(wantSpec.tolerations as unknown[]).filter((t) => !hostTolerations.some((h) => jsonEqual(h, t)))];
     const current = { metadata: { labels: hPod.metadata.labels ?? {}, annotations: hPod.metadata.annotations ?? {} }, spec: mutablePodFields(hPod.spec) };
-    const desired = { metadata: { labels: wantMeta.labels ?? {}, annotations: wantMeta.annotations ?? {} }, spec: wantSpec };
+    const annotations = { ...wantMeta.annotations, ...(await tokenAnnotations(vPod, hPod.metadata.annotations)) };
+    const desired = { metadata: { labels: wantMeta.labels ?? {}, annotations }, spec: wantSpec };
     await sc.patchHost(hPod, guardedPatch(current, desired, hPod.metadata.resourceVersion));
   }
 
-  /** Keeps a host Secret with a fresh token for every projected service-account token source. */
-  async function ensureTokens(vPod: Pod, hPod: Pod): Promise<void> {
+  /**
+   * The token annotations the host pod should carry: the current ones while fresh, otherwise new
+   * tokens from the tenant's API (TokenRequest bound to the virtual pod). Schedules the renewal.
+   */
+  async function tokenAnnotations(vPod: Pod, current: Record<string, string> = {}): Promise<Record<string, string>> {
     const sources = tokenSources(vPod);
-    if (sources.length === 0) return;
-    const name = tokenSecretName(hPod.metadata.name);
-    const existing = hostSecrets.get(`${config.hostNamespace}/${name}`);
-    const expiry = Date.parse(existing?.metadata.annotations?.[marks.tokenExpiry] ?? '');
-    const issued = Date.parse(existing?.metadata.annotations?.[marks.tokenIssued] ?? '');
+    if (sources.length === 0) return {};
+    const key = `${vPod.metadata.namespace}/${vPod.metadata.name}`;
+    const issued = Date.parse(current[marks.tokenIssued] ?? '');
+    const expiry = Date.parse(current[marks.tokenExpiry] ?? '');
     const renewAt = issued + (expiry - issued) * 0.8;
-    const due = existing?.metadata.annotations?.[marks.objectUid] === vPod.metadata.uid ? renewAt : (renewAtByUid.get(vPod.metadata.uid ?? '') ?? 0);
-    if (Date.now() < due) {
-      sc.controller.queue.addAfter(`${vPod.metadata.namespace}/${vPod.metadata.name}`, due - Date.now());
-      return;
+    if (Date.now() < renewAt && sources.every((src) => current[tokenAnnotation(src.key)])) {
+      sc.controller.queue.addAfter(key, renewAt - Date.now());
+      return Object.fromEntries(Object.entries(current).filter(([k]) => k.startsWith(marks.tokenPrefix)));
     }
     const sa = vPod.spec.serviceAccountName ?? 'default';
-    const data: Record<string, string> = {};
+    const out: Record<string, string> = {};
     let earliest = Infinity;
     for (const src of sources) {
       const req = await ctx.virtual.create<KubeObject & { status: { token: string; expirationTimestamp: string } }>(types.serviceaccounts, vPod.metadata.namespace, {
@@ -146,26 +139,14 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
           boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: vPod.metadata.name, uid: vPod.metadata.uid },
         },
       }, 'token', sa);
-      data[src.key] = Buffer.from(req.status.token).toString('base64');
+      out[tokenAnnotation(src.key)] = req.status.token;
       earliest = Math.min(earliest, Date.parse(req.status.expirationTimestamp));
     }
-    const meta = hostMetadata(vPod, tokenKind, name, config);
-    meta.annotations = { ...meta.annotations, [marks.tokenExpiry]: new Date(earliest).toISOString(), [marks.tokenIssued]: new Date().toISOString() };
-    // Owned by the host pod alone, so it goes when the pod goes.
-    meta.ownerReferences = [{ apiVersion: 'v1', kind: 'Pod', name: hPod.metadata.name, uid: hPod.metadata.uid ?? '', blockOwnerDeletion: false }];
-    const secret: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: meta, type: 'Opaque', data };
-    if (existing) {
-      await ctx.host.patch(types.secrets, config.hostNamespace, name, { metadata: { ...meta, resourceVersion: existing.metadata.resourceVersion }, data }, 'merge');
-    } else {
-      try {
-        await ctx.host.create(types.secrets, config.hostNamespace, secret);
-      } catch (err) {
-        // Made by an earlier run whose write our cache has not seen yet: the next reconcile renews it.
-        if (!isAlreadyExists(err)) throw err;
-      }
-    }
-    const issuedAt = Date.now();
-    renewAtByUid.set(vPod.metadata.uid ?? '', issuedAt + (earliest - issuedAt) * 0.8);
+    const now = Date.now();
+    out[marks.tokenIssued] = new Date(now).toISOString();
+    out[marks.tokenExpiry] = new Date(earliest).toISOString();
+    sc.controller.queue.addAfter(key, (earliest - now) * 0.8);
+    return out;
   }
 
   return sc;

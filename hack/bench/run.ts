@@ -1,0 +1,163 @@
+// Benchmark: N pods created in a tenant and synced to the host, against the same N pods created
+// directly in the host namespace (the baseline), on the local test bed in one run.
+//
+// Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W]
+// Prints a table, then as its last line one JSON object with pods, syncedSeconds, directSeconds,
+// ratio, p50Ms, p99Ms, syncerRssMb, hostWritesPerPod, hostReadsPerPod.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { KubeClient, type KubeObject } from '../../src/kube/client.ts';
+import { Informer } from '../../src/kube/informer.ts';
+import { startVirtualControlPlane, HostCluster } from '../../src/local/host-cluster.ts';
+import { kubectlOk } from '../../src/local/kubectl.ts';
+import { loadKit } from '../../src/local/kit.ts';
+import { PortAllocator } from '../../src/local/ports.ts';
+import { tail } from '../../src/local/process.ts';
+import { waitFor } from '../../src/local/wait.ts';
+import { types } from '../../src/syncer/context.ts';
+
+const { values } = parseArgs({
+  options: {
+    pods: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '32' },
+    workers: { type: 'string', default: '16' },
+  },
+});
+const pods = Number(values.pods);
+const concurrency = Number(values.concurrency);
+if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0) {
+  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] (positive integers)');
+  process.exit(2);
+}
+
+type Pod = KubeObject & { status?: { phase?: string } };
+const log = pino({ level: 'warn' });
+const podManifest = (name: string, namespace: string): Pod => ({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace },
+  spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }], terminationGracePeriodSeconds: 0 },
+});
+
+/** Creates N pods with bounded concurrency; resolves with each pod's create time. */
+async function createPods(client: KubeClient, namespace: string, prefix: string): Promise<Map<string, number>> {
+  const started = new Map<string, number>();
+  let next = 0;
+  const worker = async () => {
+    while (next < pods) {
+      const name = `${prefix}-${next++}`;
+      started.set(`${namespace}/${name}`, performance.now());
+      await client.create(types.pods, namespace, podManifest(name, namespace));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return started;
+}
+
+/** Watches pods in `namespace` and resolves when all N are Running, with each one's Running time. */
+function runningTimes(client: KubeClient, namespace: string): { informer: Informer<Pod>; done: Promise<Map<string, number>> } {
+  const informer = new Informer<Pod>(client, types.pods, { namespace, logger: log, resyncMs: 0 });
+  const running = new Map<string, number>();
+  const done = new Promise<Map<string, number>>((resolve) => {
+    const see = (p: Pod) => {
+      const key = `${p.metadata.namespace}/${p.metadata.name}`;
+      if (p.status?.phase === 'Running' && !running.has(key)) {
+        running.set(key, performance.now());
+        if (running.size === pods) resolve(running);
+      }
+    };
+    informer.addHandlers({ onAdd: see, onUpdate: (_, p) => see(p) });
+  });
+  informer.start();
+  return { informer, done };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const kit = await loadKit();
+  const ports = new PortAllocator();
+  console.error(`starting the test bed (host with 3 kwok nodes, tenant control plane) for ${pods} pods ...`);
+  const [host, virtual] = await Promise.all([
+    HostCluster.start({ kit, ports, nodes: 3, podsPerNode: Math.ceil((pods * 2) / 3) + 10 }),
+    startVirtualControlPlane({ kit, ports, name: 'bench' }),
+  ]);
+  let syncer: ReturnType<typeof spawn> | undefined;
+  try {
+    const kc = (path: string, ...args: string[]) => kubectlOk(kit.bin.kubectl, path, args);
+    await kc(host.kubeconfigPath, 'create', 'namespace', 'direct');
+    await kc(host.kubeconfigPath, 'create', 'namespace', 'tenants');
+    await kc(virtual.kubeconfigPath, 'create', 'namespace', 'bench');
+    await waitFor('default service accounts', async () => {
+      const a = await kc(host.kubeconfigPath, '-n', 'direct', 'get', 'sa', '-o', 'name').catch(() => '');
+      const b = await kc(virtual.kubeconfigPath, '-n', 'bench', 'get', 'sa', '-o', 'name').catch(() => '');
+      return a.includes('default') && b.includes('default');
+    }, { timeoutMs: 60_000 });
+    const hostClient = await KubeClient.fromKubeconfigFile(host.kubeconfigPath, { qps: 5000, burst: 5000 });
+    const virtualClient = await KubeClient.fromKubeconfigFile(virtual.kubeconfigPath, { qps: 5000, burst: 5000 });
+
+    // Baseline: the same pods, straight into a host namespace.
+    const direct = runningTimes(hostClient, 'direct');
+    await direct.informer.waitForSync();
+    const t0 = performance.now();
+    await createPods(hostClient, 'direct', 'direct');
+    await direct.done;
+    const directSeconds = (performance.now() - t0) / 1000;
+    await direct.informer.stop();
+    console.error(`direct: ${pods} pods Running in ${directSeconds.toFixed(2)} s`);
+
+    // Synced: a syncer process, pods created in the tenant.
+    const healthPort = await ports.next();
+    const logFile = join(host.controlPlane.dir, 'bench-syncer.log');
+    const fd = openSync(logFile, 'a');
+    syncer = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer',
+      '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
+      '--owner-service=', `--workers=${values.workers}`, `--health-port=${healthPort}`, '--log-level=warn'], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const syncerPid = syncer.pid as number;
+    await waitFor('syncer ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, { timeoutMs: 60_000, check: () => {
+      if (syncer?.exitCode !== null) throw new Error(`syncer exited:\n${tail(logFile, 20)}`);
+    } });
+    const synced = runningTimes(virtualClient, 'bench');
+    await synced.informer.waitForSync();
+    const t1 = performance.now();
+    const created = await createPods(virtualClient, 'bench', 'pod');
+    const runningAt = await synced.done;
+    const syncedSeconds = (performance.now() - t1) / 1000;
+    await synced.informer.stop();
+    const latencies = [...runningAt].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
+    const stats = (await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as { host: { reads: number; writes: number } };
+    const status = readFileSync(`/proc/${syncerPid}/status`, 'utf8');
+    const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    const result = {
+      pods,
+      syncedSeconds: Number(syncedSeconds.toFixed(2)),
+      directSeconds: Number(directSeconds.toFixed(2)),
+      ratio: Number((syncedSeconds / directSeconds).toFixed(3)),
+      p50Ms: Math.round(percentile(latencies, 50)),
+      p99Ms: Math.round(percentile(latencies, 99)),
+      syncerRssMb: Number((peakKb / 1024).toFixed(1)),
+      hostWritesPerPod: Number((stats.host.writes / pods).toFixed(2)),
+      hostReadsPerPod: Number((stats.host.reads / pods).toFixed(3)),
+    };
+    console.log('| metric | value |\n| --- | --- |');
+    for (const [k, v] of Object.entries(result)) console.log(`| ${k} | ${v} |`);
+    console.log(JSON.stringify(result));
+    hostClient.close();
+    virtualClient.close();
+  } finally {
+    if (syncer && syncer.exitCode === null) {
+      syncer.kill('SIGTERM');
+      await new Promise((resolve) => syncer?.once('exit', resolve));
+    }
+    await Promise.all([host.stop(), virtual.stop()]);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
