@@ -31,6 +31,7 @@ export interface ObjectMeta {
   ownerReferences?: OwnerReference[];
   finalizers?: string[];
   generateName?: string;
+  managedFields?: unknown[];
 }
 
 export interface OwnerReference {

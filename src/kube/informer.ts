@@ -23,6 +23,15 @@ export interface InformerOptions {
   logger: Logger;
 }
 
+/**
+ * Drops what no controller reads, before an object is cached: managedFields are often the largest
+ * part of an object, and every cached byte is also cloned on each read.
+ */
+export function trimForCache<T extends KubeObject>(obj: T): T {
+  if (obj.metadata.managedFields !== undefined) delete obj.metadata.managedFields;
+  return obj;
+}
+
 export function objectKey(obj: KubeObject): string {
   return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name;
 }
@@ -151,7 +160,7 @@ export class Informer<T extends KubeObject> {
         limit: 500,
         continue: cont,
       });
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      for (const item of page.items) fresh.set(objectKey(item), trimForCache(item));
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? rv;
     } while (cont);
@@ -185,7 +194,7 @@ export class Informer<T extends KubeObject> {
       timeoutSeconds: 300 + Math.floor(Math.random() * 300),
     }, signal);
     for await (const event of stream) {
-      const obj = event.object;
+      const obj = trimForCache(event.object);
       if (obj.metadata.resourceVersion) rv = obj.metadata.resourceVersion;
       if (event.type === 'BOOKMARK') continue;
       const key = objectKey(obj);

@@ -1,0 +1,57 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { OptionsError, resolveSyncerOptions } from './options.ts';
+
+const required = { tenant: 't1', hostNamespace: 'ns', virtualKubeconfig: '/k' };
+
+describe('resolveSyncerOptions', () => {
+  it('fills defaults, with the tenant name as owner Service', () => {
+    const o = resolveSyncerOptions(required, {});
+    expect(o).toMatchObject({ tenant: 't1', ownerService: 't1', workers: 16, nodeSync: 'fake', tokenExpirationSeconds: 3600 });
+    expect(Object.values(o.allow).every((v) => v === false)).toBe(true);
+  });
+
+  it('takes flags over environment over config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vnest-opt-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'workers: 4\nresyncSeconds: 60\nnodeSync: real\n');
+    const o = resolveSyncerOptions({ ...required, workers: '8' }, { VNEST_RESYNC_SECONDS: '120' }, file);
+    expect(o.workers).toBe(8);
+    expect(o.resyncSeconds).toBe(120);
+    expect(o.nodeSync).toBe('real');
+  });
+
+  it('reads the host namespace from the pod when running in a cluster', () => {
+    const { hostNamespace: _, ...rest } = required;
+    expect(resolveSyncerOptions(rest, {}, undefined, () => 'from-pod').hostNamespace).toBe('from-pod');
+  });
+
+  it('reports every mistake at once, saying what to do', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vnest-opt-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'wrokers: 4\n');
+    let err: OptionsError | undefined;
+    try {
+      resolveSyncerOptions({ tenant: 'Bad_Name', workers: 'many', allow: 'privileged,telepathy', nodeSync: 'some' }, {}, file);
+    } catch (e) {
+      err = e as OptionsError;
+    }
+    expect(err).toBeInstanceOf(OptionsError);
+    expect(err?.problems).toEqual([
+      expect.stringContaining('unknown option "wrokers"'),
+      expect.stringContaining("tenant name 'Bad_Name' must be lower-case"),
+      '--workers (flag) must be a whole number, not "many"',
+      expect.stringContaining('unknown field(s) telepathy'),
+      '--node-sync must be "fake" or "real", not "some"',
+      expect.stringContaining('the tenant name is required'),
+      expect.stringContaining('--host-namespace NS'),
+      expect.stringContaining('--virtual-kubeconfig PATH'),
+    ]);
+  });
+
+  it('turns the allow list into per-field switches', () => {
+    expect(resolveSyncerOptions({ ...required, allow: 'hostNetwork,privileged' }, {}).allow).toMatchObject({ hostNetwork: true, privileged: true, hostPID: false });
+  });
+});
