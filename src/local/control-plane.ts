@@ -8,7 +8,7 @@ import { renderKubeconfig } from '../kube/kubeconfig.ts';
 import { createCertificateAuthority, createSigningKeyPair, issueCertificate, type CertificateAuthority, type KeyPairPem } from '../pki/certs.ts';
 import { loadKit, type Kit } from './kit.ts';
 import { PortAllocator } from './ports.ts';
-import { ProcessGroup, type Component } from './process.ts';
+import { ProcessGroup, type Component, type ComponentSpec } from './process.ts';
 import { httpsGet, waitFor } from './wait.ts';
 
 export const defaultServiceCidr = '10.96.0.0/16';
@@ -54,6 +54,13 @@ export function firstServiceIp(cidr: string): string {
   return parts.join('.');
 }
 
+async function waitForApiserver(server: string, caPem: string, admin: KeyPairPem, apiserver: Component, timeoutMs: number): Promise<void> {
+  await waitFor('kube-apiserver /readyz', async () => (await httpsGet(`${server}/readyz`, { caPem, ...admin })).status === 200, {
+    timeoutMs,
+    check: () => apiserver.assertRunning(),
+  });
+}
+
 export class ControlPlane {
   readonly name: string;
   readonly dir: string;
@@ -66,11 +73,14 @@ export class ControlPlane {
   readonly admin: KeyPairPem;
   readonly processes: ProcessGroup;
   private readonly keepDir: boolean;
+  private readonly apiserver: { spec: ComponentSpec; component: Component };
 
   private constructor(init: {
     name: string; dir: string; kit: Kit; ports: PortAllocator; server: string; serviceCidr: string;
     kubeconfigPath: string; ca: CertificateAuthority; admin: KeyPairPem; processes: ProcessGroup; keepDir: boolean;
+    apiserver: { spec: ComponentSpec; component: Component };
   }) {
+    this.apiserver = init.apiserver;
     this.name = init.name;
     this.dir = init.dir;
     this.kit = init.kit;
@@ -169,7 +179,7 @@ export class ControlPlane {
       return res.ok && ((await res.json()) as { health?: string }).health === 'true';
     }, { timeoutMs, check: () => etcd.assertRunning() });
 
-    const apiserver = processes.start({
+    const apiserverSpec = {
       name: 'kube-apiserver',
       command: kit.bin.kubeApiserver,
       args: [
@@ -188,11 +198,9 @@ export class ControlPlane {
         '--endpoint-reconciler-type=none',
         '--profiling=false', `--cert-dir=${join(dir, 'apiserver-certs')}`,
       ],
-    });
-    await waitFor('kube-apiserver /readyz', async () => {
-      const res = await httpsGet(`${server}/readyz`, { caPem: ca.certPem, ...admin });
-      return res.status === 200;
-    }, { timeoutMs, check: () => apiserver.assertRunning() });
+    };
+    const apiserver = processes.start(apiserverSpec);
+    await waitForApiserver(server, ca.certPem, admin, apiserver, timeoutMs);
 
     const started: Component[] = [];
     started.push(processes.start({
@@ -235,7 +243,20 @@ export class ControlPlane {
 
     return new ControlPlane({
       name, dir, kit, ports, server, serviceCidr, kubeconfigPath, ca, admin, processes, keepDir: opts.keepDir ?? false,
+      apiserver: { spec: apiserverSpec, component: apiserver },
     });
+  }
+
+  /** Stops kube-apiserver alone: an API outage, for fault tests. */
+  async stopApiserver(): Promise<void> {
+    await this.apiserver.component.stop();
+  }
+
+  /** Starts kube-apiserver again with the same flags and port, and waits until it is ready. */
+  async startApiserver(): Promise<void> {
+    if (this.apiserver.component.running) return;
+    this.apiserver.component = this.processes.start(this.apiserver.spec);
+    await waitForApiserver(this.server, this.ca.certPem, this.admin, this.apiserver.component, 120_000);
   }
 
   /** Stops every process this control plane started and removes its folder. */

@@ -130,6 +130,27 @@ describe('syncer: pods and what they reference', () => {
     });
   });
 
+  it('copies host events about a pod onto the virtual pod, with virtual names', async () => {
+    const v = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items[0] as PodJson;
+    const scheduled = await eventually('a Scheduled event on the virtual pod', async () => {
+      const events = (await bed().virtualJson<List<{ involvedObject: { name: string; uid: string }; reason: string; message: string }>>(tenant, '-n', 'app', 'get', 'events')).items;
+      return events.find((e) => e.involvedObject.name === v.metadata.name && e.reason === 'Scheduled');
+    });
+    expect(scheduled.involvedObject.uid).toBe(v.metadata.uid);
+    expect(scheduled.message).toContain(`app/${v.metadata.name}`);
+    expect(scheduled.message).not.toContain('-x-app-x-');
+  });
+
+  it('removes a virtual node when no pod of the tenant runs on its host node any more', async () => {
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'deployment', 'web', '--wait=true');
+    await eventually('no web pods', async () => (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items.length === 0);
+    await eventually('virtual nodes follow the remaining pods', async () => {
+      const used = new Set((await hostPods()).map((p) => p.spec.nodeName));
+      const vNodes = (await bed().virtualJson<List<{ metadata: { name: string } }>>(tenant, 'get', 'nodes')).items.map((n) => n.metadata.name);
+      return vNodes.every((n) => used.has(n)) && [...used].every((n) => vNodes.includes(n as string));
+    });
+  });
+
   it('syncs a PVC to the host and brings its phase and capacity back', async () => {
     const pv = {
       apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'pv-alpha-data' },

@@ -165,3 +165,47 @@ describe('syncer: killed mid-rollout', () => {
     await bed().stopSyncer(running);
   });
 });
+
+describe('syncer: API outages', () => {
+  const env = useEnvironment(() => TenantBed.start(['delta']));
+  const bed = () => env.current;
+  const converged = (replicas: number) => async () => {
+    const v = (await bed().virtualJson<List<PodJson>>('delta', '-n', 'app', 'get', 'pods', '-l', 'app=steady')).items.filter((p) => !p.metadata.deletionTimestamp);
+    const h = (await bed().hostJson<List<PodJson>>('-n', hostNamespace, 'get', 'pods', '-l', 'vnest.dev/tenant=delta,app=steady')).items;
+    const uids = new Set(v.map((p) => p.metadata.uid));
+    return v.length === replicas && v.every((p) => p.status.phase === 'Running') && h.length === replicas && h.every((p) => uids.has(p.metadata.annotations?.['vnest.dev/object-uid'] ?? '')) ? v : undefined;
+  };
+
+  it('keeps retrying through a host API outage and converges when it is back', async () => {
+    await bed().startSyncer('delta');
+    await bed().virtualKubectl('delta', 'create', 'namespace', 'app');
+    await eventually('default service account', async () => (await runKubectl((await kit()).bin.kubectl, bed().virtual('delta').kubeconfigPath, ['-n', 'app', 'get', 'sa', 'default'])).code === 0);
+    await bed().host.controlPlane.stopApiserver();
+    try {
+      await bed().virtualKubectl('delta', '-n', 'app', 'create', 'deployment', 'steady', `--image=${pause}`, '--replicas=3');
+      await sleep(3000);
+    } finally {
+      await bed().host.controlPlane.startApiserver();
+    }
+    await eventually('3 pods Running with one host pod each', converged(3), 120_000);
+  });
+
+  it('keeps retrying through a tenant API outage and loses no delete', async () => {
+    const before = await eventually('steady state', converged(3));
+    const victim = before[0] as PodJson;
+    await bed().virtual('delta').stopApiserver();
+    try {
+      // The host pod goes while the tenant API is down: the syncer must still remove the
+      // virtual pod afterwards, so its ReplicaSet replaces it.
+      await bed().hostKubectl('-n', hostNamespace, 'delete', 'pod', hostName(victim.metadata.name, 'app', 'delta'), '--wait=true');
+      await sleep(3000);
+    } finally {
+      await bed().virtual('delta').startApiserver();
+    }
+    const after = await eventually('3 pods Running again, the victim replaced', async () => {
+      const v = await converged(3)();
+      return v && !v.some((p) => p.metadata.uid === victim.metadata.uid) ? v : undefined;
+    }, 120_000);
+    expect(after).toHaveLength(3);
+  });
+});

@@ -43,7 +43,10 @@ export class EventSync {
     const suffix = e.metadata.name.slice(e.metadata.name.lastIndexOf('.') + 1);
     const name = `${vObj.metadata.name}.${suffix}`;
     const hostName = e.involvedObject.name as string;
-    const message = typeof e.message === 'string' ? e.message.split(hostName).join(vObj.metadata.name) : e.message;
+    const vName = vObj.metadata.name;
+    const message = typeof e.message === 'string'
+      ? e.message.split(`${this.ctx.config.hostNamespace}/${hostName}`).join(`${vObj.metadata.namespace}/${vName}`).split(hostName).join(vName)
+      : e.message;
     const body = {
       apiVersion: 'v1',
       kind: 'Event',
