@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { OptionsError } from '../syncer/options.ts';
+import { downCommand, localDaemonCommand, upCommand } from './local.ts';
 import { syncerCommand } from './syncer.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -13,6 +14,9 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run "vnest --help" for usage)')
     .exitOverride();
   program.addCommand(syncerCommand());
+  program.addCommand(upCommand());
+  program.addCommand(downCommand());
+  program.addCommand(localDaemonCommand(), { hidden: true });
   return program;
 }
 

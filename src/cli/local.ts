@@ -1,0 +1,67 @@
+// `vnest up` / `vnest down`: local mode, a host cluster with one tenant and its syncer on this
+// machine, left running in the background. `local-daemon` is the background process itself.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { daemonLog, defaultStateDir, down, runLocal, up } from '../local/local-mode.ts';
+import { validateTenantName } from '../translate/names.ts';
+
+// The script this process runs as (bin/vnest.js, or src/cli/main.ts): the daemon runs the same.
+const entrypoint = () => process.argv[1] ?? fileURLToPath(new URL('./main.ts', import.meta.url));
+
+function tenantName(value: string): string {
+  const problem = validateTenantName(value);
+  if (problem) throw new InvalidArgumentError(problem);
+  return value;
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 50) throw new InvalidArgumentError('must be a whole number from 1 to 50');
+  return n;
+}
+
+const stateDirOption = () => new Option('--state-dir <dir>', 'where local mode keeps its state, kubeconfigs and log').default(defaultStateDir(), '~/.vnest/local, or $VNEST_LOCAL_DIR');
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('local mode: start a host cluster, one tenant and its syncer in the background, and print the tenant kubeconfig')
+    .addOption(stateDirOption())
+    .option('--tenant <name>', 'tenant name', tenantName, 'demo')
+    .option('--nodes <n>', 'number of simulated host nodes', count, 3)
+    .action(async (opts: { stateDir: string; tenant: string; nodes: number }) => {
+      console.error('vnest: starting local mode (the first run builds the upstream components; that takes a while) ...');
+      const state = await up({ stateDir: opts.stateDir, tenant: opts.tenant, nodes: opts.nodes }, entrypoint());
+      console.log(`tenant "${state.tenant}" is ready; its pods run in host namespace ${state.hostNamespace}`);
+      console.log(`tenant kubeconfig: ${state.tenantKubeconfig}`);
+      console.log(`host kubeconfig:   ${state.hostKubeconfig}`);
+      console.log(`stop everything with: vnest down`);
+      console.log(`export KUBECONFIG=${state.tenantKubeconfig}`);
+    });
+}
+
+export function downCommand(): Command {
+  return new Command('down')
+    .description('local mode: stop everything "vnest up" started')
+    .addOption(stateDirOption())
+    .action(async (opts: { stateDir: string }) => {
+      const stopped = await down(opts.stateDir);
+      console.log(stopped ? 'local mode stopped' : 'local mode is not running; nothing to stop');
+    });
+}
+
+export function localDaemonCommand(): Command {
+  return new Command('local-daemon')
+    .description('the background process of local mode (started by "vnest up")')
+    .addOption(stateDirOption())
+    .option('--tenant <name>', 'tenant name', tenantName, 'demo')
+    .option('--nodes <n>', 'number of simulated host nodes', count, 3)
+    .action(async (opts: { stateDir: string; tenant: string; nodes: number }) => {
+      const logger = pino({ level: process.env.VNEST_LOG_LEVEL ?? 'info' });
+      const stop = new AbortController();
+      process.once('SIGTERM', () => stop.abort());
+      process.once('SIGINT', () => stop.abort());
+      logger.info({ log: daemonLog(opts.stateDir) }, 'local mode daemon starting');
+      await runLocal(opts, logger, stop.signal);
+    });
+}

@@ -1,0 +1,139 @@
+// Local mode: a host cluster, one tenant control plane and its syncer on this machine, run by a
+// background process that `vnest up` starts and `vnest down` stops. State lives in one folder:
+// state.json (daemon pid, readiness, kubeconfig paths) and the daemon's log.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { resolveSyncerOptions } from '../syncer/options.ts';
+import { startSyncer, type RunningSyncer } from '../syncer/run.ts';
+import type { ControlPlane } from './control-plane.ts';
+import { HostCluster, startVirtualControlPlane } from './host-cluster.ts';
+import { loadKit } from './kit.ts';
+import { kubectlOk } from './kubectl.ts';
+import { PortAllocator } from './ports.ts';
+import { tail } from './process.ts';
+import { waitFor } from './wait.ts';
+
+export interface LocalState {
+  pid: number;
+  ready: boolean;
+  tenant: string;
+  hostNamespace: string;
+  tenantKubeconfig: string;
+  hostKubeconfig: string;
+  startedAt: string;
+}
+
+export interface LocalOptions {
+  stateDir: string;
+  tenant: string;
+  nodes: number;
+}
+
+export const defaultStateDir = () => process.env.VNEST_LOCAL_DIR ?? join(homedir(), '.vnest', 'local');
+const stateFile = (dir: string) => join(dir, 'state.json');
+export const daemonLog = (dir: string) => join(dir, 'daemon.log');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The state of a running local mode, or undefined (a stale file of a dead daemon counts as none). */
+export function readState(dir: string): LocalState | undefined {
+  if (!existsSync(stateFile(dir))) return undefined;
+  const state = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as LocalState;
+  return alive(state.pid) ? state : undefined;
+}
+
+/** Runs local mode in this process until `signal` aborts; writes state.json once ready. */
+export async function runLocal(opts: LocalOptions, logger: Logger, signal: AbortSignal): Promise<void> {
+  await mkdir(opts.stateDir, { recursive: true });
+  const kit = await loadKit();
+  const ports = new PortAllocator();
+  const hostNamespace = `vnest-${opts.tenant}`;
+  let host: HostCluster | undefined;
+  let virtual: ControlPlane | undefined;
+  let syncer: RunningSyncer | undefined;
+  try {
+    logger.info('starting the host cluster and the tenant control plane');
+    [host, virtual] = await Promise.all([
+      HostCluster.start({ kit, ports, nodes: opts.nodes, name: 'local-host' }),
+      startVirtualControlPlane({ kit, ports, name: `local-${opts.tenant}` }),
+    ]);
+    const kc = (path: string, ...args: string[]) => kubectlOk(kit.bin.kubectl, path, args);
+    await kc(host.kubeconfigPath, 'create', 'namespace', hostNamespace);
+    await kc(host.kubeconfigPath, '-n', hostNamespace, 'create', 'service', 'clusterip', opts.tenant, '--tcp=443:8443');
+    await waitFor('the default namespace\'s service account in the tenant', async () => (await kc(virtual!.kubeconfigPath, 'get', 'sa', 'default', '-o', 'name')).trim() !== '', { timeoutMs: 60_000 });
+    const tenantKubeconfig = join(opts.stateDir, 'tenant.kubeconfig');
+    const hostKubeconfig = join(opts.stateDir, 'host.kubeconfig');
+    await copyFile(virtual.kubeconfigPath, tenantKubeconfig);
+    await copyFile(host.kubeconfigPath, hostKubeconfig);
+    logger.info('starting the syncer');
+    syncer = await startSyncer(resolveSyncerOptions({
+      tenant: opts.tenant, hostNamespace, virtualKubeconfig: tenantKubeconfig, hostKubeconfig,
+    }, {}), logger.child({ component: 'syncer' }));
+    const state: LocalState = { pid: process.pid, ready: true, tenant: opts.tenant, hostNamespace, tenantKubeconfig, hostKubeconfig, startedAt: new Date().toISOString() };
+    await writeFile(stateFile(opts.stateDir), JSON.stringify(state, null, 2));
+    logger.info({ tenantKubeconfig }, 'local mode is up');
+    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  } finally {
+    logger.info('stopping local mode');
+    await syncer?.stop().catch((err: unknown) => logger.error({ err }, 'stopping the syncer failed'));
+    await Promise.all([host?.stop(), virtual?.stop()]);
+    await rm(stateFile(opts.stateDir), { force: true });
+  }
+}
+
+/** Starts the local-mode daemon in the background and waits until it is ready (or has failed). */
+export async function up(opts: LocalOptions, entrypoint: string, timeoutMs = 600_000): Promise<LocalState> {
+  const existing = readState(opts.stateDir);
+  if (existing) return existing;
+  await mkdir(opts.stateDir, { recursive: true });
+  await rm(stateFile(opts.stateDir), { force: true });
+  const fd = openSync(daemonLog(opts.stateDir), 'a');
+  const child = spawn(process.execPath, [entrypoint, 'local-daemon', `--state-dir=${opts.stateDir}`, `--tenant=${opts.tenant}`, `--nodes=${opts.nodes}`], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  child.unref();
+  const pid = child.pid as number;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = readState(opts.stateDir);
+    if (state?.ready) return state;
+    if (!alive(pid)) throw new Error(`local mode failed to start; the last lines of ${daemonLog(opts.stateDir)}:\n${tail(daemonLog(opts.stateDir), 25)}`);
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGTERM');
+      throw new Error(`local mode did not become ready within ${timeoutMs / 1000} s; see ${daemonLog(opts.stateDir)}`);
+    }
+    await sleep(500);
+  }
+}
+
+/** Stops the daemon `up` started and waits until it has stopped everything. False if none ran. */
+export async function down(stateDir: string, timeoutMs = 60_000): Promise<boolean> {
+  const state = readState(stateDir);
+  if (!state) return false;
+  process.kill(state.pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (alive(state.pid)) {
+    if (Date.now() > deadline) {
+      // Its components die with it: each environment's watchdog ends them.
+      process.kill(state.pid, 'SIGKILL');
+      await sleep(5000);
+      break;
+    }
+    await sleep(250);
+  }
+  return true;
+}
