@@ -27,6 +27,8 @@ export interface SyncerConfig {
   tenantApi?: { host: string; port: number };
   /** Lifetime of the service-account tokens the syncer requests for host pods. */
   tokenExpirationSeconds: number;
+  /** Where host pods get their tokens: a host Secret per pod, or the host pod's annotations. */
+  tokenStorage: 'secret' | 'annotation';
 }
 
 export interface SyncContext {

@@ -39,6 +39,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'tenantApiHost', flag: '--tenant-api-host <host>', env: 'VNEST_TENANT_API_HOST', kind: 'string', help: 'KUBERNETES_SERVICE_HOST for in-pod clients (the tenant API\'s address as pods see it)' },
   { key: 'tenantApiPort', flag: '--tenant-api-port <port>', env: 'VNEST_TENANT_API_PORT', kind: 'int', default: 443, help: 'KUBERNETES_SERVICE_PORT for in-pod clients', check: positive('tenant-api-port') },
   { key: 'tokenExpirationSeconds', flag: '--token-expiration-seconds <s>', env: 'VNEST_TOKEN_EXPIRATION_SECONDS', kind: 'int', default: 3600, help: 'lifetime of service-account tokens requested for host pods (at least 600)', check: (v: number) => (Number.isInteger(v) && v >= 600 ? undefined : `--token-expiration-seconds must be at least 600, not ${v}`) },
+  { key: 'tokenStorage', flag: '--token-storage <where>', env: 'VNEST_TOKEN_STORAGE', kind: 'string', default: 'secret', help: 'where host pods get their service-account tokens: "secret" (a host Secret per pod) or "annotation" (host pod annotations: one host write less per pod, but readable by whoever can read host pods)', check: (v: string) => (v === 'secret' || v === 'annotation' ? undefined : `--token-storage must be "secret" or "annotation", not "${v}"`) },
   { key: 'virtualQps', flag: '--virtual-qps <n>', env: 'VNEST_VIRTUAL_QPS', kind: 'int', default: 300, help: 'requests per second to the tenant API', check: positive('virtual-qps') },
   { key: 'virtualBurst', flag: '--virtual-burst <n>', env: 'VNEST_VIRTUAL_BURST', kind: 'int', default: 600, help: 'request burst to the tenant API', check: positive('virtual-burst') },
   { key: 'hostQps', flag: '--host-qps <n>', env: 'VNEST_HOST_QPS', kind: 'int', default: 300, help: 'requests per second to the host API', check: positive('host-qps') },
@@ -61,6 +62,7 @@ export interface SyncerOptions {
   tenantApiHost?: string;
   tenantApiPort: number;
   tokenExpirationSeconds: number;
+  tokenStorage: 'secret' | 'annotation';
   virtualQps: number;
   virtualBurst: number;
   hostQps: number;

@@ -54,6 +54,7 @@ export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ l
     hostServiceAccount: opts.hostServiceAccount,
     ...(opts.tenantApiHost ? { tenantApi: { host: opts.tenantApiHost, port: opts.tenantApiPort } } : {}),
     tokenExpirationSeconds: opts.tokenExpirationSeconds,
+    tokenStorage: opts.tokenStorage,
   };
   const syncer = new Syncer({ config, virtual, host, logger: log });
   let health: Server | undefined;

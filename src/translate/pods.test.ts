@@ -36,7 +36,7 @@ describe('podPolicyViolations', () => {
 });
 
 describe('hostPodSpec', () => {
-  const ctx = { tenant: 't1', hostServiceAccount: 'default' };
+  const ctx = { tenant: 't1', hostServiceAccount: 'default', tokens: { secretName: 'p-x-app-x-t1-sa-token' } };
 
   it('points every reference at the host copies', () => {
     const spec = hostPodSpec(pod({
@@ -67,11 +67,17 @@ describe('hostPodSpec', () => {
     expect(spec.enableServiceLinks).toBe(false);
   });
 
+  it('projects service-account tokens from the token Secret at the same path', () => {
+    const p = pod({ volumes: [{ name: 'kube-api-access-x', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }] });
+    const spec = hostPodSpec(p, ctx);
+    expect(spec.volumes[0].projected.sources[0]).toEqual({ secret: { name: 'p-x-app-x-t1-sa-token', items: [{ key: 'kube-api-access-x.0', path: 'token' }] } });
+  });
+
   it('projects service-account tokens from host pod annotations at the same path', () => {
     const p = pod({ volumes: [{ name: 'kube-api-access-x', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }, { configMap: { name: 'kube-root-ca.crt' } }] } }] });
     const [src] = tokenSources(p);
     expect(src).toEqual({ key: 'kube-api-access-x.0', expirationSeconds: 3607, audience: undefined });
-    const spec = hostPodSpec(p, ctx);
+    const spec = hostPodSpec(p, { ...ctx, tokens: 'annotation' });
     expect(spec.volumes[0].projected.sources[0]).toEqual({
       downwardAPI: { items: [{ path: 'token', fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${tokenAnnotation('kube-api-access-x.0')}']` } }] },
     });

@@ -26,6 +26,8 @@ export interface PodTranslateContext {
   tenant: string;
   hostServiceAccount: string;
   tenantApi?: { host: string; port: number };
+  /** Where the host pod finds its service-account tokens: a host Secret, or its own annotations. */
+  tokens: { secretName: string } | 'annotation';
 }
 
 const allContainers = (spec: Json): Json[] => [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])];
@@ -157,10 +159,15 @@ export function hostPodSpec(pod: Pod, ctx: PodTranslateContext): Json {
         if (src.configMap?.name) return { ...src, configMap: { ...src.configMap, name: h(src.configMap.name) } };
         if (src.secret?.name) return { ...src, secret: { ...src.secret, name: h(src.secret.name) } };
         if (src.serviceAccountToken) {
-          // The token the syncer requested from the tenant's API rides in a host pod annotation;
-          // the kubelet writes it to the same path and refreshes it when the syncer renews it.
-          const fieldPath = `metadata.annotations['${tokenAnnotation(tokenKey(v.name, i))}']`;
-          return { downwardAPI: { items: [{ path: src.serviceAccountToken.path, fieldRef: { apiVersion: 'v1', fieldPath } }] } };
+          // The token the syncer requested from the tenant's API, at the same path; the kubelet
+          // refreshes the file when the syncer renews the token.
+          const key = tokenKey(v.name, i);
+          const path = src.serviceAccountToken.path;
+          if (ctx.tokens === 'annotation') {
+            const fieldPath = `metadata.annotations['${tokenAnnotation(key)}']`;
+            return { downwardAPI: { items: [{ path, fieldRef: { apiVersion: 'v1', fieldPath } }] } };
+          }
+          return { secret: { name: ctx.tokens.secretName, items: [{ key, path }] } };
         }
         return src;
       });

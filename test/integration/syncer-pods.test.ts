@@ -94,14 +94,18 @@ describe('syncer: pods and what they reference', () => {
     const h = (await hostPods()).find((p) => p.metadata.name === hName) as PodJson;
     const projected = h.spec.volumes?.find((vol) => vol.name.startsWith('kube-api-access'));
     expect(projected?.projected.sources.some((s: { serviceAccountToken?: unknown }) => s.serviceAccountToken)).toBe(false);
-    // The token file comes from a host pod annotation, projected by the kubelet at the same path.
-    const item = projected?.projected.sources.find((s: { downwardAPI?: unknown }) => s.downwardAPI).downwardAPI.items[0];
-    expect(item.path).toBe('token');
-    const annotation = /metadata\.annotations\['(.+)'\]/.exec(item.fieldRef.fieldPath)?.[1] ?? '';
-    expect(annotation).toMatch(/^vnest\.dev\/token-kube-api-access/);
+    // The token file comes from a host Secret owned by the host pod, at the same path.
+    const source = projected?.projected.sources.find((s: { secret?: unknown }) => s.secret).secret;
+    expect(source.name).toBe(`${hName}-sa-token`);
+    expect(source.items[0].path).toBe('token');
     expect(h.spec.serviceAccountName).toBe('default');
     expect(h.spec.automountServiceAccountToken).toBe(false);
-    const token = h.metadata.annotations?.[annotation] ?? '';
+    const secret = await eventually('token secret', async () => {
+      const r = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'secret', source.name, '-o', 'json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { data: Record<string, string>; metadata: { ownerReferences: Array<{ kind: string; name: string }> } }) : undefined;
+    });
+    expect(secret.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Pod', name: hName })]);
+    const token = Buffer.from(secret.data[source.items[0].key] ?? '', 'base64').toString();
     const whoami = await runKubectl((await kit()).bin.kubectl, '/dev/null', [
       `--server=${bed().virtual(tenant).server}`, `--certificate-authority=${bed().virtual(tenant).dir}/pki/ca.crt`, `--token=${token}`, 'auth', 'whoami', '-o', 'json',
     ]);
@@ -127,6 +131,21 @@ describe('syncer: pods and what they reference', () => {
       const pods = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
       const hosts = await hostPods(['-l', 'app=web']);
       return pods.length === 3 && hosts.length === 3 && pods.every((p) => p.status.phase === 'Running');
+    });
+  });
+
+  it('passes the changes Kubernetes allows on a live pod to the host pod', async () => {
+    await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['create', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'live', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.9' }] } }),
+    });
+    const hName = hostName('live', 'app', tenant);
+    await eventually('live Running', async () => (await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'live')).status.phase === 'Running');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'set', 'image', 'pod/live', 'c=registry.k8s.io/pause:3.10');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'label', 'pod/live', 'tier=front');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'patch', 'pod', 'live', '-p', '{"spec":{"activeDeadlineSeconds":3600}}');
+    await eventually('host pod follows', async () => {
+      const h = await bed().hostJson<PodJson & { spec: { activeDeadlineSeconds?: number } }>('-n', hostNamespace, 'get', 'pod', hName);
+      return h.spec.containers[0]?.image === 'registry.k8s.io/pause:3.10' && h.metadata.labels?.tier === 'front' && h.spec.activeDeadlineSeconds === 3600;
     });
   });
 

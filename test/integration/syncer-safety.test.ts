@@ -97,10 +97,20 @@ describe('syncer: safety', () => {
       await eventually('pod good Running', async () => (await bed().virtualJson<PodJson>('alpha', '-n', 'app', 'get', 'pod', 'good')).status.phase === 'Running');
     });
 
-    it('allows a refused field when the configuration allows it', async () => {
-      await bed().startSyncer('beta', { allow: 'privileged' });
+    it('allows a refused field when the configuration allows it (with real nodes and tokens in annotations)', async () => {
+      await bed().startSyncer('beta', { allow: 'privileged', nodeSync: 'real', tokenStorage: 'annotation' });
       await create('beta', pod('priv', { containers: [{ name: 'c', image: pause, securityContext: { privileged: true } }] }));
-      await eventually('beta priv Running', async () => (await bed().virtualJson<PodJson>('beta', '-n', 'app', 'get', 'pod', 'priv')).status.phase === 'Running');
+      const v = await eventually('beta priv Running', async () => {
+        const p = await bed().virtualJson<PodJson>('beta', '-n', 'app', 'get', 'pod', 'priv');
+        return p.status.phase === 'Running' ? p : undefined;
+      });
+      // Real node mode mirrors the host node's labels and capacity.
+      const node = await bed().virtualJson<{ metadata: { labels: Record<string, string> }; status: { capacity: Record<string, string> } }>('beta', 'get', 'node', v.spec.nodeName as string);
+      expect(node.metadata.labels.type).toBe('kwok');
+      expect(node.status.capacity.pods).toBe('110');
+      // Annotation token storage: the host pod carries the token itself.
+      const h = await bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', hostName('priv', 'app', 'beta'));
+      expect(Object.keys(h.metadata.annotations ?? {}).some((k) => k.startsWith('vnest.dev/token-kube-api-access'))).toBe(true);
     });
   });
 
@@ -163,6 +173,28 @@ describe('syncer: killed mid-rollout', () => {
     await sleep(3000);
     expect(running.syncer.context.host.counters.writes).toBe(0);
     await bed().stopSyncer(running);
+  });
+
+  it('never adopts the host copy of an earlier object with the same name', async () => {
+    const manifest = pod('phoenix');
+    const running = await bed().startSyncer('gamma');
+    await runKubectl((await kit()).bin.kubectl, bed().virtual('gamma').kubeconfigPath, ['create', '-f', '-'], { input: manifest });
+    const first = await eventually('phoenix Running', async () => {
+      const p = await bed().virtualJson<PodJson>('gamma', '-n', 'app', 'get', 'pod', 'phoenix');
+      return p.status.phase === 'Running' ? p : undefined;
+    });
+    await bed().stopSyncer(running);
+    // Replaced while no syncer runs: same name, new UID.
+    await bed().virtualKubectl('gamma', '-n', 'app', 'delete', 'pod', 'phoenix', '--force', '--grace-period=0');
+    await runKubectl((await kit()).bin.kubectl, bed().virtual('gamma').kubeconfigPath, ['create', '-f', '-'], { input: manifest });
+    const second = await bed().virtualJson<PodJson>('gamma', '-n', 'app', 'get', 'pod', 'phoenix');
+    expect(second.metadata.uid).not.toBe(first.metadata.uid);
+    await bed().startSyncer('gamma');
+    await eventually('phoenix Running with a host copy made for the new UID', async () => {
+      const v = await bed().virtualJson<PodJson>('gamma', '-n', 'app', 'get', 'pod', 'phoenix');
+      const h = await bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', hostName('phoenix', 'app', 'gamma')).catch(() => undefined);
+      return v.status.phase === 'Running' && h?.metadata.annotations?.['vnest.dev/object-uid'] === second.metadata.uid;
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 // Pods: the virtual pod becomes a host pod the host scheduler places; the syncer binds the virtual
 // pod to a virtual node and copies status back. Deletion goes both ways, honouring grace periods.
-// Projected service-account tokens are requested from the tenant's API and ride in host pod
-// annotations, which the host kubelet projects into the same files (no extra host object).
+// Projected service-account tokens are requested from the tenant's API and kept in a host Secret
+// owned by the host pod (default), or in host pod annotations (one host write less per pod).
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, marks } from '../../translate/metadata.ts';
@@ -12,6 +12,9 @@ import { SyncController } from '../sync-controller.ts';
 import type { VirtualNodes } from './nodes.ts';
 
 export const podKind = 'Pod';
+export const tokenKind = 'ServiceAccountToken';
+
+type Secret = KubeObject & { data?: Record<string, string> };
 
 
 const hasCondition = (pod: Pod, type: string) => (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === type && c.status === 'True');
@@ -21,6 +24,9 @@ export const boundBySyncer = (pod: Pod) => Boolean(pod.spec.nodeName) && hasCond
 
 export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncController<Pod> {
   const { config } = ctx;
+
+  const hostSecrets = ctx.informers.host<Secret>(types.secrets);
+  const tokenSecretName = (hostPodName: string) => `${hostPodName}-sa-token`;
 
   const sc: SyncController<Pod> = new SyncController<Pod>(ctx, {
     kind: podKind,
@@ -44,6 +50,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
         spec: hostPodSpec(vPod, {
           tenant: config.tenant,
           hostServiceAccount: config.hostServiceAccount,
+          tokens: config.tokenStorage === 'secret' ? { secretName: tokenSecretName(metadata.name) } : 'annotation',
           ...(config.tenantApi ? { tenantApi: config.tenantApi } : {}),
         }),
       } as Pod;
@@ -64,6 +71,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
         if (!hPod.metadata.deletionTimestamp) await sc.deleteHost(hPod, vPod.metadata.deletionGracePeriodSeconds);
         return;
       }
+      await ensureTokenSecret(vPod, hPod);
       await updateHost(vPod, hPod);
       if (hPod.spec.nodeName && !vPod.spec.nodeName) {
         await nodes.ensure(hPod.spec.nodeName);
@@ -110,23 +118,29 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     await sc.patchHost(hPod, guardedPatch(current, desired, hPod.metadata.resourceVersion));
   }
 
+  interface IssuedTokens {
+    /** Token per projected source key. */
+    tokens: Record<string, string>;
+    issued: string;
+    expiry: string;
+  }
+
   /**
-   * The token annotations the host pod should carry: the current ones while fresh, otherwise new
-   * tokens from the tenant's API (TokenRequest bound to the virtual pod). Schedules the renewal.
+   * New tokens from the tenant's API (TokenRequest bound to the virtual pod) when the stored ones
+   * are missing or past 80 % of their life; undefined while they are fresh. Schedules the renewal.
    */
-  async function tokenAnnotations(vPod: Pod, current: Record<string, string> = {}): Promise<Record<string, string>> {
+  async function freshTokens(vPod: Pod, stored: { issued?: string; expiry?: string; has: (key: string) => boolean }): Promise<IssuedTokens | undefined> {
     const sources = tokenSources(vPod);
-    if (sources.length === 0) return {};
     const key = `${vPod.metadata.namespace}/${vPod.metadata.name}`;
-    const issued = Date.parse(current[marks.tokenIssued] ?? '');
-    const expiry = Date.parse(current[marks.tokenExpiry] ?? '');
+    const issued = Date.parse(stored.issued ?? '');
+    const expiry = Date.parse(stored.expiry ?? '');
     const renewAt = issued + (expiry - issued) * 0.8;
-    if (Date.now() < renewAt && sources.every((src) => current[tokenAnnotation(src.key)])) {
+    if (Date.now() < renewAt && sources.every((src) => stored.has(src.key))) {
       sc.controller.queue.addAfter(key, renewAt - Date.now());
-      return Object.fromEntries(Object.entries(current).filter(([k]) => k.startsWith(marks.tokenPrefix)));
+      return undefined;
     }
     const sa = vPod.spec.serviceAccountName ?? 'default';
-    const out: Record<string, string> = {};
+    const tokens: Record<string, string> = {};
     let earliest = Infinity;
     for (const src of sources) {
       const req = await ctx.virtual.create<KubeObject & { status: { token: string; expirationTimestamp: string } }>(types.serviceaccounts, vPod.metadata.namespace, {
@@ -139,14 +153,55 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
           boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: vPod.metadata.name, uid: vPod.metadata.uid },
         },
       }, 'token', sa);
-      out[tokenAnnotation(src.key)] = req.status.token;
+      tokens[src.key] = req.status.token;
       earliest = Math.min(earliest, Date.parse(req.status.expirationTimestamp));
     }
     const now = Date.now();
-    out[marks.tokenIssued] = new Date(now).toISOString();
-    out[marks.tokenExpiry] = new Date(earliest).toISOString();
     sc.controller.queue.addAfter(key, (earliest - now) * 0.8);
+    return { tokens, issued: new Date(now).toISOString(), expiry: new Date(earliest).toISOString() };
+  }
+
+  /** Annotation mode: the token annotations the host pod should carry. */
+  async function tokenAnnotations(vPod: Pod, current: Record<string, string> = {}): Promise<Record<string, string>> {
+    if (config.tokenStorage !== 'annotation' || tokenSources(vPod).length === 0) return {};
+    const fresh = await freshTokens(vPod, {
+      issued: current[marks.tokenIssued],
+      expiry: current[marks.tokenExpiry],
+      has: (k) => Boolean(current[tokenAnnotation(k)]),
+    });
+    if (!fresh) return Object.fromEntries(Object.entries(current).filter(([k]) => k.startsWith(marks.tokenPrefix)));
+    const out: Record<string, string> = { [marks.tokenIssued]: fresh.issued, [marks.tokenExpiry]: fresh.expiry };
+    for (const [k, token] of Object.entries(fresh.tokens)) out[tokenAnnotation(k)] = token;
     return out;
+  }
+
+  /** Secret mode: keeps a host Secret, owned by the host pod, with fresh tokens. */
+  async function ensureTokenSecret(vPod: Pod, hPod: Pod): Promise<void> {
+    if (config.tokenStorage !== 'secret' || tokenSources(vPod).length === 0) return;
+    const name = tokenSecretName(hPod.metadata.name);
+    const existing = hostSecrets.get(`${config.hostNamespace}/${name}`);
+    const ours = existing?.metadata.annotations?.[marks.objectUid] === vPod.metadata.uid;
+    const fresh = await freshTokens(vPod, {
+      issued: ours ? existing?.metadata.annotations?.[marks.tokenIssued] : undefined,
+      expiry: ours ? existing?.metadata.annotations?.[marks.tokenExpiry] : undefined,
+      has: (k) => Boolean(existing?.data?.[k]),
+    });
+    if (!fresh) return;
+    const data = Object.fromEntries(Object.entries(fresh.tokens).map(([k, t]) => [k, Buffer.from(t).toString('base64')]));
+    const meta = hostMetadata(vPod, tokenKind, name, config);
+    meta.annotations = { ...meta.annotations, [marks.tokenIssued]: fresh.issued, [marks.tokenExpiry]: fresh.expiry };
+    // Owned by the host pod alone, so the host's garbage collector removes it with the pod.
+    meta.ownerReferences = [{ apiVersion: 'v1', kind: 'Pod', name: hPod.metadata.name, uid: hPod.metadata.uid ?? '', blockOwnerDeletion: false }];
+    if (existing) {
+      await ctx.host.patch(types.secrets, config.hostNamespace, name, { metadata: { ...meta, resourceVersion: existing.metadata.resourceVersion }, data }, 'merge');
+      return;
+    }
+    try {
+      await ctx.host.create(types.secrets, config.hostNamespace, { apiVersion: 'v1', kind: 'Secret', metadata: meta, type: 'Opaque', data });
+    } catch (err) {
+      // Written a moment ago and not yet in our cache: the next reconcile sees it.
+      if (!isAlreadyExists(err)) throw err;
+    }
   }
 
   return sc;
