@@ -1,7 +1,7 @@
 // Benchmark: N pods created in a tenant and synced to the host, against the same N pods created
 // directly in the host namespace (the baseline), on the local test bed in one run.
 //
-// Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W]
+// Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation]
 // Prints a table, then as its last line one JSON object with pods, syncedSeconds, directSeconds,
 // ratio, p50Ms, p99Ms (virtual create to virtual Running), directP50Ms, directP99Ms (the same for the
 // baseline: host create to host Running), syncerRssMb (peak), hostWritesPerPod, hostReadsPerPod.
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     pods: { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '32' },
     workers: { type: 'string', default: '16' },
+    'token-storage': { type: 'string', default: 'secret' },
   },
 });
 const pods = Number(values.pods);
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     const fd = openSync(logFile, 'a');
     syncer = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer',
       '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
-      '--owner-service=', `--workers=${values.workers}`, `--health-port=${healthPort}`, '--log-level=warn'], { stdio: ['ignore', fd, fd] });
+      '--owner-service=', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     const syncerPid = syncer.pid as number;
     await waitFor('syncer ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, { timeoutMs: 60_000, check: () => {
@@ -131,7 +132,8 @@ async function main(): Promise<void> {
     const syncedSeconds = (performance.now() - t1) / 1000;
     await synced.informer.stop();
     const latencies = [...runningAt].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
-    const stats = (await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as { host: { reads: number; writes: number } };
+    const stats = (await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as { host: { reads: number; writes: number }; memoryMb: unknown };
+    console.error(`syncer memory at the end (MiB): ${JSON.stringify(stats.memoryMb)}`);
     const status = readFileSync(`/proc/${syncerPid}/status`, 'utf8');
     const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     const result = {

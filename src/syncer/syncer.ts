@@ -89,7 +89,10 @@ export class Syncer {
 
   /** Work-queue and API counters, for benchmarks and diagnostics. */
   stats(): Record<string, unknown> {
+    const mem = process.memoryUsage();
     return {
+      memoryMb: { rss: Math.round(mem.rss / 2 ** 20), heapUsed: Math.round(mem.heapUsed / 2 ** 20), heapTotal: Math.round(mem.heapTotal / 2 ** 20) },
+      cached: Object.fromEntries([...this.informerMap].map(([k, i]) => [k, i.size])),
       virtual: { ...this.context.virtual.counters },
       host: { ...this.context.host.counters },
       controllers: Object.fromEntries(this.controllers.map((c) => [c.name, { ...c.stats, queued: c.queue.length }])),
