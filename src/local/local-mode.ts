@@ -15,7 +15,7 @@ import { HostCluster, startVirtualControlPlane } from './host-cluster.ts';
 import { loadKit } from './kit.ts';
 import { kubectlOk } from './kubectl.ts';
 import { PortAllocator } from './ports.ts';
-import { tail } from './process.ts';
+import { isAlive, tail } from './process.ts';
 import { waitFor } from './wait.ts';
 
 export interface LocalState {
@@ -38,20 +38,12 @@ export const defaultStateDir = () => process.env.VNEST_LOCAL_DIR ?? join(homedir
 const stateFile = (dir: string) => join(dir, 'state.json');
 export const daemonLog = (dir: string) => join(dir, 'daemon.log');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The state of a running local mode, or undefined (a stale file of a dead daemon counts as none). */
 export function readState(dir: string): LocalState | undefined {
   if (!existsSync(stateFile(dir))) return undefined;
   const state = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as LocalState;
-  return alive(state.pid) ? state : undefined;
+  return isAlive(state.pid) ? state : undefined;
 }
 
 /** Runs local mode in this process until `signal` aborts; writes state.json once ready. */
@@ -111,7 +103,7 @@ export async function up(opts: LocalOptions, entrypoint: string, timeoutMs = 600
   for (;;) {
     const state = readState(opts.stateDir);
     if (state?.ready) return state;
-    if (!alive(pid)) throw new Error(`local mode failed to start; the last lines of ${daemonLog(opts.stateDir)}:\n${tail(daemonLog(opts.stateDir), 25)}`);
+    if (!isAlive(pid)) throw new Error(`local mode failed to start; the last lines of ${daemonLog(opts.stateDir)}:\n${tail(daemonLog(opts.stateDir), 25)}`);
     if (Date.now() > deadline) {
       process.kill(pid, 'SIGTERM');
       throw new Error(`local mode did not become ready within ${timeoutMs / 1000} s; see ${daemonLog(opts.stateDir)}`);
@@ -126,7 +118,7 @@ export async function down(stateDir: string, timeoutMs = 60_000): Promise<boolea
   if (!state) return false;
   process.kill(state.pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
-  while (alive(state.pid)) {
+  while (isAlive(state.pid)) {
     if (Date.now() > deadline) {
       // Its components die with it: each environment's watchdog ends them.
       process.kill(state.pid, 'SIGKILL');

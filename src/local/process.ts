@@ -70,6 +70,16 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** True while a process with this id exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The last `lines` lines of a file, or a note that it cannot be read. */
 export function tail(file: string, lines: number): string {
   try {

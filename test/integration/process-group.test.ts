@@ -5,17 +5,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ProcessGroup } from '../../src/local/process.ts';
+import { isAlive, ProcessGroup } from '../../src/local/process.ts';
 import { waitFor } from '../../src/local/wait.ts';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('process group', () => {
   it('stops a component and the children it spawned', async () => {
@@ -25,10 +17,10 @@ describe('process group', () => {
       // The shell ignores SIGTERM and leaves a grandchild behind: both must still go.
       const c = group.start({ name: 'stubborn', command: 'sh', args: ['-c', "trap '' TERM; sleep 300 & echo $! > child.pid; wait"] });
       const childPid = await waitFor('grandchild pid', async () => Number((await readFile(join(dir, 'child.pid'), 'utf8')).trim()) || undefined, { timeoutMs: 5000 });
-      expect(alive(c.pid)).toBe(true);
+      expect(isAlive(c.pid)).toBe(true);
       await c.stop(500);
       expect(c.running).toBe(false);
-      await waitFor('grandchild gone', async () => !alive(childPid), { timeoutMs: 5000 });
+      await waitFor('grandchild gone', async () => !isAlive(childPid), { timeoutMs: 5000 });
     } finally {
       await group.stopAll();
       await rm(dir, { recursive: true, force: true });
@@ -46,9 +38,9 @@ describe('process group', () => {
         setInterval(() => {}, 1000);`;
       const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       const sleeperPid = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-      expect(alive(sleeperPid)).toBe(true);
+      expect(isAlive(sleeperPid)).toBe(true);
       parent.kill('SIGKILL');
-      await waitFor('sleeper gone after its parent was killed', async () => !alive(sleeperPid), { timeoutMs: 10_000 });
+      await waitFor('sleeper gone after its parent was killed', async () => !isAlive(sleeperPid), { timeoutMs: 10_000 });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
