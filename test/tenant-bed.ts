@@ -2,6 +2,7 @@
 // Service, and helpers to run syncers (in this process, or as `vnest syncer` child processes).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { ControlPlane } from '../src/local/control-plane.ts';
@@ -9,7 +10,9 @@ import { HostCluster, startVirtualControlPlane } from '../src/local/host-cluster
 import { kubectlOk } from '../src/local/kubectl.ts';
 import { tail } from '../src/local/process.ts';
 import { waitFor } from '../src/local/wait.ts';
+import { renderKubeconfig } from '../src/kube/kubeconfig.ts';
 import { resolveSyncerOptions, type SyncerOptions } from '../src/syncer/options.ts';
+import { hostRoleRules } from '../src/syncer/resources/index.ts';
 import { startSyncer, type RunningSyncer } from '../src/syncer/run.ts';
 import { kit, ports } from './helpers.ts';
 
@@ -66,6 +69,26 @@ export class TenantBed {
     return JSON.parse(await this.virtualKubectl(tenant, ...args, '-o', 'json')) as T;
   }
 
+  /**
+   * A host kubeconfig for a service account bound only to the Role the syncer needs in the host
+   * namespace (hostRoleRules), to prove it needs nothing more.
+   */
+  async restrictedHostKubeconfig(tenant: string): Promise<string> {
+    const sa = `vnest-${tenant}`;
+    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: hostNamespace }, rules: hostRoleRules() };
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: sa, namespace: hostNamespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: hostNamespace }],
+    };
+    await this.hostKubectl('-n', hostNamespace, 'create', 'serviceaccount', sa);
+    await kubectlOk((await kit()).bin.kubectl, this.host.kubeconfigPath, ['apply', '-f', '-'], { input: [role, binding].map((o) => JSON.stringify(o)).join('\n') });
+    const token = (await this.hostKubectl('-n', hostNamespace, 'create', 'token', sa, '--duration=2h')).trim();
+    const path = join(this.host.controlPlane.dir, `${sa}.kubeconfig`);
+    await writeFile(path, renderKubeconfig({ name: sa, server: this.host.server, caPem: this.host.controlPlane.ca.certPem, credentials: { token }, namespace: hostNamespace }), { mode: 0o600 });
+    return path;
+  }
+
   syncerArgs(tenant: string, extra: string[] = []): string[] {
     return [
       `--tenant=${tenant}`, `--host-namespace=${hostNamespace}`,
@@ -80,6 +103,7 @@ export class TenantBed {
       resyncSeconds: 30, ...flags,
     }, {});
   }
+
 
   /** A syncer in this process (quiet unless VNEST_TEST_LOG is set). */
   async startSyncer(tenant: string, flags: Record<string, unknown> = {}): Promise<RunningSyncer> {

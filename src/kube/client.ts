@@ -261,6 +261,8 @@ export class KubeClient {
         headers: { ...this.headers, Accept: 'application/json', 'User-Agent': this.userAgent },
       }, resolve);
       req.on('error', (err) => reject(new Error(`watch ${path}: ${err.message}`, { cause: err })));
+      // The server ends a watch after timeoutSeconds; a stream silent far past that is dead.
+      req.setTimeout(((params.timeoutSeconds ?? 600) + 60) * 1000, () => req.destroy(new Error(`watch ${path}: no data for too long`)));
       req.end();
     });
     if ((res.statusCode ?? 0) >= 300) {

@@ -43,8 +43,8 @@ export class Syncer {
     };
     const shared = createShared(this.context);
     this.controllers.push(shared.nodes.controller);
-    for (const [name, make] of Object.entries(resources)) {
-      this.controllers.push(make(this.context, shared).controller);
+    for (const [name, entry] of Object.entries(resources)) {
+      this.controllers.push(entry.create(this.context, shared).controller);
       this.log.debug({ resource: name }, 'registered');
     }
   }

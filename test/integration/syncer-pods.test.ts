@@ -15,7 +15,8 @@ describe('syncer: pods and what they reference', () => {
   const hostPods = async (extra: string[] = []) => (await bed().hostJson<List<PodJson>>('-n', hostNamespace, 'get', 'pods', '-l', selector, ...extra)).items;
 
   beforeAll(async () => {
-    await bed().startSyncer(tenant);
+    // Every test here runs the syncer with only the namespaced Role it declares on the host.
+    await bed().startSyncer(tenant, { hostKubeconfig: await bed().restrictedHostKubeconfig(tenant) });
     await bed().virtualKubectl(tenant, 'create', 'namespace', 'app');
     // The namespace's default service account must exist before pods are admitted.
     await eventually('default service account in app', async () => (await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['-n', 'app', 'get', 'sa', 'default'])).code === 0);

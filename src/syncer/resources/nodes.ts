@@ -69,6 +69,8 @@ export class VirtualNodes {
     ctx.informers.host<PodLike>(types.pods).addHandlers(track(this.hostPods));
     ctx.informers.virtual<PodLike>(types.pods).addHandlers(track(this.virtualPods));
     this.hNodes?.addHandlers({ onUpdate: (_, n) => this.controller.enqueue(n.metadata.name) });
+    // After a restart, a virtual node nothing runs on any more must still be looked at (and go).
+    this.vNodes.addHandlers({ onAdd: (n) => this.controller.enqueue(n.metadata.name) });
   }
 
   /** Makes sure virtual node `name` exists, before a pod is bound to it. */

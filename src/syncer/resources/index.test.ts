@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { hostClusterRoleRules, hostRoleRules } from './index.ts';
+
+describe('host RBAC', () => {
+  it('asks for the owner Service read and full rights only on the kinds it syncs, merged per resource', () => {
+    const all = ['create', 'delete', 'get', 'list', 'patch', 'watch'];
+    expect(hostRoleRules()).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], verbs: all },
+      { apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: all },
+      { apiGroups: [''], resources: ['pods'], verbs: all },
+      { apiGroups: [''], resources: ['secrets'], verbs: all },
+      { apiGroups: [''], resources: ['services'], verbs: ['get'] },
+    ]);
+  });
+
+  it('needs cluster-wide node reads only for real-node sync', () => {
+    expect(hostClusterRoleRules('fake')).toEqual([]);
+    expect(hostClusterRoleRules('real')).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
+  });
+});
