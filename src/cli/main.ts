@@ -1,6 +1,7 @@
 // The vnest command: parses arguments and dispatches to one file per command.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { CustomResourceConfigError } from '../syncer/custom/discovery.ts';
 import { OptionsError } from '../syncer/options.ts';
 import { downCommand, localDaemonCommand, upCommand } from './local.ts';
 import { syncerCommand } from './syncer.ts';
@@ -27,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    if (err instanceof OptionsError) {
+    if (err instanceof OptionsError || err instanceof CustomResourceConfigError) {
       console.error(`vnest: ${err.message}`);
       return 2;
     }

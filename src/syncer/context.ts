@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { KubeClient, KubeObject, OwnerReference, ResourceType } from '../kube/client.ts';
 import type { Informer } from '../kube/informer.ts';
+import type { ResolvedCustomResource } from './custom/discovery.ts';
 import type { EventRecorder } from './events.ts';
 
 /** Pod fields a tenant must not choose on a shared host unless the configuration allows them. */
@@ -29,6 +30,8 @@ export interface SyncerConfig {
   tokenExpirationSeconds: number;
   /** Where host pods get their tokens: a host Secret per pod, or the host pod's annotations. */
   tokenStorage: 'secret' | 'annotation';
+  /** Custom resource kinds to sync, resolved against the host's CRDs at start. */
+  customResources: ResolvedCustomResource[];
 }
 
 export interface SyncContext {
@@ -40,10 +43,16 @@ export interface SyncContext {
   informers: Informers;
 }
 
-/** Informers shared by all controllers, one per (cluster, kind, selector). */
+/** Where a host informer looks, when not at this tenant's objects in its host namespace. */
+export interface HostScope {
+  namespace?: string;
+  labelSelector?: string;
+}
+
+/** Informers shared by all controllers, one per (cluster, kind, namespace, selector). */
 export interface Informers {
   virtual<T extends KubeObject>(rt: ResourceType): Informer<T>;
-  host<T extends KubeObject>(rt: ResourceType): Informer<T>;
+  host<T extends KubeObject>(rt: ResourceType, scope?: HostScope): Informer<T>;
 }
 
 export const core = (plural: string, kind: string, namespaced = true): ResourceType => ({ group: '', version: 'v1', plural, kind, namespaced });

@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { validateTenantName } from '../translate/names.ts';
 import { policyFields, type PolicyField } from './context.ts';
+import { parseCustomResources, profiles, type CustomResourceSpec } from './custom/config.ts';
 
-type Kind = 'string' | 'int' | 'bool' | 'list';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'yaml';
 
 export interface OptionSpec {
   key: string;
@@ -40,6 +41,8 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'tenantApiPort', flag: '--tenant-api-port <port>', env: 'VNEST_TENANT_API_PORT', kind: 'int', default: 443, help: 'KUBERNETES_SERVICE_PORT for in-pod clients', check: positive('tenant-api-port') },
   { key: 'tokenExpirationSeconds', flag: '--token-expiration-seconds <s>', env: 'VNEST_TOKEN_EXPIRATION_SECONDS', kind: 'int', default: 3600, help: 'lifetime of service-account tokens requested for host pods (at least 600)', check: (v: number) => (Number.isInteger(v) && v >= 600 ? undefined : `--token-expiration-seconds must be at least 600, not ${v}`) },
   { key: 'tokenStorage', flag: '--token-storage <where>', env: 'VNEST_TOKEN_STORAGE', kind: 'string', default: 'secret', help: 'where host pods get their service-account tokens: "secret" (a host Secret per pod) or "annotation" (host pod annotations: one host write less per pod, but readable by whoever can read host pods)', check: (v: string) => (v === 'secret' || v === 'annotation' ? undefined : `--token-storage must be "secret" or "annotation", not "${v}"`) },
+  { key: 'profile', flag: '--profile <names>', env: 'VNEST_PROFILE', kind: 'list', default: [], help: `custom resource profiles to enable (comma-separated: ${Object.keys(profiles).join(', ')})` },
+  { key: 'customResources', flag: '--custom-resources <yaml>', env: 'VNEST_CUSTOM_RESOURCES', kind: 'yaml', help: 'custom resource kinds to sync: a YAML or JSON list of {apiVersion, kind, direction: toHost|fromHost, selector, references: [{path, kind}], virtualNamespace, sourceNamespace}' },
   { key: 'virtualQps', flag: '--virtual-qps <n>', env: 'VNEST_VIRTUAL_QPS', kind: 'int', default: 300, help: 'requests per second to the tenant API', check: positive('virtual-qps') },
   { key: 'virtualBurst', flag: '--virtual-burst <n>', env: 'VNEST_VIRTUAL_BURST', kind: 'int', default: 600, help: 'request burst to the tenant API', check: positive('virtual-burst') },
   { key: 'hostQps', flag: '--host-qps <n>', env: 'VNEST_HOST_QPS', kind: 'int', default: 300, help: 'requests per second to the host API', check: positive('host-qps') },
@@ -63,6 +66,7 @@ export interface SyncerOptions {
   tenantApiPort: number;
   tokenExpirationSeconds: number;
   tokenStorage: 'secret' | 'annotation';
+  customResourceSpecs: CustomResourceSpec[];
   virtualQps: number;
   virtualBurst: number;
   hostQps: number;
@@ -95,6 +99,13 @@ function coerce(spec: OptionSpec, raw: unknown, from: string): { value?: unknown
       if (typeof raw === 'boolean') return { value: raw };
       if (raw === 'true' || raw === 'false') return { value: raw === 'true' };
       return { error: `${name} (${from}) must be true or false` };
+    case 'yaml':
+      if (typeof raw !== 'string') return { value: raw };
+      try {
+        return { value: parse(raw) as unknown };
+      } catch (err) {
+        return { error: `${name} (${from}) is not valid YAML or JSON: ${(err as Error).message}` };
+      }
     case 'list':
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return { value: raw };
       if (typeof raw === 'string') return { value: raw.split(',').map((s) => s.trim()).filter(Boolean) };
@@ -144,10 +155,13 @@ export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS
   if (!out.tenant) problems.push(`the tenant name is required: pass --tenant NAME or set $VNEST_TENANT`);
   if (!out.hostNamespace) problems.push('the host namespace is required outside a cluster: pass --host-namespace NS or set $VNEST_HOST_NAMESPACE');
   if (!out.virtualKubeconfig) problems.push('the tenant control plane\'s kubeconfig is required: pass --virtual-kubeconfig PATH or set $VNEST_VIRTUAL_KUBECONFIG');
+  const custom = parseCustomResources(out.customResources, (out.profile as string[] | undefined) ?? []);
+  problems.push(...custom.problems);
   if (problems.length) throw new OptionsError(problems);
   const allowList = out.allow as string[];
   return {
     ...(out as unknown as SyncerOptions),
+    customResourceSpecs: custom.specs,
     ownerService: (out.ownerService as string | undefined) ?? (out.tenant as string),
     allow: Object.fromEntries(policyFields.map((f) => [f, allowList.includes(f)])) as Record<PolicyField, boolean>,
   };

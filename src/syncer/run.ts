@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
+import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
 import type { SyncerOptions } from './options.ts';
 import { Syncer } from './syncer.ts';
 
@@ -55,7 +56,9 @@ export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ l
     ...(opts.tenantApiHost ? { tenantApi: { host: opts.tenantApiHost, port: opts.tenantApiPort } } : {}),
     tokenExpirationSeconds: opts.tokenExpirationSeconds,
     tokenStorage: opts.tokenStorage,
+    customResources: await resolveCustomResources(host, opts.customResourceSpecs),
   };
+  await installVirtualCrds(virtual, config.customResources);
   const syncer = new Syncer({ config, virtual, host, logger: log });
   let health: Server | undefined;
   if (opts.healthPort > 0) {

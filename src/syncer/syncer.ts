@@ -5,8 +5,9 @@ import type { Controller } from '../controller/controller.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { marks } from '../translate/metadata.ts';
-import type { Informers, SyncContext, SyncerConfig } from './context.ts';
+import type { HostScope, Informers, SyncContext, SyncerConfig } from './context.ts';
 import { EventRecorder } from './events.ts';
+import { createCustomSync } from './resources/custom.ts';
 import { createShared, resources } from './resources/index.ts';
 
 export interface SyncerDeps {
@@ -31,7 +32,7 @@ export class Syncer {
     this.log = deps.logger;
     const informers: Informers = {
       virtual: <T extends KubeObject>(rt: ResourceType) => this.informer<T>('virtual', rt, deps),
-      host: <T extends KubeObject>(rt: ResourceType) => this.informer<T>('host', rt, deps),
+      host: <T extends KubeObject>(rt: ResourceType, scope?: HostScope) => this.informer<T>('host', rt, deps, scope),
     };
     this.context = {
       config: deps.config,
@@ -47,18 +48,27 @@ export class Syncer {
       this.controllers.push(entry.create(this.context, shared).controller);
       this.log.debug({ resource: name }, 'registered');
     }
+    for (const custom of deps.config.customResources) {
+      this.controllers.push(createCustomSync(this.context, shared, custom).controller);
+      this.log.debug({ resource: custom.type.plural, direction: custom.spec.direction }, 'registered custom resource');
+    }
   }
 
-  private informer<T extends KubeObject>(side: 'virtual' | 'host', rt: ResourceType, deps: SyncerDeps): Informer<T> {
-    const key = `${side}:${rt.group}/${rt.version}/${rt.plural}`;
+  private informer<T extends KubeObject>(side: 'virtual' | 'host', rt: ResourceType, deps: SyncerDeps, scope?: HostScope): Informer<T> {
+    const hostSide = side === 'host';
+    // Host informers see this tenant's objects in its host namespace unless told otherwise.
+    const namespace = hostSide && rt.namespaced ? (scope?.namespace ?? deps.config.hostNamespace) : undefined;
+    const labelSelector = hostSide
+      ? (scope ? scope.labelSelector : unlabelledHostKinds.has(rt.plural) ? undefined : `${marks.tenant}=${deps.config.tenant}`)
+      : undefined;
+    const key = `${side}:${rt.group}/${rt.version}/${rt.plural}:${namespace ?? ''}:${labelSelector ?? ''}`;
     let inf = this.informerMap.get(key);
     if (!inf) {
-      const hostSide = side === 'host';
       inf = new Informer<KubeObject>(hostSide ? deps.host : deps.virtual, rt, {
         logger: deps.logger.child({ side }),
         resyncMs: deps.config.resyncSeconds * 1000,
-        ...(hostSide && rt.namespaced ? { namespace: deps.config.hostNamespace } : {}),
-        ...(hostSide && !unlabelledHostKinds.has(rt.plural) ? { labelSelector: `${marks.tenant}=${deps.config.tenant}` } : {}),
+        ...(namespace ? { namespace } : {}),
+        ...(labelSelector ? { labelSelector } : {}),
       });
       this.informerMap.set(key, inf);
     }

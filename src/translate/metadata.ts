@@ -19,8 +19,8 @@ export const marks = {
   tokenIssued: 'vnest.dev/token-issued',
   /** Prefix of host pod annotations that carry service-account tokens. */
   tokenPrefix: 'vnest.dev/token-',
-  /** Label on virtual Nodes the syncer made (and may delete). */
-  managedNode: 'vnest.dev/managed',
+  /** Label on objects the syncer made in the tenant's cluster (virtual nodes, CRDs, fromHost copies). */
+  managed: 'vnest.dev/managed',
 } as const;
 
 const prefix = 'vnest.dev/';

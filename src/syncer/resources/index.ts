@@ -1,6 +1,7 @@
 // The registry of synced kinds. Adding a kind is one file in this folder and one line here.
 import type { Controller } from '../../controller/controller.ts';
 import type { SyncContext } from '../context.ts';
+import type { ResolvedCustomResource } from '../custom/discovery.ts';
 import { createReferencedSync } from './configmaps.ts';
 import { EventSync } from './events.ts';
 import { VirtualNodes } from './nodes.ts';
@@ -41,26 +42,47 @@ export const resources: Record<string, ResourceEntry> = {
 };
 
 /**
- * The namespaced Role the syncer needs on the host: reading its owner Service plus every enabled
- * kind's rules, merged per resource.
+ * The namespaced Role the syncer needs in its host namespace: reading its owner Service, every
+ * built-in kind's rules, and the configured custom kinds (owned for toHost, read for fromHost
+ * kinds read from this namespace), merged per API group and resource.
  */
-export function hostRoleRules(): PolicyRule[] {
-  const verbs = new Map<string, Set<string>>([['services', new Set(['get'])]]);
-  for (const entry of Object.values(resources)) {
-    for (const rule of entry.hostRules) {
+export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespace?: string): PolicyRule[] {
+  const rules: PolicyRule[] = [{ apiGroups: [''], resources: ['services'], verbs: ['get'] }];
+  for (const entry of Object.values(resources)) rules.push(...entry.hostRules);
+  for (const c of custom) {
+    if (!c.type.namespaced) continue;
+    if (c.spec.direction === 'toHost') rules.push({ ...owned(c.type.plural), apiGroups: [c.type.group] });
+    else if (!c.spec.sourceNamespace || c.spec.sourceNamespace === hostNamespace) rules.push({ apiGroups: [c.type.group], resources: [c.type.plural], verbs: ['get', 'list', 'watch'] });
+  }
+  const verbs = new Map<string, Set<string>>();
+  for (const rule of rules) {
+    for (const group of rule.apiGroups) {
       for (const r of rule.resources) {
-        const set = verbs.get(r) ?? new Set<string>();
+        const key = `${group}/${r}`;
+        const set = verbs.get(key) ?? new Set<string>();
         rule.verbs.forEach((v) => set.add(v));
-        verbs.set(r, set);
+        verbs.set(key, set);
       }
     }
   }
-  return [...verbs].sort(([a], [b]) => a.localeCompare(b)).map(([r, v]) => ({ apiGroups: [''], resources: [r], verbs: [...v].sort() }));
+  return [...verbs].sort(([a], [b]) => a.localeCompare(b)).map(([key, v]) => {
+    const slash = key.indexOf('/');
+    return { apiGroups: [key.slice(0, slash)], resources: [key.slice(slash + 1)], verbs: [...v].sort() };
+  });
 }
 
-/** Cluster-wide rules, only for real-node sync. */
-export function hostClusterRoleRules(nodeSync: 'fake' | 'real'): PolicyRule[] {
-  return nodeSync === 'real' ? [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }] : [];
+/**
+ * Cluster-wide rules: node reads for real-node sync; CRD reads and cluster-scoped fromHost kinds
+ * when custom resources are configured. Empty in the default configuration.
+ */
+export function hostClusterRoleRules(nodeSync: 'fake' | 'real', custom: ResolvedCustomResource[] = []): PolicyRule[] {
+  const rules: PolicyRule[] = [];
+  if (nodeSync === 'real') rules.push({ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] });
+  if (custom.length > 0) rules.push({ apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: ['get', 'list'] });
+  for (const c of custom) {
+    if (!c.type.namespaced) rules.push({ apiGroups: [c.type.group], resources: [c.type.plural], verbs: ['get', 'list', 'watch'] });
+  }
+  return rules;
 }
 
 export function createShared(ctx: SyncContext): Shared {

@@ -15,7 +15,7 @@ import { types, type SyncContext } from '../context.ts';
 type Node = KubeObject & { spec?: Record<string, any>; status?: Record<string, any> };
 type PodLike = KubeObject & { spec?: { nodeName?: string } };
 
-const managedNodeLabel = marks.managedNode;
+const managedNodeLabel = marks.managed;
 const heartbeatMs = 30_000;
 const leaseSeconds = 40;
 

@@ -1,24 +1,43 @@
-// Which virtual ConfigMaps, Secrets and PVCs the virtual pods reference, kept up to date from the
-// pod informer. Changes enqueue the referenced objects' keys, so they sync while referenced and
-// leave the host when nothing references them.
+// Which virtual ConfigMaps, Secrets and PVCs are referenced, by pods and by custom resources that
+// name them, kept up to date from their informers. Changes enqueue the referenced objects' keys, so
+// they sync while referenced and leave the host when nothing references them.
 import type { KubeObject } from '../../kube/client.ts';
+import type { Informer } from '../../kube/informer.ts';
 import { objectKey } from '../../kube/informer.ts';
 import { podReferences, type Pod } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 
 export type ReferencedKind = 'configmaps' | 'secrets' | 'pvcs';
+export type References = Record<ReferencedKind, Set<string>>;
+const kinds = ['configmaps', 'secrets', 'pvcs'] as const;
+const none = (): Record<ReferencedKind, string[]> => ({ configmaps: [], secrets: [], pvcs: [] });
 
 export class ReferenceIndex {
   private readonly refs: Record<ReferencedKind, Map<string, Set<string>>> = { configmaps: new Map(), secrets: new Map(), pvcs: new Map() };
-  private readonly byPod = new Map<string, Record<ReferencedKind, string[]>>();
+  private readonly bySource = new Map<string, Record<ReferencedKind, string[]>>();
   private readonly listeners: Record<ReferencedKind, Array<(key: string) => void>> = { configmaps: [], secrets: [], pvcs: [] };
 
   constructor(ctx: SyncContext) {
-    const pods = ctx.informers.virtual<Pod>(types.pods);
-    pods.addHandlers({
-      onAdd: (p) => this.update(p),
-      onUpdate: (_, p) => this.update(p),
-      onDelete: (p) => this.remove(objectKey(p)),
+    this.addSource('Pod', ctx.informers.virtual<Pod>(types.pods), (p) => podReferences(p));
+  }
+
+  /** Tracks what objects of one kind reference, by name in their own namespace. */
+  addSource<T extends KubeObject>(kind: string, informer: Informer<T>, extract: (obj: T) => References): void {
+    const update = (obj: T) => {
+      const ns = obj.metadata.namespace ?? '';
+      const found = extract(obj);
+      const next = none();
+      for (const k of kinds) next[k] = [...found[k]].map((n) => `${ns}/${n}`);
+      this.apply(`${kind}:${objectKey(obj)}`, next);
+    };
+    informer.addHandlers({
+      onAdd: update,
+      onUpdate: (_, o) => update(o),
+      onDelete: (o) => {
+        const source = `${kind}:${objectKey(o)}`;
+        this.apply(source, none());
+        this.bySource.delete(source);
+      },
     });
   }
 
@@ -30,33 +49,15 @@ export class ReferenceIndex {
     return (this.refs[kind].get(key)?.size ?? 0) > 0;
   }
 
-  private update(pod: KubeObject): void {
-    const podKey = objectKey(pod);
-    const ns = pod.metadata.namespace ?? '';
-    // A pod on its way out keeps its references until it is gone: its host pod still uses them.
-    const found = podReferences(pod as Pod);
-    const next: Record<ReferencedKind, string[]> = {
-      configmaps: [...found.configmaps].map((n) => `${ns}/${n}`),
-      secrets: [...found.secrets].map((n) => `${ns}/${n}`),
-      pvcs: [...found.pvcs].map((n) => `${ns}/${n}`),
-    };
-    this.apply(podKey, next);
-  }
-
-  private remove(podKey: string): void {
-    this.apply(podKey, { configmaps: [], secrets: [], pvcs: [] });
-    this.byPod.delete(podKey);
-  }
-
-  private apply(podKey: string, next: Record<ReferencedKind, string[]>): void {
-    const prev = this.byPod.get(podKey) ?? { configmaps: [], secrets: [], pvcs: [] };
-    for (const kind of ['configmaps', 'secrets', 'pvcs'] as const) {
+  private apply(source: string, next: Record<ReferencedKind, string[]>): void {
+    const prev = this.bySource.get(source) ?? none();
+    for (const kind of kinds) {
       const before = new Set(prev[kind]);
       const after = new Set(next[kind]);
       for (const key of before) {
         if (after.has(key)) continue;
         const set = this.refs[kind].get(key);
-        set?.delete(podKey);
+        set?.delete(source);
         if (set?.size === 0) this.refs[kind].delete(key);
         this.listeners[kind].forEach((fn) => fn(key));
       }
@@ -64,10 +65,10 @@ export class ReferenceIndex {
         if (before.has(key)) continue;
         let set = this.refs[kind].get(key);
         if (!set) this.refs[kind].set(key, (set = new Set()));
-        set.add(podKey);
+        set.add(source);
         this.listeners[kind].forEach((fn) => fn(key));
       }
     }
-    this.byPod.set(podKey, next);
+    this.bySource.set(source, next);
   }
 }
