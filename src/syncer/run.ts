@@ -31,6 +31,16 @@ export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ l
     ? await KubeClient.fromKubeconfigFile(opts.hostKubeconfig, { qps: opts.hostQps, burst: opts.hostBurst, userAgent: 'vnest-syncer' })
     : await KubeClient.inCluster({ qps: opts.hostQps, burst: opts.hostBurst, userAgent: 'vnest-syncer' });
 
+  try {
+    return await run(opts, log, virtual, host);
+  } catch (err) {
+    virtual.close();
+    host.close();
+    throw err;
+  }
+}
+
+async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: KubeClient): Promise<RunningSyncer> {
   let owner: SyncerConfig['owner'];
   if (opts.ownerService) {
     try {
