@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { ControlPlane } from '../src/local/control-plane.ts';
-import { HostCluster, startVirtualControlPlane } from '../src/local/host-cluster.ts';
+import { HostCluster, startVirtualControlPlane, type HostClusterOptions } from '../src/local/host-cluster.ts';
 import { kubectlOk } from '../src/local/kubectl.ts';
 import { tail } from '../src/local/process.ts';
 import { waitFor } from '../src/local/wait.ts';
@@ -29,10 +29,10 @@ export class TenantBed {
     this.virtuals = virtuals;
   }
 
-  static async start(tenants: string[]): Promise<TenantBed> {
+  static async start(tenants: string[], hostOptions: Omit<HostClusterOptions, 'kit' | 'ports'> = {}): Promise<TenantBed> {
     const k = await kit();
     const started = await Promise.allSettled([
-      HostCluster.start({ kit: k, ports, nodes: 3 }),
+      HostCluster.start({ kit: k, ports, nodes: 3, ...hostOptions }),
       ...tenants.map((t) => startVirtualControlPlane({ kit: k, ports, name: `tenant-${t}` })),
     ]);
     const failed = started.find((s) => s.status === 'rejected');
@@ -93,14 +93,14 @@ export class TenantBed {
     return [
       `--tenant=${tenant}`, `--host-namespace=${hostNamespace}`,
       `--virtual-kubeconfig=${this.virtual(tenant).kubeconfigPath}`, `--host-kubeconfig=${this.host.kubeconfigPath}`,
-      '--resync-seconds=30', ...extra,
+      '--resync-seconds=30', '--listen-port=0', ...extra,
     ];
   }
 
   options(tenant: string, flags: Record<string, unknown> = {}): SyncerOptions {
     return resolveSyncerOptions({
       tenant, hostNamespace, virtualKubeconfig: this.virtual(tenant).kubeconfigPath, hostKubeconfig: this.host.kubeconfigPath,
-      resyncSeconds: 30, ...flags,
+      resyncSeconds: 30, listenPort: 0, ...flags,
     }, {});
   }
 

@@ -169,6 +169,15 @@ export class KubeClient {
     this.agent.destroy();
   }
 
+  /**
+   * What a proxy needs to send its own requests with this client's identity: server, TLS options
+   * and auth headers (current, as credentials rotate).
+   */
+  async connection(): Promise<{ server: string; tls: Pick<RequestOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>; headers: Record<string, string>; agent: Agent }> {
+    await this.refreshAuth();
+    return { server: this.server, tls: this.tls, headers: this.headers, agent: this.agent };
+  }
+
   /** One JSON request. Throws KubeApiError for a non-2xx answer. */
   async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
     await this.limiter.take();

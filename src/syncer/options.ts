@@ -47,6 +47,10 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'virtualBurst', flag: '--virtual-burst <n>', env: 'VNEST_VIRTUAL_BURST', kind: 'int', default: 600, help: 'request burst to the tenant API', check: positive('virtual-burst') },
   { key: 'hostQps', flag: '--host-qps <n>', env: 'VNEST_HOST_QPS', kind: 'int', default: 300, help: 'requests per second to the host API', check: positive('host-qps') },
   { key: 'hostBurst', flag: '--host-burst <n>', env: 'VNEST_HOST_BURST', kind: 'int', default: 600, help: 'request burst to the host API', check: positive('host-burst') },
+  { key: 'listenPort', flag: '--listen-port <port>', env: 'VNEST_LISTEN_PORT', kind: 'int', default: 8443, help: 'TLS port of the tenant API front door (0: no front door)' },
+  { key: 'listenAddress', flag: '--listen-address <ip>', env: 'VNEST_LISTEN_ADDRESS', kind: 'string', default: '0.0.0.0', help: 'address the front door listens on' },
+  { key: 'kubeconfigServer', flag: '--kubeconfig-server <url>', env: 'VNEST_KUBECONFIG_SERVER', kind: 'string', help: 'server address in the exported kubeconfig (default: https://<tenant>.<host namespace>.svc:443)' },
+  { key: 'extraSans', flag: '--extra-sans <names>', env: 'VNEST_EXTRA_SANS', kind: 'list', default: [], help: 'more DNS names or IPs for the front door\'s serving certificate (comma-separated)' },
   { key: 'healthPort', flag: '--health-port <port>', env: 'VNEST_HEALTH_PORT', kind: 'int', default: 0, help: 'serve /healthz, /readyz and /stats (request and work-queue counters, JSON) over HTTP on this port (0: off)' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'VNEST_LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn or error', check: (v: string) => (['trace', 'debug', 'info', 'warn', 'error'].includes(v) ? undefined : `--log-level must be trace, debug, info, warn or error, not "${v}"`) },
 ];
@@ -71,6 +75,10 @@ export interface SyncerOptions {
   virtualBurst: number;
   hostQps: number;
   hostBurst: number;
+  listenPort: number;
+  listenAddress: string;
+  kubeconfigServer?: string;
+  extraSans: string[];
   healthPort: number;
   logLevel: string;
 }

@@ -7,6 +7,9 @@ import { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
 import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
+import { ensureTenantCerts } from '../proxy/certs.ts';
+import { FrontDoor } from '../proxy/front-door.ts';
+import { defaultKubeconfigServer, exportKubeconfig } from '../proxy/kubeconfig-export.ts';
 import type { SyncerOptions } from './options.ts';
 import { Syncer } from './syncer.ts';
 
@@ -20,6 +23,8 @@ export function inClusterNamespace(): string | undefined {
 
 export interface RunningSyncer {
   syncer: Syncer;
+  /** The front door's port, when it runs. */
+  frontDoorPort?: number;
   stop(): Promise<void>;
 }
 
@@ -83,9 +88,24 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     await new Promise<void>((resolve, reject) => health?.once('error', reject).listen(opts.healthPort, resolve));
   }
   await syncer.start();
+  let frontDoor: FrontDoor | undefined;
+  let frontDoorPort: number | undefined;
+  if (opts.listenPort > 0) {
+    const certs = await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, opts.extraSans);
+    await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, opts.kubeconfigServer ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace));
+    frontDoor = new FrontDoor({
+      port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
+      virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),
+      ready: () => syncer.isReady(), log: log.child({ component: 'front-door' }),
+    });
+    frontDoorPort = await frontDoor.listen();
+    log.info({ port: frontDoorPort }, 'tenant API front door listening');
+  }
   return {
     syncer,
+    ...(frontDoorPort ? { frontDoorPort } : {}),
     async stop() {
+      await frontDoor?.close();
       await syncer.stop();
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));
       virtual.close();

@@ -1,0 +1,314 @@
+// The tenant's API front door: TLS on 8443. It authenticates tenant users (client certificates of
+// the tenant CA; service-account tokens of the virtual cluster, through TokenReview), forwards
+// each request to the control plane impersonating that user so the tenant's RBAC decides, and
+// serves logs, exec, attach and port-forward of virtual pods from their host pods.
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { createServer, request, type Agent, type Server } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import type { KubeClient, KubeObject } from '../kube/client.ts';
+import type { Informer } from '../kube/informer.ts';
+import { ownership } from '../translate/metadata.ts';
+import { hostName } from '../translate/names.ts';
+import type { TenantCerts } from './certs.ts';
+
+export interface FrontDoorOptions {
+  port: number;
+  address?: string;
+  tenant: string;
+  hostNamespace: string;
+  certs: TenantCerts;
+  /** The syncer's client of the tenant's control plane (cluster-admin there). */
+  virtual: KubeClient;
+  /** The syncer's client of the host. */
+  host: KubeClient;
+  virtualPods: Informer<KubeObject>;
+  hostPods: Informer<KubeObject>;
+  ready: () => boolean;
+  log: Logger;
+}
+
+export interface UserInfo {
+  username: string;
+  uid?: string;
+  groups: string[];
+  extra: Record<string, string[]>;
+}
+
+const podSubresource = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(log|exec|attach|portforward)$/;
+const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'host', 'authorization']);
+
+function status(code: number, reason: string, message: string): string {
+  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+}
+
+/** Headers to pass on: the client's, minus hop-by-hop ones, credentials and impersonation. */
+function forwardable(headers: IncomingHttpHeaders, keepUpgrade: boolean): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) {
+    const key = k.toLowerCase();
+    if (v === undefined || key.startsWith('impersonate-')) continue;
+    if (hopByHop.has(key) && !(keepUpgrade && key === 'connection')) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+function impersonation(user: UserInfo): OutgoingHttpHeaders {
+  const h: OutgoingHttpHeaders = { 'Impersonate-User': user.username };
+  if (user.groups.length) h['Impersonate-Group'] = user.groups;
+  if (user.uid) h['Impersonate-Uid'] = user.uid;
+  for (const [k, v] of Object.entries(user.extra)) h[`Impersonate-Extra-${encodeURIComponent(k)}`] = v;
+  return h;
+}
+
+export class FrontDoor {
+  private readonly opts: FrontDoorOptions;
+  private readonly server: Server;
+  private readonly tokens = new LRUCache<string, UserInfo | false>({ max: 10_000, ttl: 30_000 });
+
+  constructor(opts: FrontDoorOptions) {
+    this.opts = opts;
+    this.server = createServer({
+      cert: opts.certs.serving.certPem,
+      key: opts.certs.serving.keyPem,
+      ca: opts.certs.ca.certPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.handle(req, res).catch((err: unknown) => this.fail(res, err));
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.handleUpgrade(req, socket, head).catch((err: unknown) => {
+        this.opts.log.warn({ err: (err as Error).message, url: req.url }, 'upgrade failed');
+        socket.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n\r\n${status(502, 'BadGateway', (err as Error).message)}`);
+      });
+    });
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.address ?? '0.0.0.0', () => {
+        const address = this.server.address();
+        resolve(typeof address === 'object' && address ? address.port : this.opts.port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private fail(res: ServerResponse, err: unknown): void {
+    this.opts.log.warn({ err: (err as Error).message }, 'front door request failed');
+    if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'application/json' });
+    res.end(status(502, 'BadGateway', `the tenant's control plane did not answer: ${(err as Error).message}`));
+  }
+
+  /** Who is calling: a verified client certificate, else a bearer token the tenant API accepts. */
+  async authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
+    const socket = req.socket as TLSSocket;
+    if (socket.authorized) {
+      const subject = socket.getPeerCertificate().subject as unknown as Record<string, string | string[] | undefined> | undefined;
+      const cn = subject?.CN;
+      const o = subject?.O;
+      if (typeof cn === 'string' && cn) {
+        return { username: cn, groups: [...(o === undefined ? [] : Array.isArray(o) ? o : [o]), 'system:authenticated'], extra: {} };
+      }
+    }
+    const auth = req.headers.authorization;
+    if (!auth?.startsWith('Bearer ')) return undefined;
+    const token = auth.slice(7).trim();
+    const key = createHash('sha256').update(token).digest('hex');
+    const cached = this.tokens.get(key);
+    if (cached !== undefined) return cached || undefined;
+    const review = await this.opts.virtual.create<KubeObject & { status?: { authenticated?: boolean; user?: { username: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } } }>(
+      { group: 'authentication.k8s.io', version: 'v1', plural: 'tokenreviews', kind: 'TokenReview', namespaced: false },
+      undefined,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: { name: '' }, spec: { token } },
+    );
+    const u = review.status?.authenticated ? review.status.user : undefined;
+    const user: UserInfo | false = u ? { username: u.username, ...(u.uid ? { uid: u.uid } : {}), groups: u.groups ?? [], extra: u.extra ?? {} } : false;
+    this.tokens.set(key, user);
+    return user || undefined;
+  }
+
+  /** Whether `user` may do `verb` on the resource: a SubjectAccessReview in the tenant's cluster. */
+  private async allowed(user: UserInfo, attrs: Record<string, string>): Promise<boolean> {
+    const review = await this.opts.virtual.create<KubeObject & { status?: { allowed?: boolean } }>(
+      { group: 'authorization.k8s.io', version: 'v1', plural: 'subjectaccessreviews', kind: 'SubjectAccessReview', namespaced: false },
+      undefined,
+      { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', metadata: { name: '' }, spec: { user: user.username, uid: user.uid, groups: user.groups, extra: user.extra, resourceAttributes: attrs } },
+    );
+    return review.status?.allowed === true;
+  }
+
+  /** The identity to forward as: the caller, or whom the caller may impersonate (kubectl --as). */
+  private async effectiveUser(req: IncomingMessage, user: UserInfo): Promise<UserInfo | string> {
+    const as = req.headers['impersonate-user'];
+    if (typeof as !== 'string') return user;
+    if (!(await this.allowed(user, { verb: 'impersonate', resource: 'users', name: as }))) return `${user.username} may not impersonate user ${as}`;
+    const raw = req.headers['impersonate-group'];
+    const groups = raw === undefined ? [] : Array.isArray(raw) ? raw : raw.split(',').map((g) => g.trim());
+    for (const g of groups) {
+      if (!(await this.allowed(user, { verb: 'impersonate', resource: 'groups', name: g }))) return `${user.username} may not impersonate group ${g}`;
+    }
+    return { username: as, groups: [...groups, 'system:authenticated'], extra: {} };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/healthz' || path === '/livez') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
+      return;
+    }
+    if (path === '/readyz') {
+      // The control plane answers (its /version is JSON; /readyz is plain text) and caches are synced.
+      const ok = this.opts.ready() && (await this.opts.virtual.request('GET', '/version').then(() => true, () => false));
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
+      return;
+    }
+    const caller = await this.authenticate(req);
+    if (!caller) {
+      res.writeHead(401, { 'Content-Type': 'application/json' }).end(status(401, 'Unauthorized', 'Unauthorized'));
+      return;
+    }
+    const user = await this.effectiveUser(req, caller);
+    if (typeof user === 'string') {
+      res.writeHead(403, { 'Content-Type': 'application/json' }).end(status(403, 'Forbidden', user));
+      return;
+    }
+    const m = podSubresource.exec(path);
+    if (m) {
+      try {
+        await this.podSubresource(req, user, m, (target) => this.forward(req, res, target));
+      } catch (err) {
+        if (!(err instanceof HttpError)) throw err;
+        res.writeHead(err.code, { 'Content-Type': 'application/json' }).end(status(err.code, err.reason, err.message));
+      }
+      return;
+    }
+    const conn = await this.opts.virtual.connection();
+    await this.forward(req, res, { ...conn, path: req.url ?? '/', headers: { ...forwardable(req.headers, false), ...conn.headers, ...impersonation(user) } });
+  }
+
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const reject = (code: number, reason: string, message: string): void => {
+      socket.end(`HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json\r\n\r\n${status(code, reason, message)}`);
+    };
+    const caller = await this.authenticate(req);
+    if (!caller) return reject(401, 'Unauthorized', 'Unauthorized');
+    const user = await this.effectiveUser(req, caller);
+    if (typeof user === 'string') return reject(403, 'Forbidden', user);
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const m = podSubresource.exec(path);
+    if (!m) return reject(400, 'BadRequest', 'only pod exec, attach and port-forward can upgrade the connection here');
+    await this.podSubresource(req, user, m, (target) => this.tunnel(req, socket, head, target), reject);
+  }
+
+  /**
+   * Authorises a pod subresource against the tenant's RBAC, then sends it to the translated host
+   * pod's same subresource with the syncer's host credentials.
+   */
+  private async podSubresource(
+    req: IncomingMessage,
+    user: UserInfo,
+    m: RegExpExecArray,
+    send: (target: Target) => Promise<void>,
+    reject?: (code: number, reason: string, message: string) => void,
+  ): Promise<void> {
+    const [, namespace = '', name = '', sub = ''] = m;
+    const answer = (code: number, reason: string, message: string) => {
+      if (reject) reject(code, reason, message);
+      else throw new HttpError(code, reason, message);
+    };
+    const verb = sub === 'log' ? 'get' : 'create';
+    if (!(await this.allowed(user, { namespace, verb, resource: 'pods', subresource: sub, name }))) {
+      return answer(403, 'Forbidden', `pods "${name}" is forbidden: User "${user.username}" cannot ${verb} resource "pods/${sub}" in the namespace "${namespace}"`);
+    }
+    const vPod = this.opts.virtualPods.get(`${namespace}/${name}`);
+    const hName = hostName(name, namespace, this.opts.tenant);
+    const hPod = this.opts.hostPods.get(`${this.opts.hostNamespace}/${hName}`);
+    if (!vPod) return answer(404, 'NotFound', `pods "${name}" not found`);
+    if (!hPod || ownership(hPod, this.opts.tenant, 'Pod', vPod.metadata.uid) !== 'ours') {
+      return answer(400, 'BadRequest', `pod "${name}" has no running copy yet; try again when it is Running`);
+    }
+    const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
+    const conn = await this.opts.host.connection();
+    await send({ ...conn, path: `/api/v1/namespaces/${this.opts.hostNamespace}/pods/${hName}/${sub}${query}`, headers: { ...forwardable(req.headers, true), ...conn.headers } });
+  }
+
+  /** Streams a plain request and its answer (watches and logs -f included). */
+  private forward(req: IncomingMessage, res: ServerResponse, t: Target): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const out = request(`${t.server}${t.path}`, { method: req.method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
+        res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, upstream.headers);
+        upstream.pipe(res);
+        upstream.on('end', () => resolve());
+        upstream.on('error', reject);
+      });
+      out.on('error', reject);
+      res.on('close', () => out.destroy());
+      req.pipe(out);
+    });
+  }
+
+  /** Forwards an upgrade (SPDY or WebSocket) and then pipes raw bytes both ways. */
+  private tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, t: Target): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const out = request(`${t.server}${t.path}`, { method: req.method, headers: t.headers, ...t.tls });
+      out.on('upgrade', (upstream, upstreamSocket, upstreamHead) => {
+        const lines = [`HTTP/1.1 ${upstream.statusCode ?? 101} ${upstream.statusMessage ?? 'Switching Protocols'}`];
+        for (let i = 0; i < upstream.rawHeaders.length; i += 2) lines.push(`${upstream.rawHeaders[i]}: ${upstream.rawHeaders[i + 1]}`);
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+        if (upstreamHead.length) socket.write(upstreamHead);
+        if (head.length) upstreamSocket.write(head);
+        upstreamSocket.pipe(socket);
+        socket.pipe(upstreamSocket);
+        const end = () => {
+          upstreamSocket.destroy();
+          socket.destroy();
+        };
+        upstreamSocket.on('error', end);
+        socket.on('error', end);
+        upstreamSocket.on('close', end);
+        socket.on('close', end);
+        resolve();
+      });
+      out.on('response', (upstream) => {
+        // The host refused the upgrade: pass its answer on as it is.
+        const lines = [`HTTP/1.1 ${upstream.statusCode ?? 502} ${upstream.statusMessage ?? ''}`];
+        for (let i = 0; i < upstream.rawHeaders.length; i += 2) lines.push(`${upstream.rawHeaders[i]}: ${upstream.rawHeaders[i + 1]}`);
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+        upstream.pipe(socket);
+        resolve();
+      });
+      out.on('error', reject);
+      out.end();
+    });
+  }
+}
+
+interface Target {
+  server: string;
+  path: string;
+  headers: OutgoingHttpHeaders;
+  tls: Record<string, unknown>;
+  agent?: Agent;
+}
+
+class HttpError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string, message: string) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+  }
+}

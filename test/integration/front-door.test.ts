@@ -1,0 +1,156 @@
+// The tenant API front door through kubectl with the exported kubeconfig and only it: admin work,
+// logs, exec and port-forward on a tenant pod, RBAC of a narrow user, service-account tokens, 401
+// without credentials, and certificates that survive a syncer restart.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
+import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
+import { httpsGet, waitFor } from '../../src/local/wait.ts';
+import { issueCertificate, loadCertificateAuthority } from '../../src/pki/certs.ts';
+import type { RunningSyncer } from '../../src/syncer/run.ts';
+import { kit, ports, useEnvironment } from '../helpers.ts';
+import { eventually, hostNamespace, TenantBed, type PodJson } from '../tenant-bed.ts';
+
+const tenant = 'door';
+const greeting = 'hello through the front door';
+
+function greeter(): Promise<Server & { port: number }> {
+  return new Promise((resolve) => {
+    const server = createServer((socket) => socket.end(greeting));
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      resolve(Object.assign(server, { port: typeof a === 'object' && a ? a.port : 0 }));
+    });
+  });
+}
+
+describe('tenant API front door', async () => {
+  const target = await greeter();
+  afterAll(() => new Promise<void>((resolve) => target.close(() => resolve())));
+  const env = useEnvironment(() => TenantBed.start([tenant], { portForwardTarget: { address: '127.0.0.1', port: target.port }, podLogs: 'front door log line\n' }));
+  const bed = () => env.current;
+  let port = 0;
+  let running: RunningSyncer | undefined;
+  let kubeconfig = '';
+  const secretData = async (name: string) => (await bed().hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', name)).data;
+  const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, kubeconfig, args);
+
+  beforeAll(async () => {
+    port = await ports.next();
+    running = await bed().startSyncer(tenant, { listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}` });
+    const data = await secretData(`${tenant}-kubeconfig`);
+    kubeconfig = join(bed().host.controlPlane.dir, 'exported.kubeconfig');
+    await writeFile(kubeconfig, Buffer.from(data.config ?? '', 'base64'));
+  });
+
+  it('exports a kubeconfig with no host credentials, and serves health without them', async () => {
+    const text = Buffer.from((await secretData(`${tenant}-kubeconfig`)).config ?? '', 'base64').toString();
+    expect(text).toContain(`server: https://127.0.0.1:${port}`);
+    expect(text).not.toContain(bed().host.server);
+    expect((await httpsGet(`https://127.0.0.1:${port}/healthz`, { insecure: true })).status).toBe(200);
+    expect((await httpsGet(`https://127.0.0.1:${port}/readyz`, { insecure: true })).status).toBe(200);
+  });
+
+  it('answers 401 to a request without credentials', async () => {
+    const res = await httpsGet(`https://127.0.0.1:${port}/api/v1/namespaces`, { insecure: true });
+    expect(res.status).toBe(401);
+  });
+
+  it('lets the tenant admin create namespaces, CRDs, RBAC, deployments and services', async () => {
+    await kubectl('create', 'namespace', 'apps');
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'notes.tenant.example' },
+      spec: { group: 'tenant.example', scope: 'Namespaced', names: { kind: 'Note', plural: 'notes', singular: 'note' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] },
+    };
+    await kubectlOk((await kit()).bin.kubectl, kubeconfig, ['apply', '-f', '-'], { input: JSON.stringify(crd) });
+    await kubectl('create', 'role', 'pod-reader', '-n', 'apps', '--verb=get,list', '--resource=pods');
+    await kubectl('create', 'rolebinding', 'dev-reads-pods', '-n', 'apps', '--role=pod-reader', '--user=dev');
+    await eventually('default service account', async () => (await runKubectl((await kit()).bin.kubectl, kubeconfig, ['-n', 'apps', 'get', 'sa', 'default'])).code === 0);
+    await kubectl('-n', 'apps', 'create', 'deployment', 'web', '--image=registry.k8s.io/pause:3.10', '--port=80');
+    await kubectl('-n', 'apps', 'expose', 'deployment', 'web', '--port=80');
+    await eventually('web pod Running', async () => {
+      const pods = JSON.parse(await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'json')) as { items: PodJson[] };
+      return pods.items.length === 1 && pods.items[0]?.status.phase === 'Running';
+    });
+    expect(await kubectl('auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}')).toBe('vnest-admin');
+  });
+
+  it('serves logs, exec and port-forward of a tenant pod from its host pod', async () => {
+    const pod = (await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}')).trim();
+    expect(await kubectl('-n', 'apps', 'logs', pod)).toBe('front door log line\n');
+    const marker = randomBytes(6).toString('hex');
+    await writeFile(join(bed().host.execDir, 'marker'), marker);
+    expect(await kubectl('-n', 'apps', 'exec', pod, '--', 'cat', 'marker')).toBe(marker);
+    const localPort = await ports.next();
+    const child = spawn((await kit()).bin.kubectl, [`--kubeconfig=${kubeconfig}`, '-n', 'apps', 'port-forward', `pod/${pod}`, `${localPort}:80`]);
+    try {
+      let said = '';
+      child.stdout.on('data', (d: Buffer) => (said += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (said += d.toString()));
+      await waitFor('port-forward listening', async () => said.includes('Forwarding from 127.0.0.1'), { timeoutMs: 30_000, check: () => {
+        if (child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${said}`);
+      } });
+      const reply = await new Promise<string>((resolve, reject) => {
+        let data = '';
+        const socket = connect(localPort, '127.0.0.1');
+        socket.setTimeout(10_000, () => socket.destroy(new Error(`no reply; kubectl said: ${said}`)));
+        socket.on('data', (c) => {
+          data += c.toString();
+          if (data.length >= greeting.length) {
+            socket.destroy();
+            resolve(data);
+          }
+        });
+        socket.on('error', reject);
+      });
+      expect(reply).toBe(greeting);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
+  it('lets the tenant\'s RBAC decide for a narrow user, logs and exec included', async () => {
+    const certs = await secretData(`${tenant}-certs`);
+    const ca = await loadCertificateAuthority({ certPem: Buffer.from(certs['ca.crt'] ?? '', 'base64').toString(), keyPem: Buffer.from(certs['ca.key'] ?? '', 'base64').toString() });
+    const dev = await issueCertificate(ca, { commonName: 'dev', usages: ['client'] });
+    const devConfig = join(bed().host.controlPlane.dir, 'dev.kubeconfig');
+    await writeFile(devConfig, renderKubeconfig({ name: 'dev', server: `https://127.0.0.1:${port}`, caPem: ca.certPem, credentials: dev }));
+    const k = (await kit()).bin.kubectl;
+    expect((await runKubectl(k, devConfig, ['-n', 'apps', 'get', 'pods'])).code).toBe(0);
+    const secrets = await runKubectl(k, devConfig, ['-n', 'apps', 'get', 'secrets']);
+    expect(secrets.code).not.toBe(0);
+    expect(secrets.stderr).toMatch(/Forbidden|forbidden/);
+    const pod = (await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}')).trim();
+    const exec = await runKubectl(k, devConfig, ['-n', 'apps', 'exec', pod, '--', 'true']);
+    expect(exec.code).not.toBe(0);
+    expect(exec.stderr).toMatch(/forbidden/i);
+    const logs = await runKubectl(k, devConfig, ['-n', 'apps', 'logs', pod]);
+    expect(logs.code).not.toBe(0);
+    expect(logs.stderr).toMatch(/forbidden/i);
+    // kubectl --as needs impersonation rights the narrow user lacks.
+    const as = await runKubectl(k, devConfig, ['--as=vnest-admin', 'get', 'namespaces']);
+    expect(as.stderr).toMatch(/may not impersonate/);
+  });
+
+  it('authenticates service-account tokens of the virtual cluster', async () => {
+    await kubectl('-n', 'apps', 'create', 'serviceaccount', 'robot');
+    const token = (await kubectl('-n', 'apps', 'create', 'token', 'robot')).trim();
+    const res = await runKubectl((await kit()).bin.kubectl, '/dev/null', [`--server=https://127.0.0.1:${port}`, '--insecure-skip-tls-verify', `--token=${token}`, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    expect(res.stdout).toBe('system:serviceaccount:apps:robot');
+    const bad = await runKubectl((await kit()).bin.kubectl, '/dev/null', [`--server=https://127.0.0.1:${port}`, '--insecure-skip-tls-verify', '--token=not-a-token', 'get', 'pods']);
+    expect(bad.stderr).toMatch(/Unauthorized|provide credentials/);
+  });
+
+  it('keeps the CA and the kubeconfig Secret unchanged across a syncer restart', async () => {
+    const before = { certs: await secretData(`${tenant}-certs`), kubeconfig: await secretData(`${tenant}-kubeconfig`) };
+    if (running) await bed().stopSyncer(running);
+    running = await bed().startSyncer(tenant, { listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}` });
+    expect(await secretData(`${tenant}-certs`)).toEqual(before.certs);
+    expect(await secretData(`${tenant}-kubeconfig`)).toEqual(before.kubeconfig);
+    expect((await runKubectl((await kit()).bin.kubectl, kubeconfig, ['get', 'namespace', 'apps'])).code).toBe(0);
+  });
+});
