@@ -145,6 +145,43 @@ describe('tenant API front door', async () => {
     expect(bad.stderr).toMatch(/Unauthorized|provide credentials/);
   });
 
+  it('gives a virtual Service and its host copy one cluster IP, and endpoints with the host pod IPs', async () => {
+    const v = JSON.parse(await kubectl('-n', 'apps', 'get', 'service', 'web', '-o', 'json')) as { spec: { clusterIP: string; selector: Record<string, string> } };
+    const h = await eventually('host copy of service web', async () => {
+      const r = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'service', `web-x-apps-x-${tenant}`, '-o', 'json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { spec: { clusterIP: string; selector: Record<string, string>; ports: Array<{ port: number }> } }) : undefined;
+    });
+    expect(h.spec.clusterIP).toBe(v.spec.clusterIP);
+    expect(h.spec.selector).toEqual({ ...v.spec.selector, 'vnest.dev/tenant': tenant, 'vnest.dev/namespace': 'apps' });
+    const podIp = (await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].status.podIP}')).trim();
+    await eventually('virtual EndpointSlice with the pod IP', async () =>
+      (await kubectl('-n', 'apps', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=web', '-o', 'jsonpath={.items[*].endpoints[*].addresses[*]}')).includes(podIp));
+    // Headless and ExternalName Services keep their shape on the host.
+    await kubectl('-n', 'apps', 'create', 'service', 'clusterip', 'peers', '--clusterip=None', '--tcp=7000:7000');
+    await kubectl('-n', 'apps', 'create', 'service', 'externalname', 'upstream', '--external-name=example.org');
+    const peers = await eventually('headless copy', async () => {
+      const r = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'service', `peers-x-apps-x-${tenant}`, '-o', 'jsonpath={.spec.clusterIP}']);
+      return r.code === 0 ? r.stdout : undefined;
+    });
+    expect(peers).toBe('None');
+    const upstream = await eventually('external name copy', async () => {
+      const r = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'service', `upstream-x-apps-x-${tenant}`, '-o', 'jsonpath={.spec.externalName}']);
+      return r.code === 0 ? r.stdout : undefined;
+    });
+    expect(upstream).toBe('example.org');
+  });
+
+  it('follows the host\'s cluster IP when the virtual one is taken on the host', async () => {
+    await bed().hostKubectl('-n', 'default', 'create', 'service', 'clusterip', 'squatter', '--clusterip=10.96.200.200', '--tcp=80:80');
+    await kubectl('-n', 'apps', 'create', 'service', 'clusterip', 'clash', '--clusterip=10.96.200.200', '--tcp=80:80');
+    const ips = await eventually('virtual Service recreated with the host copy\'s IP', async () => {
+      const v = await runKubectl((await kit()).bin.kubectl, kubeconfig, ['-n', 'apps', 'get', 'service', 'clash', '-o', 'jsonpath={.spec.clusterIP}']);
+      const h = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'service', `clash-x-apps-x-${tenant}`, '-o', 'jsonpath={.spec.clusterIP}']);
+      return v.code === 0 && h.code === 0 && v.stdout === h.stdout ? v.stdout : undefined;
+    });
+    expect(ips).not.toBe('10.96.200.200');
+  });
+
   it('keeps the CA and the kubeconfig Secret unchanged across a syncer restart', async () => {
     const before = { certs: await secretData(`${tenant}-certs`), kubeconfig: await secretData(`${tenant}-kubeconfig`) };
     if (running) await bed().stopSyncer(running);

@@ -10,7 +10,7 @@ describe('host RBAC', () => {
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: all },
       { apiGroups: [''], resources: ['pods'], verbs: all },
       { apiGroups: [''], resources: ['secrets'], verbs: all },
-      { apiGroups: [''], resources: ['services'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['services'], verbs: all },
     ]);
   });
 

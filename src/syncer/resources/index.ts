@@ -8,6 +8,7 @@ import { VirtualNodes } from './nodes.ts';
 import { createPodSync } from './pods.ts';
 import { createPvcSync } from './pvcs.ts';
 import { ReferenceIndex } from './references.ts';
+import { createServiceSync } from './services.ts';
 
 /** State several kinds share: virtual nodes (pods bind to them) and pod references. */
 export interface Shared {
@@ -38,6 +39,7 @@ export const resources: Record<string, ResourceEntry> = {
   configmaps: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'configmaps'), hostRules: [owned('configmaps')] },
   secrets: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'secrets'), hostRules: [owned('secrets')] },
   persistentvolumeclaims: { create: (ctx) => createPvcSync(ctx), hostRules: [owned('persistentvolumeclaims')] },
+  services: { create: (ctx) => createServiceSync(ctx), hostRules: [owned('services')] },
   events: { create: (ctx) => new EventSync(ctx), hostRules: [{ apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] }] },
 };
 

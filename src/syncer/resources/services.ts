@@ -1,0 +1,103 @@
+// Services: a virtual Service and its host copy share one cluster IP (both control planes use the
+// host's service CIDR). The host copy asks for the virtual IP; when the host has given that IP to
+// another Service, the virtual Service is recreated with the IP the host chose. Host selectors
+// select only this tenant's pods of the Service's virtual namespace.
+import type { KubeObject } from '../../kube/client.ts';
+import { isInvalid, isNotFound, KubeApiError } from '../../kube/errors.ts';
+import { hostMetadata, marks } from '../../translate/metadata.ts';
+import { types, type SyncContext } from '../context.ts';
+import { guardedPatch, jsonEqual } from '../patcher.ts';
+import { SyncController } from '../sync-controller.ts';
+
+type Service = KubeObject & { spec: Record<string, any>; status?: Record<string, any> };
+
+const headless = (s: Service) => s.spec.clusterIP === 'None';
+const hasIp = (s: Service) => s.spec.type !== 'ExternalName' && !headless(s);
+
+/** The spec fields a host copy carries, with the selector narrowed to this tenant. */
+export function hostServiceSpec(v: Service, tenant: string, clusterIP?: string): Record<string, any> {
+  const s = structuredClone(v.spec);
+  delete s.clusterIPs;
+  delete s.healthCheckNodePort;
+  if (hasIp(v)) {
+    if (clusterIP) s.clusterIP = clusterIP;
+    else delete s.clusterIP;
+  }
+  if (s.selector && Object.keys(s.selector).length > 0) {
+    s.selector = { ...s.selector, [marks.tenant]: tenant, [marks.namespace]: v.metadata.namespace };
+  }
+  return s;
+}
+
+/** What may change on a live Service, compared between the host copy and what it should be. */
+function mutable(spec: Record<string, any>): Record<string, any> {
+  return {
+    selector: spec.selector ?? null,
+    ports: (spec.ports ?? []).map((p: any) => ({ name: p.name ?? null, port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP', nodePort: p.nodePort ?? null })),
+    sessionAffinity: spec.sessionAffinity ?? null,
+    externalName: spec.externalName ?? null,
+    publishNotReadyAddresses: spec.publishNotReadyAddresses ?? null,
+  };
+}
+
+export function createServiceSync(ctx: SyncContext): SyncController<Service> {
+  const { config } = ctx;
+  const toHost = (v: Service, clusterIP?: string): Service => ({
+    apiVersion: 'v1', kind: 'Service', metadata: hostMetadata(v, 'Service', sc.hostNameOf(v), config), spec: hostServiceSpec(v, config.tenant, clusterIP),
+  });
+
+  /** Recreates the virtual Service with the cluster IP the host gave its copy. */
+  async function adoptHostIp(v: Service, ip: string): Promise<void> {
+    ctx.log.info({ service: `${v.metadata.namespace}/${v.metadata.name}`, from: v.spec.clusterIP, to: ip }, 'recreating the virtual Service with the host\'s cluster IP');
+    await ctx.virtual.delete(types.services, v.metadata.namespace, v.metadata.name, { uid: v.metadata.uid }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    const { uid: _u, resourceVersion: _r, creationTimestamp: _c, managedFields: _m, ...metadata } = v.metadata;
+    const spec = { ...structuredClone(v.spec), clusterIP: ip, clusterIPs: [ip] };
+    await ctx.virtual.create(types.services, v.metadata.namespace, { apiVersion: 'v1', kind: 'Service', metadata, spec });
+  }
+
+  const sc: SyncController<Service> = new SyncController<Service>(ctx, {
+    kind: 'Service',
+    virtual: types.services,
+    host: types.services,
+    // The tenant API's own Service stands for the front door; it is handled apart.
+    wanted: (v) => !(v.metadata.namespace === 'default' && v.metadata.name === 'kubernetes'),
+    toHost: (v) => toHost(v, hasIp(v) ? v.spec.clusterIP : undefined),
+    async syncToHost(v) {
+      const wanted = toHost(v, hasIp(v) ? v.spec.clusterIP : undefined);
+      try {
+        await ctx.host.create(types.services, config.hostNamespace, wanted);
+      } catch (err) {
+        if (!(isInvalid(err) && hasIp(v) && /already allocated|not available|failed to allocate/i.test((err as Error).message))) throw err;
+        // The host holds that IP for another Service: let it choose, then follow it.
+        const created = await ctx.host.create<Service>(types.services, config.hostNamespace, toHost(v));
+        await adoptHostIp(v, created.spec.clusterIP as string);
+      }
+    },
+    async sync(v, h) {
+      if (hasIp(v) && hasIp(h) && v.spec.clusterIP !== h.spec.clusterIP) {
+        await adoptHostIp(v, h.spec.clusterIP as string);
+        return;
+      }
+      if (v.spec.type !== h.spec.type || headless(v) !== headless(h)) {
+        // Type and headlessness cannot change in place: replace the copy.
+        await sc.deleteHost(h);
+        throw new KubeApiError('service type changed; recreating the host copy', 409, 'Conflict');
+      }
+      const want = toHost(v, h.spec.clusterIP as string | undefined);
+      const current = { metadata: { labels: h.metadata.labels ?? {}, annotations: h.metadata.annotations ?? {} }, spec: mutable(h.spec) };
+      const desired = { metadata: { labels: want.metadata.labels ?? {}, annotations: want.metadata.annotations ?? {} }, spec: mutable({ ...want.spec, ports: mergeNodePorts(want.spec.ports, h.spec.ports) }) };
+      await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      if (!jsonEqual(v.status?.loadBalancer ?? {}, h.status?.loadBalancer ?? {})) {
+        await ctx.virtual.patch(types.services, v.metadata.namespace, v.metadata.name, { status: { loadBalancer: h.status?.loadBalancer ?? {} } }, 'merge', 'status');
+      }
+    },
+  });
+  return sc;
+}
+
+/** Node ports the tenant left to the host keep the host's choice. */
+function mergeNodePorts(want: any[] | undefined, host: any[] | undefined): any[] {
+  return (want ?? []).map((p, i) => (p.nodePort ? p : { ...p, nodePort: host?.[i]?.nodePort }));
+}
