@@ -93,14 +93,14 @@ export class TenantBed {
     return [
       `--tenant=${tenant}`, `--host-namespace=${hostNamespace}`,
       `--virtual-kubeconfig=${this.virtual(tenant).kubeconfigPath}`, `--host-kubeconfig=${this.host.kubeconfigPath}`,
-      '--resync-seconds=30', '--listen-port=0', ...extra,
+      '--resync-seconds=30', '--listen-port=0', '--coredns=false', ...extra,
     ];
   }
 
   options(tenant: string, flags: Record<string, unknown> = {}): SyncerOptions {
     return resolveSyncerOptions({
       tenant, hostNamespace, virtualKubeconfig: this.virtual(tenant).kubeconfigPath, hostKubeconfig: this.host.kubeconfigPath,
-      resyncSeconds: 30, listenPort: 0, ...flags,
+      resyncSeconds: 30, listenPort: 0, coredns: false, ...flags,
     }, {});
   }
 

@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     const fd = openSync(logFile, 'a');
     syncer = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer',
       '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
-      '--owner-service=', '--listen-port=0', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'], { stdio: ['ignore', fd, fd] });
+      '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     const syncerPid = syncer.pid as number;
     await waitFor('syncer ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, { timeoutMs: 60_000, check: () => {

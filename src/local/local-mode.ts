@@ -71,7 +71,7 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     await copyFile(host.kubeconfigPath, hostKubeconfig);
     logger.info('starting the syncer');
     syncer = await startSyncer(resolveSyncerOptions({
-      tenant: opts.tenant, hostNamespace, virtualKubeconfig: tenantKubeconfig, hostKubeconfig, listenPort: 0,
+      tenant: opts.tenant, hostNamespace, virtualKubeconfig: tenantKubeconfig, hostKubeconfig, listenPort: 0, coredns: false,
     }, {}), logger.child({ component: 'syncer' }));
     const state: LocalState = { pid: process.pid, ready: true, tenant: opts.tenant, hostNamespace, tenantKubeconfig, hostKubeconfig, startedAt: new Date().toISOString() };
     await writeFile(stateFile(opts.stateDir), JSON.stringify(state, null, 2));

@@ -51,6 +51,9 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'listenAddress', flag: '--listen-address <ip>', env: 'VNEST_LISTEN_ADDRESS', kind: 'string', default: '0.0.0.0', help: 'address the front door listens on' },
   { key: 'kubeconfigServer', flag: '--kubeconfig-server <url>', env: 'VNEST_KUBECONFIG_SERVER', kind: 'string', help: 'server address in the exported kubeconfig (default: https://<tenant>.<host namespace>.svc:443)' },
   { key: 'extraSans', flag: '--extra-sans <names>', env: 'VNEST_EXTRA_SANS', kind: 'list', default: [], help: 'more DNS names or IPs for the front door\'s serving certificate (comma-separated)' },
+  { key: 'frontDoorIp', flag: '--front-door-ip <ip>', env: 'VNEST_FRONT_DOOR_IP', kind: 'string', help: 'the syncer pod\'s IP, for the endpoints of the tenant\'s default/kubernetes Service (default: $POD_IP)' },
+  { key: 'coredns', flag: '--coredns <bool>', env: 'VNEST_COREDNS', kind: 'bool', default: true, help: 'install CoreDNS into the tenant\'s cluster and point synced pods at it (true or false)' },
+  { key: 'corednsImage', flag: '--coredns-image <image>', env: 'VNEST_COREDNS_IMAGE', kind: 'string', default: 'registry.k8s.io/coredns/coredns:v1.12.1', help: 'CoreDNS image for the tenant\'s DNS' },
   { key: 'healthPort', flag: '--health-port <port>', env: 'VNEST_HEALTH_PORT', kind: 'int', default: 0, help: 'serve /healthz, /readyz and /stats (request and work-queue counters, JSON) over HTTP on this port (0: off)' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'VNEST_LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn or error', check: (v: string) => (['trace', 'debug', 'info', 'warn', 'error'].includes(v) ? undefined : `--log-level must be trace, debug, info, warn or error, not "${v}"`) },
 ];
@@ -79,6 +82,9 @@ export interface SyncerOptions {
   listenAddress: string;
   kubeconfigServer?: string;
   extraSans: string[];
+  frontDoorIp?: string;
+  coredns: boolean;
+  corednsImage: string;
   healthPort: number;
   logLevel: string;
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import pino, { type Logger } from 'pino';
-import { KubeClient } from '../kube/client.ts';
+import { KubeClient, type KubeObject } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
 import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
@@ -11,7 +11,9 @@ import { ensureTenantCerts } from '../proxy/certs.ts';
 import { FrontDoor } from '../proxy/front-door.ts';
 import { defaultKubeconfigServer, exportKubeconfig } from '../proxy/kubeconfig-export.ts';
 import type { SyncerOptions } from './options.ts';
+import { installCoredns } from './coredns.ts';
 import { Syncer } from './syncer.ts';
+import { alignKubernetesService } from './tenant-api.ts';
 
 export function inClusterNamespace(): string | undefined {
   try {
@@ -47,9 +49,11 @@ export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ l
 
 async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: KubeClient): Promise<RunningSyncer> {
   let owner: SyncerConfig['owner'];
+  let ownerIp: string | undefined;
   if (opts.ownerService) {
     try {
-      const svc = await host.get(types.services, opts.hostNamespace, opts.ownerService);
+      const svc = await host.get<KubeObject & { spec?: { clusterIP?: string } }>(types.services, opts.hostNamespace, opts.ownerService);
+      if (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None') ownerIp = svc.spec.clusterIP;
       owner = { apiVersion: 'v1', kind: 'Service', name: svc.metadata.name, uid: svc.metadata.uid ?? '', controller: false, blockOwnerDeletion: false };
     } catch (err) {
       if (isNotFound(err)) {
@@ -68,12 +72,15 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     allow: opts.allow,
     nodeSync: opts.nodeSync,
     hostServiceAccount: opts.hostServiceAccount,
-    ...(opts.tenantApiHost ? { tenantApi: { host: opts.tenantApiHost, port: opts.tenantApiPort } } : {}),
+    // In-pod clients reach the tenant's API through its host Service (the front door behind it).
+    ...(opts.tenantApiHost ? { tenantApi: { host: opts.tenantApiHost, port: opts.tenantApiPort } }
+      : ownerIp && opts.listenPort > 0 ? { tenantApi: { host: ownerIp, port: 443 } } : {}),
     tokenExpirationSeconds: opts.tokenExpirationSeconds,
     tokenStorage: opts.tokenStorage,
     customResources: await resolveCustomResources(host, opts.customResourceSpecs),
   };
   await installVirtualCrds(virtual, config.customResources);
+  if (opts.coredns) await installCoredns(virtual, opts.corednsImage);
   const syncer = new Syncer({ config, virtual, host, logger: log });
   let health: Server | undefined;
   if (opts.healthPort > 0) {
@@ -99,6 +106,10 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       ready: () => syncer.isReady(), log: log.child({ component: 'front-door' }),
     });
     frontDoorPort = await frontDoor.listen();
+    if (ownerIp) {
+      const endpointIP = opts.frontDoorIp ?? process.env.POD_IP;
+      await alignKubernetesService(virtual, { clusterIP: ownerIp, endpointPort: opts.listenPort, ...(endpointIP ? { endpointIP } : {}) }, log);
+    }
     log.info({ port: frontDoorPort }, 'tenant API front door listening');
   }
   return {

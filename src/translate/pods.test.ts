@@ -108,6 +108,19 @@ describe('hostPodSpec', () => {
     expect(spec.containers[0].env).toEqual([{ name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.10' }, { name: 'KUBERNETES_SERVICE_PORT', value: '443' }]);
   });
 
+  it('points cluster-DNS pods at the tenant DNS with the kubelet search path, leaving other policies alone', () => {
+    const dns = { nameserver: '10.96.0.10', clusterDomain: 'cluster.local' };
+    const spec = hostPodSpec(pod({ dnsConfig: { searches: ['corp.example'], options: [{ name: 'ndots', value: '2' }] } }), { ...ctx, dns });
+    expect(spec.dnsPolicy).toBe('None');
+    expect(spec.dnsConfig).toEqual({
+      nameservers: ['10.96.0.10'],
+      searches: ['app.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'corp.example'],
+      options: [{ name: 'ndots', value: '2' }],
+    });
+    expect(hostPodSpec(pod({ dnsPolicy: 'Default' }), { ...ctx, dns }).dnsPolicy).toBe('Default');
+    expect(hostPodSpec(pod({}), ctx).dnsPolicy).toBeUndefined();
+  });
+
   it('does not change the virtual pod', () => {
     const p = pod({ volumes: [{ name: 'a', configMap: { name: 'cm' } }] });
     const before = structuredClone(p);

@@ -28,6 +28,8 @@ export interface PodTranslateContext {
   tenantApi?: { host: string; port: number };
   /** Where the host pod finds its service-account tokens: a host Secret, or its own annotations. */
   tokens: { secretName: string } | 'annotation';
+  /** The tenant's DNS (its kube-dns Service IP), for pods that use cluster DNS. */
+  dns?: { nameserver: string; clusterDomain: string };
 }
 
 const allContainers = (spec: Json): Json[] => [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])];
@@ -146,6 +148,8 @@ export function hostPodSpec(pod: Pod, ctx: PodTranslateContext): Json {
   const spec: Json = structuredClone(pod.spec);
   spec.serviceAccountName = ctx.hostServiceAccount;
   delete spec.serviceAccount;
+  // The host's priority admission computes the value from the class; a copied number can clash.
+  delete spec.priority;
   spec.automountServiceAccountToken = false;
   // Host Services are not the tenant's; the tenant's own API is set below.
   spec.enableServiceLinks = false;
@@ -187,6 +191,18 @@ export function hostPodSpec(pod: Pod, ctx: PodTranslateContext): Json {
       env.push({ name: 'KUBERNETES_SERVICE_HOST', value: ctx.tenantApi.host }, { name: 'KUBERNETES_SERVICE_PORT', value: String(ctx.tenantApi.port) });
       c.env = env;
     }
+  }
+  const policy = spec.dnsPolicy ?? 'ClusterFirst';
+  if (ctx.dns && (policy === 'ClusterFirst' || policy === 'ClusterFirstWithHostNet')) {
+    // Cluster DNS means the tenant's DNS, with the search path a kubelet would write.
+    const d = ctx.dns.clusterDomain;
+    const user: Json = spec.dnsConfig ?? {};
+    spec.dnsPolicy = 'None';
+    spec.dnsConfig = {
+      nameservers: [ctx.dns.nameserver, ...(user.nameservers ?? [])].slice(0, 3),
+      searches: [`${ns}.svc.${d}`, `svc.${d}`, d, ...(user.searches ?? [])],
+      options: user.options ?? [{ name: 'ndots', value: '5' }],
+    };
   }
   if (spec.imagePullSecrets) spec.imagePullSecrets = spec.imagePullSecrets.map((p: Json) => ({ name: h(p.name) }));
   spec.affinity = translateAffinity(spec.affinity, ctx.tenant, ns);

@@ -38,10 +38,11 @@ describe('tenant API front door', async () => {
   let kubeconfig = '';
   const secretData = async (name: string) => (await bed().hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', name)).data;
   const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, kubeconfig, args);
+  const syncerFlags = () => ({ listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: true, frontDoorIp: '10.244.250.1' });
 
   beforeAll(async () => {
     port = await ports.next();
-    running = await bed().startSyncer(tenant, { listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}` });
+    running = await bed().startSyncer(tenant, syncerFlags());
     const data = await secretData(`${tenant}-kubeconfig`);
     kubeconfig = join(bed().host.controlPlane.dir, 'exported.kubeconfig');
     await writeFile(kubeconfig, Buffer.from(data.config ?? '', 'base64'));
@@ -182,10 +183,35 @@ describe('tenant API front door', async () => {
     expect(ips).not.toBe('10.96.200.200');
   });
 
+  it('points the tenant\'s default/kubernetes Service and in-pod clients at the front door', async () => {
+    const hostIp = (await bed().hostKubectl('-n', hostNamespace, 'get', 'service', tenant, '-o', 'jsonpath={.spec.clusterIP}')).trim();
+    expect((await kubectl('-n', 'default', 'get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}')).trim()).toBe(hostIp);
+    expect(await kubectl('-n', 'default', 'get', 'endpointslice', 'kubernetes', '-o', 'jsonpath={.endpoints[0].addresses[0]}:{.ports[0].port}')).toBe(`10.244.250.1:${port}`);
+    const pod = (await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}')).trim();
+    const h = await bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', `${pod}-x-apps-x-${tenant}`);
+    expect(h.spec.containers[0]?.env).toEqual(expect.arrayContaining([{ name: 'KUBERNETES_SERVICE_HOST', value: hostIp }, { name: 'KUBERNETES_SERVICE_PORT', value: '443' }]));
+  });
+
+  it('runs the tenant\'s own CoreDNS, and gives synced pods its address and search path', async () => {
+    const dnsIp = (await kubectl('-n', 'kube-system', 'get', 'service', 'kube-dns', '-o', 'jsonpath={.spec.clusterIP}')).trim();
+    expect(dnsIp).toMatch(/^10\.96\./);
+    await eventually('CoreDNS Running in the tenant', async () => (await kubectl('-n', 'kube-system', 'get', 'pods', '-l', 'k8s-app=kube-dns', '-o', 'jsonpath={.items[*].status.phase}')) === 'Running');
+    const hostDns = await bed().hostJson<{ spec: { clusterIP: string } }>('-n', hostNamespace, 'get', 'service', `kube-dns-x-kube-system-x-${tenant}`);
+    expect(hostDns.spec.clusterIP).toBe(dnsIp);
+    const corednsIp = (await kubectl('-n', 'kube-system', 'get', 'pods', '-l', 'k8s-app=kube-dns', '-o', 'jsonpath={.items[0].status.podIP}')).trim();
+    await eventually('kube-dns EndpointSlice with the CoreDNS pod', async () =>
+      (await kubectl('-n', 'kube-system', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=kube-dns', '-o', 'jsonpath={.items[*].endpoints[*].addresses[*]}')).includes(corednsIp));
+    const pod = (await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}')).trim();
+    const h = await bed().hostJson<PodJson & { spec: { dnsPolicy: string; dnsConfig: { nameservers: string[]; searches: string[] } } }>('-n', hostNamespace, 'get', 'pod', `${pod}-x-apps-x-${tenant}`);
+    expect(h.spec.dnsPolicy).toBe('None');
+    expect(h.spec.dnsConfig.nameservers).toEqual([dnsIp]);
+    expect(h.spec.dnsConfig.searches).toEqual(['apps.svc.cluster.local', 'svc.cluster.local', 'cluster.local']);
+  });
+
   it('keeps the CA and the kubeconfig Secret unchanged across a syncer restart', async () => {
     const before = { certs: await secretData(`${tenant}-certs`), kubeconfig: await secretData(`${tenant}-kubeconfig`) };
     if (running) await bed().stopSyncer(running);
-    running = await bed().startSyncer(tenant, { listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}` });
+    running = await bed().startSyncer(tenant, syncerFlags());
     expect(await secretData(`${tenant}-certs`)).toEqual(before.certs);
     expect(await secretData(`${tenant}-kubeconfig`)).toEqual(before.kubeconfig);
     expect((await runKubectl((await kit()).bin.kubectl, kubeconfig, ['get', 'namespace', 'apps'])).code).toBe(0);

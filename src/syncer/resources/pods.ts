@@ -7,6 +7,7 @@ import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, marks } from '../../translate/metadata.ts';
 import { hostPodSpec, mutablePodFields, podPolicyViolations, tokenAnnotation, tokenSources, virtualPodStatus, type Pod } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
+import { clusterDomain } from '../coredns.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import type { VirtualNodes } from './nodes.ts';
@@ -26,6 +27,11 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
   const { config } = ctx;
 
   const hostSecrets = ctx.informers.host<Secret>(types.secrets);
+  const virtualServices = ctx.informers.virtual<KubeObject & { spec?: { clusterIP?: string } }>(types.services);
+  const dnsOf = () => {
+    const ip = virtualServices.get('kube-system/kube-dns')?.spec?.clusterIP;
+    return ip && ip !== 'None' ? { dns: { nameserver: ip, clusterDomain } } : {};
+  };
   const tokenSecretName = (hostPodName: string) => `${hostPodName}-sa-token`;
 
   const sc: SyncController<Pod> = new SyncController<Pod>(ctx, {
@@ -51,6 +57,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
           tenant: config.tenant,
           hostServiceAccount: config.hostServiceAccount,
           tokens: config.tokenStorage === 'secret' ? { secretName: tokenSecretName(metadata.name) } : 'annotation',
+          ...dnsOf(),
           ...(config.tenantApi ? { tenantApi: config.tenantApi } : {}),
         }),
       } as Pod;
