@@ -1,7 +1,7 @@
 // The tenant's own DNS: CoreDNS installed into the tenant's cluster (server-side apply, so restarts
 // are idempotent). Its pod is synced to the host like any pod; its kube-dns Service shares its
 // cluster IP with the host copy, and synced pods get that IP as their nameserver.
-import type { KubeClient, ResourceType } from '../kube/client.ts';
+import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 
 export const defaultCorednsImage = 'registry.k8s.io/coredns/coredns:v1.12.1';
 export const clusterDomain = 'cluster.local';
@@ -29,7 +29,7 @@ const corefile = `.:1053 {
 `;
 
 /** The objects, in apply order. CoreDNS listens on 1053 so it needs no added capability. */
-export function corednsObjects(image: string): Array<{ type: ResourceType; body: Record<string, any> }> {
+export function corednsObjects(image: string): Array<{ type: ResourceType; body: KubeObject }> {
   const labels = { 'k8s-app': 'kube-dns' };
   const ns = 'kube-system';
   return [

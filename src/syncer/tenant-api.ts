@@ -7,7 +7,7 @@ import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { jsonEqual } from './patcher.ts';
 import { types } from './context.ts';
 
-type Service = KubeObject & { spec: Record<string, any> };
+type Service = KubeObject & { spec: { clusterIP?: string; ports?: unknown[] } };
 
 export interface TenantApiService {
   /** Cluster IP of the tenant's host Service. */
