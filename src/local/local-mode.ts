@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { kubeconfigSecretName } from '../proxy/kubeconfig-export.ts';
 import { resolveSyncerOptions } from '../syncer/options.ts';
 import { startSyncer, type RunningSyncer } from '../syncer/run.ts';
 import type { ControlPlane } from './control-plane.ts';
@@ -67,12 +68,18 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     await waitFor('the default namespace\'s service account in the tenant', async () => (await kc(virtual!.kubeconfigPath, 'get', 'sa', 'default', '-o', 'name')).trim() !== '', { timeoutMs: 60_000 });
     const tenantKubeconfig = join(opts.stateDir, 'tenant.kubeconfig');
     const hostKubeconfig = join(opts.stateDir, 'host.kubeconfig');
-    await copyFile(virtual.kubeconfigPath, tenantKubeconfig);
+    const controlPlaneKubeconfig = join(opts.stateDir, 'control-plane.kubeconfig');
+    await copyFile(virtual.kubeconfigPath, controlPlaneKubeconfig);
     await copyFile(host.kubeconfigPath, hostKubeconfig);
-    logger.info('starting the syncer');
+    logger.info('starting the syncer and the tenant API front door');
+    const port = await ports.next();
     syncer = await startSyncer(resolveSyncerOptions({
-      tenant: opts.tenant, hostNamespace, virtualKubeconfig: tenantKubeconfig, hostKubeconfig, listenPort: 0, coredns: false,
+      tenant: opts.tenant, hostNamespace, virtualKubeconfig: controlPlaneKubeconfig, hostKubeconfig,
+      listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`,
     }, {}), logger.child({ component: 'syncer' }));
+    // The tenant's kubeconfig is the one the syncer exported: through the front door, like a user's.
+    const exported = JSON.parse(await kc(hostKubeconfig, '-n', hostNamespace, 'get', 'secret', kubeconfigSecretName(opts.tenant), '-o', 'json')) as { data: { config: string } };
+    await writeFile(tenantKubeconfig, Buffer.from(exported.data.config, 'base64'), { mode: 0o600 });
     const state: LocalState = { pid: process.pid, ready: true, tenant: opts.tenant, hostNamespace, tenantKubeconfig, hostKubeconfig, startedAt: new Date().toISOString() };
     await writeFile(stateFile(opts.stateDir), JSON.stringify(state, null, 2));
     logger.info({ tenantKubeconfig }, 'local mode is up');

@@ -38,10 +38,13 @@ describe('tenant API front door', async () => {
   let kubeconfig = '';
   const secretData = async (name: string) => (await bed().hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', name)).data;
   const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, kubeconfig, args);
-  const syncerFlags = () => ({ listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: true, frontDoorIp: '10.244.250.1' });
+  let restricted = '';
+  // The syncer runs with only the namespaced host Role it declares, front door included.
+  const syncerFlags = () => ({ hostKubeconfig: restricted, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: true, frontDoorIp: '10.244.250.1' });
 
   beforeAll(async () => {
     port = await ports.next();
+    restricted = await bed().restrictedHostKubeconfig(tenant);
     running = await bed().startSyncer(tenant, syncerFlags());
     const data = await secretData(`${tenant}-kubeconfig`);
     kubeconfig = join(bed().host.controlPlane.dir, 'exported.kubeconfig');

@@ -54,6 +54,10 @@ describe('local mode (vnest up / vnest down)', async () => {
       const pods = JSON.parse(await kubectlOk(bin.kubectl, kubeconfig, ['get', 'pods', '-l', 'app=hello', '-o', 'json'])) as PodList;
       return pods.items.length === 2 && pods.items.every((p) => p.status.phase === 'Running');
     }, { timeoutMs: 60_000, intervalMs: 500 });
+    // The kubeconfig goes through the front door: logs come from the host pod.
+    const pod = (await kubectlOk(bin.kubectl, kubeconfig, ['get', 'pods', '-l', 'app=hello', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
+    expect(await kubectlOk(bin.kubectl, kubeconfig, ['logs', pod])).toContain('hello from a kwok container');
+    expect((await kubectlOk(bin.kubectl, kubeconfig, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])).trim()).toBe('vnest-admin');
     const hostPods = JSON.parse(await kubectlOk(bin.kubectl, join(stateDir, 'host.kubeconfig'), ['-n', 'vnest-demo', 'get', 'pods', '-o', 'json'])) as PodList;
     expect(hostPods.items.map((p) => p.metadata.name).filter((n) => n.startsWith('hello-'))).toHaveLength(2);
 

@@ -9,6 +9,10 @@ describe('host RBAC', () => {
       { apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] },
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: all },
       { apiGroups: [''], resources: ['pods'], verbs: all },
+      { apiGroups: [''], resources: ['pods/attach'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create', 'get'] },
       { apiGroups: [''], resources: ['secrets'], verbs: all },
       { apiGroups: [''], resources: ['services'], verbs: all },
     ]);

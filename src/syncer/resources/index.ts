@@ -35,7 +35,15 @@ export interface ResourceEntry {
 const owned = (resource: string): PolicyRule => ({ apiGroups: [''], resources: [resource], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] });
 
 export const resources: Record<string, ResourceEntry> = {
-  pods: { create: (ctx, s) => createPodSync(ctx, s.nodes), hostRules: [owned('pods'), owned('secrets')] },
+  pods: {
+    create: (ctx, s) => createPodSync(ctx, s.nodes),
+    hostRules: [
+      owned('pods'), owned('secrets'),
+      // The front door serves logs, exec, attach and port-forward from the host pods.
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create', 'get'] },
+    ],
+  },
   configmaps: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'configmaps'), hostRules: [owned('configmaps')] },
   secrets: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'secrets'), hostRules: [owned('secrets')] },
   persistentvolumeclaims: { create: (ctx) => createPvcSync(ctx), hostRules: [owned('persistentvolumeclaims')] },
