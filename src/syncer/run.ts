@@ -1,6 +1,7 @@
 // Runs a syncer process from resolved options: clients for both sides, the owner Service lookup,
 // an optional health endpoint, and a clean stop (drain, then exit) on SIGTERM or SIGINT.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import { KubeClient, type KubeObject } from '../kube/client.ts';
@@ -33,6 +34,13 @@ export interface RunningSyncer {
 /** Connects, starts and returns a running syncer. */
 export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ level: opts.logLevel })): Promise<RunningSyncer> {
   const log = logger.child({ tenant: opts.tenant });
+  // In a pod the control plane writes its kubeconfig when it has started: wait for it.
+  const deadline = Date.now() + opts.kubeconfigWaitSeconds * 1000;
+  while (!existsSync(opts.virtualKubeconfig)) {
+    if (Date.now() > deadline) throw new Error(`the control plane's kubeconfig ${opts.virtualKubeconfig} did not appear within ${opts.kubeconfigWaitSeconds} s`);
+    log.info({ path: opts.virtualKubeconfig }, 'waiting for the control plane\'s kubeconfig');
+    await sleep(2000);
+  }
   const virtual = await KubeClient.fromKubeconfigFile(opts.virtualKubeconfig, { qps: opts.virtualQps, burst: opts.virtualBurst, userAgent: 'vnest-syncer' });
   const host = opts.hostKubeconfig
     ? await KubeClient.fromKubeconfigFile(opts.hostKubeconfig, { qps: opts.hostQps, burst: opts.hostBurst, userAgent: 'vnest-syncer' })

@@ -22,6 +22,9 @@ export interface CustomResourceSpec {
   virtualNamespace?: string;
   /** fromHost, namespaced kinds: the host namespace to copy from (default: the tenant's). */
   sourceNamespace?: string;
+  /** The CRD's plural and scope, as the chart needs them for RBAC; checked against the CRD. */
+  plural?: string;
+  scope?: 'Namespaced' | 'Cluster';
 }
 
 export const profiles: Record<string, CustomResourceSpec[]> = {
@@ -70,7 +73,7 @@ export function parseCustomResources(raw: unknown, profileNames: string[]): { sp
       continue;
     }
     const s = item as Record<string, unknown>;
-    const known = new Set(['apiVersion', 'kind', 'direction', 'selector', 'references', 'virtualNamespace', 'sourceNamespace']);
+    const known = new Set(['apiVersion', 'kind', 'direction', 'selector', 'references', 'virtualNamespace', 'sourceNamespace', 'plural', 'scope']);
     for (const k of Object.keys(s)) if (!known.has(k)) problems.push(`${at}: unknown field "${k}" (known: ${[...known].join(', ')})`);
     if (typeof s.apiVersion !== 'string' || !/^[a-z0-9.-]+\/v[a-z0-9]+$/.test(s.apiVersion)) problems.push(`${at}.apiVersion must be group/version, such as example.com/v1`);
     if (typeof s.kind !== 'string' || !/^[A-Z][A-Za-z0-9]*$/.test(s.kind)) problems.push(`${at}.kind must be a Kind such as Widget`);

@@ -56,6 +56,8 @@ export async function resolveCustomResources(host: KubeClient, specs: CustomReso
       continue;
     }
     const namespaced = crd.spec.scope === 'Namespaced';
+    if (spec.plural && spec.plural !== crd.spec.names.plural) problems.push(`${spec.kind}: plural is ${crd.spec.names.plural} on the host, not ${spec.plural}`);
+    if (spec.scope && spec.scope !== crd.spec.scope) problems.push(`${spec.kind}: scope is ${crd.spec.scope} on the host, not ${spec.scope}`);
     if (spec.direction === 'toHost' && !namespaced) problems.push(`${spec.kind} is cluster-scoped; only namespaced kinds can sync toHost (tenants would share one name space on the host)`);
     for (const ref of spec.references ?? []) {
       const why = checkPathInSchema(v.schema?.openAPIV3Schema, ref.path);
