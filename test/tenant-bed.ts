@@ -141,7 +141,7 @@ export class TenantBed {
 }
 
 export interface PodJson {
-  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
+  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string; ownerReferences?: Array<{ kind: string; name: string }> };
   spec: { nodeName?: string; volumes?: Array<Record<string, any>>; containers: Array<Record<string, any>>; serviceAccountName?: string; automountServiceAccountToken?: boolean };  
   status: { phase?: string; podIP?: string; hostIP?: string; conditions?: Array<{ type: string; status: string }> };
 }

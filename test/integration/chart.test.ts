@@ -1,0 +1,174 @@
+// The Helm chart: lint, rendering of the main value combinations, refusal of bad values, server-side
+// dry runs against the test bed's host, and a chart-driven end to end: `helm install` into the host,
+// then the syncer run locally with the arguments, environment and config file the chart renders
+// (and the chart's own service account), against a local control plane.
+import { spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
+import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
+import { tail } from '../../src/local/process.ts';
+import { hostRoleRules } from '../../src/syncer/resources/index.ts';
+import { kit, ports, useEnvironment } from '../helpers.ts';
+import { eventually, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
+
+const chart = join(import.meta.dirname, '..', '..', 'charts', 'vnest');
+const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+
+interface Doc {
+  kind: string;
+  metadata: { name: string };
+  rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+  data?: Record<string, string>;
+  spec?: any;
+}
+
+async function helm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)((await kit()).bin.helm, args, { maxBuffer: 16 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+const render = async (release: string, sets: string[] = []): Promise<Doc[]> => {
+  const res = await helm(['template', release, chart, '--namespace', 'tenants', ...sets.flatMap((s) => ['--set', s])]);
+  expect(res.stderr).toBe('');
+  return parseAllDocuments(res.stdout).map((d) => d.toJS() as Doc).filter(Boolean);
+};
+
+/** One rule per (group, resource), as hostRoleRules() lists them. */
+function flatten(rules: Doc['rules']): Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> {
+  const out = (rules ?? []).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => ({ apiGroups: [g], resources: [res], verbs: [...r.verbs].sort() }))));
+  return out.sort((a, b) => `${a.apiGroups[0]}/${a.resources[0]}`.localeCompare(`${b.apiGroups[0]}/${b.resources[0]}`));
+}
+
+const combos: Record<string, string[]> = {
+  'k3s defaults': [],
+  'k8s distro': ['distro=k8s'],
+  'isolation on, no persistence': ['isolation.resourceQuota.enabled=true', 'isolation.limitRange.enabled=true', 'isolation.networkPolicy.enabled=true', 'storage.persistence=false', 'isolation.podSecurityStandard=privileged'],
+  'real nodes and the wasmCloud profile': ['syncer.nodeSync=real', 'syncer.profiles={wasmcloud}'],
+};
+
+describe('helm chart', () => {
+  it('passes helm lint', async () => {
+    const res = await helm(['lint', chart, '--strict']);
+    expect(res.stdout).toContain('0 chart(s) failed');
+  });
+
+  for (const [name, sets] of Object.entries(combos)) {
+    it(`renders ${name}`, async () => {
+      const docs = await render('t1', sets);
+      const kinds = docs.map((d) => d.kind);
+      expect(kinds).toEqual(expect.arrayContaining(['StatefulSet', 'Service', 'ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap']));
+      const sts = docs.find((d) => d.kind === 'StatefulSet');
+      const syncer = sts?.spec.template.spec.containers.find((c: { name: string }) => c.name === 'syncer');
+      expect(syncer.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+      expect(syncer.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 8443, scheme: 'HTTPS' });
+    });
+  }
+
+  it('grants in its Role exactly what the syncer declares, and a ClusterRole only when needed', async () => {
+    const docs = await render('t1');
+    expect(flatten(docs.find((d) => d.kind === 'Role')?.rules)).toEqual(hostRoleRules());
+    expect(docs.some((d) => d.kind === 'ClusterRole')).toBe(false);
+    const wasm = await render('t1', ['syncer.profiles={wasmcloud}']);
+    const role = flatten(wasm.find((d) => d.kind === 'Role')?.rules);
+    expect(role).toEqual(expect.arrayContaining([
+      { apiGroups: ['runtime.wasmcloud.dev'], resources: ['workloads'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'watch'] },
+      { apiGroups: ['runtime.wasmcloud.dev'], resources: ['hosts'], verbs: ['get', 'list', 'watch'] },
+    ]));
+    const clusterRole = wasm.find((d) => d.kind === 'ClusterRole');
+    expect(flatten(clusterRole?.rules).map((r) => `${r.apiGroups[0]}/${r.resources[0]}`)).toEqual(['apiextensions.k8s.io/customresourcedefinitions', 'k8s.cosmonic.io/hostgroups']);
+  });
+
+  it('rejects unknown and mistyped values with a message that names them', async () => {
+    const unknown = await helm(['template', 't1', chart, '--set', 'syncer.wrokers=3']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain("additional properties 'wrokers' not allowed");
+    const mistyped = await helm(['template', 't1', chart, '--set', 'distro=k9s']);
+    expect(mistyped.stderr).toContain("value must be one of 'k3s', 'k8s'");
+    const longName = await helm(['template', 'a'.repeat(41), chart]);
+    expect(longName.stderr).toContain('at most 40 characters');
+  });
+});
+
+describe('helm chart against the test bed', () => {
+  const env = useEnvironment(() => TenantBed.start(['chart']));
+  const bed = () => env.current;
+
+  it('passes a server-side dry run of every main combination', async () => {
+    await bed().hostKubectl('create', 'namespace', 'dry');
+    for (const [name, sets] of Object.entries(combos)) {
+      const res = await helm(['template', 'dry1', chart, '--namespace', 'dry', ...sets.flatMap((s) => ['--set', s])]);
+      const applied = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['apply', '--dry-run=server', '-f', '-'], { input: res.stdout });
+      expect(applied.stderr, name).toBe('');
+      expect(applied.code, name).toBe(0);
+    }
+  });
+
+  it('installs with helm, and a syncer run as the chart renders it makes the tenant work', async () => {
+    const k = await kit();
+    const ns = 'team-a';
+    const release = 'team';
+    await bed().hostKubectl('create', 'namespace', ns);
+    const install = await helm(['install', release, chart, '--namespace', ns, '--kubeconfig', bed().host.kubeconfigPath, '--set', 'storage.persistence=false', '--set', 'coredns.enabled=false']);
+    expect(install.stderr).toBe('');
+    const sts = JSON.parse(await bed().hostKubectl('-n', ns, 'get', 'statefulset', release, '-o', 'json')) as { spec: { template: { spec: { containers: Array<{ name: string; args: string[]; env: Array<{ name: string; value?: string; valueFrom?: unknown }> }> } } } };
+    const container = sts.spec.template.spec.containers.find((c) => c.name === 'syncer');
+    expect(container).toBeDefined();
+    const config = JSON.parse(await bed().hostKubectl('-n', ns, 'get', 'configmap', `vnest-${release}-syncer`, '-o', 'json')) as { data: Record<string, string> };
+    const dir = bed().host.controlPlane.dir;
+    const configFile = join(dir, 'chart-syncer-config.yaml');
+    await writeFile(configFile, config.data['config.yaml'] ?? '');
+    // The chart's own service account and Role, as the pod would have them.
+    const token = (await bed().hostKubectl('-n', ns, 'create', 'token', `vnest-${release}`, '--duration=1h')).trim();
+    const hostKubeconfig = join(dir, 'chart-sa.kubeconfig');
+    await writeFile(hostKubeconfig, renderKubeconfig({ name: 'sa', server: bed().host.server, caPem: bed().host.controlPlane.ca.certPem, credentials: { token } }));
+    // The rendered arguments and environment; only what a pod gets from its cluster is replaced.
+    const port = await ports.next();
+    const args = (container?.args ?? []).map((a) => (a.startsWith('--config=') ? `--config=${configFile}` : a));
+    const envVars: NodeJS.ProcessEnv = { ...process.env };
+    for (const e of container?.env ?? []) {
+      if (e.name === 'VNEST_HOST_NAMESPACE') envVars[e.name] = ns;
+      else if (e.name === 'VNEST_VIRTUAL_KUBECONFIG') envVars[e.name] = bed().virtual('chart').kubeconfigPath;
+      else if (e.value !== undefined) envVars[e.name] = e.value;
+    }
+    Object.assign(envVars, { VNEST_HOST_KUBECONFIG: hostKubeconfig, VNEST_LISTEN_PORT: String(port), VNEST_LISTEN_ADDRESS: '127.0.0.1' });
+    expect(args[0]).toBe('syncer');
+    const logFile = join(dir, 'chart-syncer.log');
+    const fd = openSync(logFile, 'a');
+    const child = spawn(process.execPath, [main, ...args], { env: envVars, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    try {
+      const exported = await eventually('exported kubeconfig', async () => {
+        const r = await runKubectl(k.bin.kubectl, bed().host.kubeconfigPath, ['-n', ns, 'get', 'secret', `${release}-kubeconfig`, '-o', 'jsonpath={.data.config}']);
+        if (child.exitCode !== null) throw new Error(`syncer exited:\n${tail(logFile, 30)}`);
+        return r.code === 0 && r.stdout ? Buffer.from(r.stdout, 'base64').toString() : undefined;
+      });
+      expect(exported).toContain(`server: https://${release}.${ns}.svc:443`);
+      const kubeconfig = join(dir, 'chart-tenant.kubeconfig');
+      await writeFile(kubeconfig, exported.replace(`https://${release}.${ns}.svc:443`, `https://127.0.0.1:${port}`));
+      await eventually('front door ready', async () => (await runKubectl(k.bin.kubectl, kubeconfig, ['get', '--raw=/readyz'])).code === 0);
+      await kubectlOk(k.bin.kubectl, kubeconfig, ['create', 'deployment', 'web', '--image=registry.k8s.io/pause:3.10', '--replicas=2']);
+      await eventually('2 Running pods in the tenant', async () => {
+        const pods = JSON.parse(await kubectlOk(k.bin.kubectl, kubeconfig, ['get', 'pods', '-l', 'app=web', '-o', 'json'])) as List<PodJson>;
+        return pods.items.length === 2 && pods.items.every((p) => p.status.phase === 'Running');
+      });
+      const hostPods = (await bed().hostJson<List<PodJson>>('-n', ns, 'get', 'pods', '-l', `vnest.dev/tenant=${release}`)).items;
+      expect(hostPods).toHaveLength(2);
+      // Owned by the chart's Service: uninstalling the tenant collects them.
+      expect(hostPods[0]?.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Service', name: release })]);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+    }
+  });
+});
