@@ -3,6 +3,11 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { CustomResourceConfigError } from '../syncer/custom/discovery.ts';
 import { OptionsError } from '../syncer/options.ts';
+import { connectCommand, disconnectCommand } from './connect.ts';
+import { CliError } from './host.ts';
+import { kubeconfigCommand } from './kubeconfig.ts';
+import { createCommand, deleteCommand, pauseCommand, resumeCommand } from './lifecycle.ts';
+import { listCommand } from './list.ts';
 import { downCommand, localDaemonCommand, upCommand } from './local.ts';
 import { syncerCommand } from './syncer.ts';
 
@@ -14,6 +19,9 @@ export function buildProgram(): Command {
     .version(pkg.version, '-v, --version', 'print the vnest version')
     .showHelpAfterError('(run "vnest --help" for usage)')
     .exitOverride();
+  for (const c of [createCommand(), listCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), deleteCommand()]) {
+    program.addCommand(c);
+  }
   program.addCommand(syncerCommand());
   program.addCommand(upCommand());
   program.addCommand(downCommand());
@@ -28,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CliError) {
+      console.error(`vnest: ${err.message}`);
+      return err.exitCode;
+    }
     if (err instanceof OptionsError || err instanceof CustomResourceConfigError) {
       console.error(`vnest: ${err.message}`);
       return 2;

@@ -8,7 +8,8 @@ import { closeSync, openSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
@@ -100,9 +101,28 @@ describe('helm chart', () => {
   });
 });
 
-describe('helm chart against the test bed', () => {
-  const env = useEnvironment(() => TenantBed.start(['chart']));
+describe('helm chart against the test bed', async () => {
+  // kwok forwards every pod port-forward here: to the front door of the syncer these tests run, so
+  // `vnest connect` through the tenant pod reaches it.
+  const frontDoorPort = await ports.next();
+  const env = useEnvironment(() => TenantBed.start(['chart'], { portForwardTarget: { address: '127.0.0.1', port: frontDoorPort } }));
   const bed = () => env.current;
+  let syncer: ReturnType<typeof spawn> | undefined;
+  afterAll(async () => {
+    if (syncer && syncer.exitCode === null) {
+      syncer.kill('SIGTERM');
+      await new Promise((resolve) => syncer?.once('exit', resolve));
+    }
+  });
+  const vnest = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], { env: { ...process.env, VNEST_KUBECTL: (await kit()).bin.kubectl, VNEST_HELM: (await kit()).bin.helm, ...env }, timeout: 120_000 });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  };
 
   it('passes a server-side dry run of every main combination', async () => {
     await bed().hostKubectl('create', 'namespace', 'dry');
@@ -133,7 +153,7 @@ describe('helm chart against the test bed', () => {
     const hostKubeconfig = join(dir, 'chart-sa.kubeconfig');
     await writeFile(hostKubeconfig, renderKubeconfig({ name: 'sa', server: bed().host.server, caPem: bed().host.controlPlane.ca.certPem, credentials: { token } }));
     // The rendered arguments and environment; only what a pod gets from its cluster is replaced.
-    const port = await ports.next();
+    const port = frontDoorPort;
     const args = (container?.args ?? []).map((a) => (a.startsWith('--config=') ? `--config=${configFile}` : a));
     const envVars: NodeJS.ProcessEnv = { ...process.env };
     for (const e of container?.env ?? []) {
@@ -146,8 +166,9 @@ describe('helm chart against the test bed', () => {
     const logFile = join(dir, 'chart-syncer.log');
     const fd = openSync(logFile, 'a');
     const child = spawn(process.execPath, [main, ...args], { env: envVars, stdio: ['ignore', fd, fd] });
+    syncer = child;
     closeSync(fd);
-    try {
+    {
       const exported = await eventually('exported kubeconfig', async () => {
         const r = await runKubectl(k.bin.kubectl, bed().host.kubeconfigPath, ['-n', ns, 'get', 'secret', `${release}-kubeconfig`, '-o', 'jsonpath={.data.config}']);
         if (child.exitCode !== null) throw new Error(`syncer exited:\n${tail(logFile, 30)}`);
@@ -166,9 +187,68 @@ describe('helm chart against the test bed', () => {
       expect(hostPods).toHaveLength(2);
       // Owned by the chart's Service: uninstalling the tenant collects them.
       expect(hostPods[0]?.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Service', name: release })]);
-    } finally {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
     }
+  });
+
+  const host = () => `--kubeconfig=${bed().host.kubeconfigPath}`;
+
+  it('vnest kubeconfig prints the exported kubeconfig; vnest list shows the tenant', async () => {
+    const res = await vnest(['kubeconfig', 'team', '-n', 'team-a', host()]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain('server: https://team.team-a.svc:443');
+    const list = await vnest(['list', '-o', 'json', host()]);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ name: 'team', namespace: 'team-a', distro: 'k3s' })]);
+  });
+
+  it('vnest connect -- COMMAND runs against the tenant through a port-forward to its pod', async () => {
+    await eventually('tenant pod team-0 Running on the host', async () => (await bed().hostKubectl('-n', 'team-a', 'get', 'pod', 'team-0', '-o', 'jsonpath={.status.phase}').catch(() => '')) === 'Running');
+    const res = await vnest(['connect', 'team', '-n', 'team-a', host(), '--', (await kit()).bin.kubectl, 'get', 'pods', '-A', '-o', 'name']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout.split('\n').filter((l) => l.startsWith('pod/web-'))).toHaveLength(2);
+    const printed = await vnest(['connect', 'team', '-n', 'team-a', host(), '--print', '--server=https://127.0.0.1:1']);
+    expect(printed.stdout).toContain('server: https://127.0.0.1:1');
+  });
+
+  it('says what went wrong, with distinct exit codes', async () => {
+    const unknown = await vnest(['kubeconfig', 'nope', '-n', 'team-a', host()]);
+    expect([unknown.code, unknown.stderr]).toEqual([4, expect.stringContaining('no tenant "nope" in namespace "team-a"')]);
+    const invalid = await vnest(['connect', 'Bad_Name', host()]);
+    expect([invalid.code, invalid.stderr]).toEqual([2, expect.stringContaining('must be lower-case')]);
+    const noCluster = await vnest(['list', '--kubeconfig=/nonexistent/kubeconfig']);
+    expect([noCluster.code, noCluster.stderr]).toEqual([3, expect.stringContaining('cannot reach the host cluster')]);
+    const noHelm = await vnest(['create', 'other', host()], { VNEST_HELM: '/nonexistent/helm' });
+    expect([noHelm.code, noHelm.stderr]).toEqual([5, expect.stringContaining('helm is not installed')]);
+    const busy = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => busy.once('listening', resolve));
+    const busyPort = (busy.address() as { port: number }).port;
+    const inUse = await vnest(['connect', 'team', '-n', 'team-a', host(), `--local-port=${busyPort}`, '--', 'true']);
+    busy.close();
+    expect([inUse.code, inUse.stderr]).toEqual([6, expect.stringContaining(`local port ${busyPort} is already in use`)]);
+  });
+
+  it('vnest pause and resume scale the tenant and remove its host pods', async () => {
+    // Scaling the StatefulSet stops the syncer in a real pod; here it runs beside the test.
+    if (syncer && syncer.exitCode === null) {
+      syncer.kill('SIGTERM');
+      await new Promise((resolve) => syncer?.once('exit', resolve));
+    }
+    const paused = await vnest(['pause', 'team', '-n', 'team-a', host()]);
+    expect(paused.code).toBe(0);
+    expect(await bed().hostKubectl('-n', 'team-a', 'get', 'statefulset', 'team', '-o', 'jsonpath={.spec.replicas}')).toBe('0');
+    await eventually('tenant host pods gone', async () => (await bed().hostKubectl('-n', 'team-a', 'get', 'pods', '-l', 'vnest.dev/tenant=team', '-o', 'name')).trim() === '');
+    const resumed = await vnest(['resume', 'team', '-n', 'team-a', host()]);
+    expect(resumed.code).toBe(0);
+    expect(await bed().hostKubectl('-n', 'team-a', 'get', 'statefulset', 'team', '-o', 'jsonpath={.spec.replicas}')).toBe('1');
+  });
+
+  it('vnest delete uninstalls the tenant and leaves none of its host objects', async () => {
+    const res = await vnest(['delete', 'team', '-n', 'team-a', host()]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const left = await bed().hostKubectl('-n', 'team-a', 'get', 'pods,services,configmaps,secrets,statefulsets,serviceaccounts,roles', '-l', 'vnest.dev/tenant=team', '-o', 'name');
+    expect(left.trim()).toBe('');
+    const release = await bed().hostKubectl('-n', 'team-a', 'get', 'statefulsets,roles', '-o', 'name');
+    expect(release.trim()).toBe('');
   });
 });

@@ -1,0 +1,165 @@
+// `vnest connect NAME` / `vnest disconnect`: reach a tenant's API from here. Uses the tenant
+// Service's address when it is reachable, otherwise a port-forward to the tenant pod's front door;
+// then switches the kubeconfig context, prints the kubeconfig, or runs a command with it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { parse, stringify } from 'yaml';
+import { isPortFree, PortAllocator } from '../local/ports.ts';
+import { waitFor } from '../local/wait.ts';
+import { errors, exportedKubeconfig, hostArgs, hostClient, hostOptions, kubeconfigPath, tenantName, tool, type HostFlags } from './host.ts';
+import { withServer } from './kubeconfig.ts';
+
+interface ConnectFlags extends HostFlags {
+  server?: string;
+  localPort?: string;
+  print?: boolean;
+}
+
+const previousContextFile = () => join(process.env.VNEST_HOME ?? join(homedir(), '.vnest'), 'previous-context');
+
+function reachable(url: string): Promise<boolean> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host: u.hostname, port: Number(u.port || 443), timeout: 2000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Port-forwards a local port to the tenant pod's front door; resolves once it listens. */
+async function portForward(flags: ConnectFlags, name: string, ns: string): Promise<{ child: ChildProcess; server: string }> {
+  let port: number;
+  if (flags.localPort) {
+    port = Number(flags.localPort);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw errors.portInUse(port);
+    if (!(await isPortFree(port))) throw errors.portInUse(port);
+  } else {
+    port = await new PortAllocator().next();
+  }
+  const kubectl = await tool('kubectl');
+  const child = spawn(kubectl, [...hostArgs(flags), '-n', ns, 'port-forward', `pod/${name}-0`, `${port}:8443`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let said = '';
+  child.stdout?.on('data', (d: Buffer) => (said += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (said += d.toString()));
+  await waitFor(`a port-forward to ${ns}/${name}-0`, async () => said.includes('Forwarding from'), {
+    timeoutMs: 30_000,
+    check: () => {
+      if (child.exitCode !== null) throw errors.notReady(`cannot port-forward to the tenant pod ${ns}/${name}-0: ${said.trim()}`);
+    },
+  });
+  return { child, server: `https://127.0.0.1:${port}` };
+}
+
+/** Adds the tenant as a context of the user's kubeconfig and switches to it. */
+function switchContext(userConfig: string, tenantConfig: string, contextName: string): string | undefined {
+  type Named = { name: string };
+  type Config = { clusters?: Named[]; users?: Named[]; contexts?: Named[]; 'current-context'?: string } & Record<string, unknown>;
+  const doc: Config = (existsSync(userConfig) ? (parse(readFileSync(userConfig, 'utf8')) as Config | null) : null) ?? { apiVersion: 'v1', kind: 'Config', clusters: [], users: [], contexts: [] };
+  const t = parse(tenantConfig) as { clusters: Array<{ cluster: unknown }>; users: Array<{ user: unknown }> };
+  const upsert = (list: Array<{ name: string }> | undefined, item: { name: string }) => [...(list ?? []).filter((x) => x.name !== item.name), item];
+  doc.clusters = upsert(doc.clusters, { name: contextName, cluster: t.clusters[0]?.cluster } as { name: string });
+  doc.users = upsert(doc.users, { name: contextName, user: t.users[0]?.user } as { name: string });
+  doc.contexts = upsert(doc.contexts, { name: contextName, context: { cluster: contextName, user: contextName } } as { name: string });
+  const previous = doc['current-context'];
+  doc['current-context'] = contextName;
+  mkdirSync(dirname(userConfig), { recursive: true });
+  writeFileSync(userConfig, stringify(doc), { mode: 0o600 });
+  return previous;
+}
+
+export function connectCommand(): Command {
+  return hostOptions(new Command('connect'))
+    .description('connect to a tenant: switch your kubeconfig to it, print its kubeconfig, or run a command against it')
+    .argument('<name>', 'tenant name', tenantName)
+    .argument('[command...]', 'after --: a command to run with KUBECONFIG pointing at the tenant')
+    .option('--server <url>', 'server address to use (skips the Service check and the port-forward)')
+    .option('--local-port <port>', 'local port for the port-forward (default: a free one)')
+    .option('--print', 'print the kubeconfig instead of switching context')
+    .action(async (name: string, command: string[], flags: ConnectFlags) => {
+      const ns = flags.namespace ?? name;
+      const client = await hostClient(flags);
+      let config: string;
+      try {
+        config = await exportedKubeconfig(client, name, ns);
+      } finally {
+        client.close();
+      }
+      let forward: ChildProcess | undefined;
+      let server = flags.server;
+      if (!server) {
+        const exported = (parse(config) as { clusters: Array<{ cluster: { server: string } }> }).clusters[0]?.cluster.server ?? '';
+        if (exported && (await reachable(exported))) server = exported;
+        else ({ child: forward, server } = await portForward(flags, name, ns));
+      }
+      const tenantConfig = withServer(config, server);
+      try {
+        if (command.length > 0) {
+          const dir = mkdtempSync(join(tmpdir(), 'vnest-connect-'));
+          const file = join(dir, 'kubeconfig');
+          writeFileSync(file, tenantConfig, { mode: 0o600 });
+          try {
+            const [cmd, ...args] = command as [string, ...string[]];
+            process.exitCode = await new Promise<number>((resolve) => {
+              const child = spawn(cmd, args, { stdio: 'inherit', env: { ...process.env, KUBECONFIG: file } });
+              child.once('error', (err) => {
+                console.error(`vnest: cannot run ${cmd}: ${err.message}`);
+                resolve(127);
+              });
+              child.once('exit', (code) => resolve(code ?? 1));
+            });
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+          return;
+        }
+        if (flags.print) {
+          process.stdout.write(tenantConfig);
+        } else {
+          const target = kubeconfigPath({ ...flags, kubeconfig: process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config') });
+          const previous = switchContext(target, tenantConfig, `vnest_${name}_${ns}`);
+          mkdirSync(dirname(previousContextFile()), { recursive: true });
+          if (previous) writeFileSync(previousContextFile(), previous);
+          console.log(`switched to context vnest_${name}_${ns} in ${target}; "vnest disconnect" switches back`);
+        }
+        if (forward) {
+          console.error(`port-forwarding ${server} to ${ns}/${name}-0; press Ctrl-C to stop`);
+          await new Promise<void>((resolve) => {
+            forward?.once('exit', () => resolve());
+            process.once('SIGINT', () => resolve());
+            process.once('SIGTERM', () => resolve());
+          });
+        }
+      } finally {
+        forward?.kill('SIGTERM');
+      }
+    });
+}
+
+export function disconnectCommand(): Command {
+  return new Command('disconnect')
+    .description('switch your kubeconfig back to the context you had before "vnest connect"')
+    .action(() => {
+      const file = process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config');
+      if (!existsSync(previousContextFile()) || !existsSync(file)) {
+        console.log('nothing to switch back to');
+        return;
+      }
+      const previous = readFileSync(previousContextFile(), 'utf8').trim();
+      const doc = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      doc['current-context'] = previous;
+      writeFileSync(file, stringify(doc), { mode: 0o600 });
+      rmSync(previousContextFile());
+      console.log(`switched back to context ${previous}`);
+    });
+}

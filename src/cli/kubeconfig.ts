@@ -1,0 +1,27 @@
+// `vnest kubeconfig NAME`: prints the tenant's exported kubeconfig.
+import { Command } from 'commander';
+import { parse, stringify } from 'yaml';
+import { exportedKubeconfig, hostClient, hostOptions, tenantName, type HostFlags } from './host.ts';
+
+/** The kubeconfig with its server replaced. */
+export function withServer(kubeconfig: string, server: string): string {
+  const doc = parse(kubeconfig) as { clusters: Array<{ cluster: { server: string } }> };
+  for (const c of doc.clusters) c.cluster.server = server;
+  return stringify(doc);
+}
+
+export function kubeconfigCommand(): Command {
+  return hostOptions(new Command('kubeconfig'))
+    .description('print the tenant\'s kubeconfig (cluster-admin of the tenant, never host credentials)')
+    .argument('<name>', 'tenant name', tenantName)
+    .option('--server <url>', 'server address to write instead of the exported one')
+    .action(async (name: string, flags: HostFlags & { server?: string }) => {
+      const client = await hostClient(flags);
+      try {
+        const config = await exportedKubeconfig(client, name, flags.namespace ?? name);
+        process.stdout.write(flags.server ? withServer(config, flags.server) : config);
+      } finally {
+        client.close();
+      }
+    });
+}

@@ -1,0 +1,145 @@
+// `vnest create`, `pause`, `resume` and `delete`: a tenant's life on the host, through helm and the
+// host API.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import type { KubeClient, ResourceType } from '../kube/client.ts';
+import { isNotFound } from '../kube/errors.ts';
+import { types } from '../syncer/context.ts';
+import { marks } from '../translate/metadata.ts';
+import { errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
+import { statefulSets, tenantRow } from './list.ts';
+
+const chartDir = () => process.env.VNEST_CHART ?? join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'charts', 'vnest');
+
+function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}`.trim() }));
+  });
+}
+
+async function statefulSet(client: KubeClient, name: string, ns: string): Promise<Parameters<typeof tenantRow>[0]> {
+  try {
+    return await client.get(statefulSets, ns, name);
+  } catch (err) {
+    if (isNotFound(err)) throw errors.unknownTenant(name, ns);
+    throw err;
+  }
+}
+
+export function createCommand(): Command {
+  return hostOptions(new Command('create'))
+    .description('install a tenant with helm and wait until it is ready')
+    .argument('<name>', 'tenant name (also the helm release name)', tenantName)
+    .option('-f, --values <file...>', 'helm values files')
+    .option('--set <key=value...>', 'helm values to set')
+    .option('--timeout <seconds>', 'how long to wait for the tenant to be ready', '600')
+    .option('--connect', 'connect to the tenant once it is ready (switches your kubeconfig context)')
+    .action(async (name: string, flags: HostFlags & { values?: string[]; set?: string[]; timeout: string; connect?: boolean }, cmd: Command) => {
+      const ns = flags.namespace ?? name;
+      const helm = await tool('helm');
+      const chart = chartDir();
+      if (!existsSync(chart)) throw errors.notReady(`the vnest chart is not at ${chart}; set $VNEST_CHART to its folder`);
+      const client = await hostClient(flags);
+      try {
+        console.error(`installing tenant ${name} into namespace ${ns} ...`);
+        const args = ['upgrade', '--install', name, chart, '--namespace', ns, '--create-namespace', ...hostArgs(flags).map((a) => a.replace('--context=', '--kube-context=')),
+          ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((s) => ['--set', s])];
+        const res = await run(helm, args);
+        if (res.code !== 0) throw errors.notReady(`helm could not install tenant ${name}: ${res.out}`);
+        const deadline = Date.now() + Number(flags.timeout) * 1000;
+        let last = '';
+        for (;;) {
+          const row = tenantRow(await statefulSet(client, name, ns));
+          const line = `tenant ${name}: ${row.status}`;
+          if (line !== last) console.error(line);
+          last = line;
+          if (row.status === 'Running') break;
+          if (Date.now() > deadline) throw errors.notReady(`tenant ${name} is not ready after ${flags.timeout} s; see "kubectl -n ${ns} describe statefulset ${name}"`);
+          await sleep(2000);
+        }
+        console.log(`tenant ${name} is ready; "vnest connect ${name}${flags.namespace ? ` -n ${ns}` : ''}" to use it`);
+      } finally {
+        client.close();
+      }
+      if (flags.connect) {
+        const connect = cmd.parent?.commands.find((c) => c.name() === 'connect');
+        await connect?.parseAsync([name, ...(flags.namespace ? ['-n', ns] : [])], { from: 'user' });
+      }
+    });
+}
+
+/** Scales the tenant's StatefulSet; pausing also removes its workloads' host pods. */
+async function scale(flags: HostFlags, name: string, replicas: number): Promise<void> {
+  const ns = flags.namespace ?? name;
+  const client = await hostClient(flags);
+  try {
+    await statefulSet(client, name, ns);
+    await client.patch(statefulSets, ns, name, { spec: { replicas } }, 'merge');
+    if (replicas === 0) {
+      // The syncer must be gone first, or it would bring the workloads' host pods back.
+      const deadline = Date.now() + 120_000;
+      while (((await statefulSet(client, name, ns)).status?.replicas ?? 0) > 0) {
+        if (Date.now() > deadline) throw errors.notReady(`tenant ${name}'s pod did not stop within 120 s; its host pods were left in place`);
+        await sleep(1000);
+      }
+      const pods = await client.list(types.pods, ns, { labelSelector: `${marks.tenant}=${name}` });
+      for (const p of pods.items) await client.delete(types.pods, ns, p.metadata.name).catch((e: unknown) => { if (!isNotFound(e)) throw e; });
+      console.log(`tenant ${name} paused: control plane stopped, ${pods.items.length} host pod(s) deleted; "vnest resume ${name}" brings it back`);
+    } else {
+      console.log(`tenant ${name} resumed; its workloads come back as its syncer starts`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+export function pauseCommand(): Command {
+  return hostOptions(new Command('pause'))
+    .description('scale a tenant to zero and delete its host pods (its state stays on the volume)')
+    .argument('<name>', 'tenant name', tenantName)
+    .action((name: string, flags: HostFlags) => scale(flags, name, 0));
+}
+
+export function resumeCommand(): Command {
+  return hostOptions(new Command('resume'))
+    .description('bring a paused tenant back')
+    .argument('<name>', 'tenant name', tenantName)
+    .action((name: string, flags: HostFlags) => scale(flags, name, 1));
+}
+
+const leftovers: ResourceType[] = [types.pods, types.services, types.configmaps, types.secrets, types.pvcs];
+
+export function deleteCommand(): Command {
+  return hostOptions(new Command('delete'))
+    .description('uninstall a tenant and remove every host object it left')
+    .argument('<name>', 'tenant name', tenantName)
+    .option('--keep-pvc', 'keep the control plane\'s volume (the tenant\'s state)')
+    .action(async (name: string, flags: HostFlags & { keepPvc?: boolean }) => {
+      const ns = flags.namespace ?? name;
+      const client = await hostClient(flags);
+      try {
+        await statefulSet(client, name, ns);
+        const helm = await tool('helm');
+        const res = await run(helm, ['uninstall', name, '--namespace', ns, ...hostArgs(flags).map((a) => a.replace('--context=', '--kube-context='))]);
+        if (res.code !== 0 && !/not found/i.test(res.out)) throw errors.notReady(`helm could not uninstall tenant ${name}: ${res.out}`);
+        let removed = 0;
+        for (const rt of leftovers) {
+          const list = await client.list(rt, ns, { labelSelector: `${marks.tenant}=${name}` });
+          for (const o of list.items) {
+            await client.delete(rt, ns, o.metadata.name).catch((e: unknown) => { if (!isNotFound(e)) throw e; });
+            removed++;
+          }
+        }
+        if (!flags.keepPvc) {
+          await client.delete(types.pvcs, ns, `data-${name}-0`).then(() => removed++, (e: unknown) => { if (!isNotFound(e)) throw e; });
+        }
+        console.log(`tenant ${name} deleted (${removed} leftover host object(s) removed${flags.keepPvc ? '; volume kept' : ''})`);
+      } finally {
+        client.close();
+      }
+    });
+}
