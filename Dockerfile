@@ -14,5 +14,6 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
+COPY charts ./charts
 USER 65532:65532
 ENTRYPOINT ["node", "/opt/vnest/bin/vnest.js"]

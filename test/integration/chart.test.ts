@@ -242,6 +242,15 @@ describe('helm chart against the test bed', async () => {
     expect(await bed().hostKubectl('-n', 'team-a', 'get', 'statefulset', 'team', '-o', 'jsonpath={.spec.replicas}')).toBe('1');
   });
 
+  it('vnest create installs a tenant with helm and reports progress until it is ready', async () => {
+    const res = await vnest(['create', 'second', '-n', 'team-b', host(), '--set', 'storage.persistence=false', '--set', 'coredns.enabled=false', '--timeout=120']);
+    expect(res.stderr).toContain('installing tenant second into namespace team-b');
+    expect(res.stderr).toContain('tenant second: Running');
+    expect(res.code).toBe(0);
+    const list = JSON.parse((await vnest(['list', '-o', 'json', host()])).stdout) as Array<{ name: string; status: string }>;
+    expect(list.find((t) => t.name === 'second')?.status).toBe('Running');
+  });
+
   it('vnest delete uninstalls the tenant and leaves none of its host objects', async () => {
     const res = await vnest(['delete', 'team', '-n', 'team-a', host()]);
     expect(res.stderr).toBe('');
