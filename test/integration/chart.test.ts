@@ -5,8 +5,9 @@
 import { spawn } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -88,6 +89,20 @@ describe('helm chart', () => {
     ]));
     const clusterRole = wasm.find((d) => d.kind === 'ClusterRole');
     expect(flatten(clusterRole?.rules).map((r) => `${r.apiGroups[0]}/${r.resources[0]}`)).toEqual(['apiextensions.k8s.io/customresourcedefinitions', 'k8s.cosmonic.io/hostgroups']);
+  });
+
+  it('passes custom resource kinds from values to the syncer\'s config file and grows the Role with them', async () => {
+    const values = join(await mkdtemp(join(tmpdir(), 'vnest-values-')), 'values.yaml');
+    await writeFile(values, JSON.stringify({ syncer: { customResources: [{ apiVersion: 'example.com/v1', kind: 'Widget', plural: 'widgets', direction: 'toHost', references: [{ path: 'spec.secretRef.name', kind: 'Secret' }] }] } }));
+    const res = await helm(['template', 't1', chart, '--namespace', 'tenants', '-f', values]);
+    await rm(dirname(values), { recursive: true, force: true });
+    const docs = parseAllDocuments(res.stdout).map((d) => d.toJS() as Doc).filter(Boolean);
+    const config = docs.find((d) => d.kind === 'ConfigMap')?.data?.['config.yaml'] ?? '';
+    const parsed = parseAllDocuments(config)[0]?.toJS() as { customResources: unknown[] };
+    expect(parsed.customResources).toEqual([{ apiVersion: 'example.com/v1', kind: 'Widget', plural: 'widgets', direction: 'toHost', references: [{ path: 'spec.secretRef.name', kind: 'Secret' }] }]);
+    expect(flatten(docs.find((d) => d.kind === 'Role')?.rules)).toEqual(expect.arrayContaining([{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'watch'] }]));
+    const missingPlural = await helm(['template', 't1', chart, '--set', 'syncer.customResources[0].apiVersion=example.com/v1', '--set', 'syncer.customResources[0].kind=Widget', '--set', 'syncer.customResources[0].direction=toHost']);
+    expect(missingPlural.stderr).toContain("missing property 'plural'");
   });
 
   it('rejects unknown and mistyped values with a message that names them', async () => {
