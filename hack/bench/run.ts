@@ -134,6 +134,7 @@ async function main(): Promise<void> {
     const latencies = [...runningAt].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
     const stats = (await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as { host: { reads: number; writes: number }; memoryMb: unknown };
     console.error(`syncer memory at the end (MiB): ${JSON.stringify(stats.memoryMb)}`);
+    if (process.env.VNEST_BENCH_STATS) console.error(JSON.stringify(stats, null, 1));
     const status = readFileSync(`/proc/${syncerPid}/status`, 'utf8');
     const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     const result = {

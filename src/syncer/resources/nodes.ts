@@ -55,6 +55,7 @@ export class VirtualNodes {
   private readonly hNodes: Informer<Node> | undefined;
   private readonly hostPods = new NodeIndex();
   private readonly virtualPods = new NodeIndex();
+  private readonly renewedAt = new Map<string, number>();
 
   constructor(ctx: SyncContext) {
     this.ctx = ctx;
@@ -83,6 +84,7 @@ export class VirtualNodes {
     const needed = this.hostPods.count(name) > 0 || this.virtualPods.count(name) > 0;
     const vNode = this.vNodes.get(name);
     if (!needed) {
+      this.renewedAt.delete(name);
       if (vNode?.metadata.labels?.[managedNodeLabel] === 'true') {
         await this.ctx.virtual.delete(types.nodes, undefined, name, { uid: vNode.metadata.uid }).catch((err: unknown) => {
           if (!isNotFound(err)) throw err;
@@ -92,7 +94,11 @@ export class VirtualNodes {
     }
     if (!vNode) await this.create(name);
     else if (vNode.metadata.labels?.[managedNodeLabel] === 'true') await this.updateStatus(vNode);
-    await this.renewLease(name);
+    // Pod events reconcile a node often; its Lease needs renewing only every heartbeat.
+    if (Date.now() - (this.renewedAt.get(name) ?? 0) >= heartbeatMs / 2) {
+      await this.renewLease(name);
+      this.renewedAt.set(name, Date.now());
+    }
     this.controller.queue.addAfter(name, heartbeatMs);
   }
 
