@@ -1,8 +1,11 @@
 // Shared integration-test plumbing: start an environment once per file, print component logs when a
 // test fails, and always stop what was started.
+import { spawn } from 'node:child_process';
+import { connect, createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { loadKit, type Kit } from '../src/local/kit.ts';
 import { PortAllocator } from '../src/local/ports.ts';
+import { waitFor } from '../src/local/wait.ts';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -42,4 +45,51 @@ export function useEnvironment<T extends Stoppable>(start: () => Promise<T>): En
       return env;
     },
   };
+}
+
+/** A TCP server that answers every connection with `greeting`: a stand-in container port. */
+export function greeter(greeting: string): Promise<Server & { port: number }> {
+  return new Promise((resolve) => {
+    const server = createServer((socket) => socket.end(greeting));
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(Object.assign(server, { port: typeof address === 'object' && address ? address.port : 0 }));
+    });
+  });
+}
+
+/**
+ * Runs `kubectl port-forward <target> <local>:<remote>` and returns the first `length` bytes a
+ * connection through it receives. (Port-forward streams do not always pass the target's half-close
+ * on, so it stops at the expected length.)
+ */
+export async function readThroughPortForward(kubectl: string, kubeconfig: string, args: string[], remotePort: number, length: number): Promise<string> {
+  const localPort = await ports.next();
+  const child = spawn(kubectl, [`--kubeconfig=${kubeconfig}`, 'port-forward', ...args, `${localPort}:${remotePort}`]);
+  try {
+    let said = '';
+    child.stdout.on('data', (d: Buffer) => (said += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (said += d.toString()));
+    await waitFor('kubectl port-forward to listen', async () => said.includes('Forwarding from 127.0.0.1'), {
+      timeoutMs: 30_000,
+      check: () => {
+        if (child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${said}`);
+      },
+    });
+    return await new Promise<string>((resolve, reject) => {
+      let data = '';
+      const socket = connect(localPort, '127.0.0.1');
+      socket.setTimeout(10_000, () => socket.destroy(new Error(`no reply through port-forward; kubectl said: ${said}`)));
+      socket.on('data', (chunk) => {
+        data += chunk.toString();
+        if (data.length >= length) {
+          socket.destroy();
+          resolve(data);
+        }
+      });
+      socket.on('error', reject);
+    });
+  } finally {
+    child.kill('SIGTERM');
+  }
 }

@@ -1,35 +1,23 @@
 // The tenant API front door through kubectl with the exported kubeconfig and only it: admin work,
 // logs, exec and port-forward on a tenant pod, RBAC of a narrow user, service-account tokens, 401
 // without credentials, and certificates that survive a syncer restart.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
-import { httpsGet, waitFor } from '../../src/local/wait.ts';
+import { httpsGet } from '../../src/local/wait.ts';
 import { issueCertificate, loadCertificateAuthority } from '../../src/pki/certs.ts';
 import type { RunningSyncer } from '../../src/syncer/run.ts';
-import { kit, ports, useEnvironment } from '../helpers.ts';
+import { greeter, kit, ports, readThroughPortForward, useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed, type PodJson } from '../tenant-bed.ts';
 
 const tenant = 'door';
 const greeting = 'hello through the front door';
 
-function greeter(): Promise<Server & { port: number }> {
-  return new Promise((resolve) => {
-    const server = createServer((socket) => socket.end(greeting));
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(Object.assign(server, { port: typeof a === 'object' && a ? a.port : 0 }));
-    });
-  });
-}
-
 describe('tenant API front door', async () => {
-  const target = await greeter();
+  const target = await greeter(greeting);
   afterAll(() => new Promise<void>((resolve) => target.close(() => resolve())));
   const env = useEnvironment(() => TenantBed.start([tenant], { portForwardTarget: { address: '127.0.0.1', port: target.port }, podLogs: 'front door log line\n' }));
   const bed = () => env.current;
@@ -89,32 +77,7 @@ describe('tenant API front door', async () => {
     const marker = randomBytes(6).toString('hex');
     await writeFile(join(bed().host.execDir, 'marker'), marker);
     expect(await kubectl('-n', 'apps', 'exec', pod, '--', 'cat', 'marker')).toBe(marker);
-    const localPort = await ports.next();
-    const child = spawn((await kit()).bin.kubectl, [`--kubeconfig=${kubeconfig}`, '-n', 'apps', 'port-forward', `pod/${pod}`, `${localPort}:80`]);
-    try {
-      let said = '';
-      child.stdout.on('data', (d: Buffer) => (said += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (said += d.toString()));
-      await waitFor('port-forward listening', async () => said.includes('Forwarding from 127.0.0.1'), { timeoutMs: 30_000, check: () => {
-        if (child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${said}`);
-      } });
-      const reply = await new Promise<string>((resolve, reject) => {
-        let data = '';
-        const socket = connect(localPort, '127.0.0.1');
-        socket.setTimeout(10_000, () => socket.destroy(new Error(`no reply; kubectl said: ${said}`)));
-        socket.on('data', (c) => {
-          data += c.toString();
-          if (data.length >= greeting.length) {
-            socket.destroy();
-            resolve(data);
-          }
-        });
-        socket.on('error', reject);
-      });
-      expect(reply).toBe(greeting);
-    } finally {
-      child.kill('SIGTERM');
-    }
+    expect(await readThroughPortForward((await kit()).bin.kubectl, kubeconfig, ['-n', 'apps', `pod/${pod}`], 80, greeting.length)).toBe(greeting);
   });
 
   it('lets the tenant\'s RBAC decide for a narrow user, logs and exec included', async () => {

@@ -1,31 +1,18 @@
 // The host cluster is real enough to run vnest against: pods are scheduled to kwok nodes, reach
 // Running with IPs, and the kubelet API (through the real apiserver) serves logs, exec and
 // port-forward as configured.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HostCluster } from '../../src/local/host-cluster.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
 import { waitFor } from '../../src/local/wait.ts';
-import { kit, ports, useEnvironment } from '../helpers.ts';
+import { greeter, kit, ports, readThroughPortForward, useEnvironment } from '../helpers.ts';
 
 interface Pod {
   spec: { nodeName?: string };
   status: { phase?: string; podIP?: string; hostIP?: string };
-}
-
-/** A TCP server that answers every connection with a greeting, as a "container port". */
-function greeter(greeting: string): Promise<Server & { port: number }> {
-  return new Promise((resolve) => {
-    const server = createServer((socket) => socket.end(greeting));
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      resolve(Object.assign(server, { port: typeof address === 'object' && address ? address.port : 0 }));
-    });
-  });
 }
 
 describe('host cluster', async () => {
@@ -69,33 +56,6 @@ describe('host cluster', async () => {
   });
 
   it('serves kubectl port-forward from the kubelet API', async () => {
-    const localPort = await ports.next();
-    const child = spawn((await kit()).bin.kubectl, [`--kubeconfig=${env.current.kubeconfigPath}`, 'port-forward', 'pod/web', `${localPort}:80`]);
-    try {
-      let output = '';
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      await waitFor('kubectl port-forward to listen', async () => output.includes('Forwarding from 127.0.0.1'), {
-        timeoutMs: 30_000,
-        check: () => { if (child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${output}`); },
-      });
-      const reply = await new Promise<string>((resolve, reject) => {
-        let data = '';
-        const socket = connect(localPort, '127.0.0.1');
-        socket.setTimeout(10_000, () => socket.destroy(new Error(`no reply through port-forward; kubectl said: ${output}`)));
-        // Port-forward streams do not always pass the target's half-close on, so stop at the greeting.
-        socket.on('data', (chunk) => {
-          data += chunk.toString();
-          if (data.length >= greeting.length) {
-            socket.destroy();
-            resolve(data);
-          }
-        });
-        socket.on('error', reject);
-      });
-      expect(reply).toBe(greeting);
-    } finally {
-      child.kill('SIGTERM');
-    }
+    expect(await readThroughPortForward((await kit()).bin.kubectl, env.current.kubeconfigPath, ['pod/web'], 80, greeting.length)).toBe(greeting);
   });
 });
