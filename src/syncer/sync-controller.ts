@@ -8,7 +8,7 @@ import { apiVersionOf } from '../kube/client.ts';
 import { isAlreadyExists, isNotFound, isTerminal, KubeApiError } from '../kube/errors.ts';
 import { objectKey, type Informer } from '../kube/informer.ts';
 import { Controller } from '../controller/controller.ts';
-import { forgedKeys, ownership, virtualKeyOf } from '../translate/metadata.ts';
+import { forgedKeys, marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName, splitKey } from '../translate/names.ts';
 import type { SyncContext } from './context.ts';
 
@@ -53,7 +53,7 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
     this.vInformer.addHandlers({ onAdd: enqueueVirtual, onUpdate: (_, o) => enqueueVirtual(o), onDelete: enqueueVirtual });
     const enqueueHost = (obj: H) => {
       const vKey = virtualKeyOf(obj, ctx.config.tenant);
-      if (vKey && obj.metadata.annotations?.['vnest.dev/object-kind'] === descriptor.kind) this.controller.enqueue(vKey);
+      if (vKey && obj.metadata.annotations?.[marks.objectKind] === descriptor.kind) this.controller.enqueue(vKey);
     };
     this.hInformer.addHandlers({ onAdd: enqueueHost, onUpdate: (_, o) => enqueueHost(o), onDelete: enqueueHost });
   }
