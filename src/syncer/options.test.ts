@@ -1,10 +1,17 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { OptionsError, resolveSyncerOptions } from './options.ts';
 
 const required = { tenant: 't1', hostNamespace: 'ns', virtualKubeconfig: '/k' };
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'vnest-opt-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('resolveSyncerOptions', () => {
   it('fills defaults, with the tenant name as owner Service', () => {
@@ -14,7 +21,7 @@ describe('resolveSyncerOptions', () => {
   });
 
   it('takes flags over environment over config file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vnest-opt-'));
+    const dir = tempDir();
     const file = join(dir, 'c.yaml');
     writeFileSync(file, 'workers: 4\nresyncSeconds: 60\nnodeSync: real\n');
     const o = resolveSyncerOptions({ ...required, workers: '8' }, { VNEST_RESYNC_SECONDS: '120' }, file);
@@ -29,7 +36,7 @@ describe('resolveSyncerOptions', () => {
   });
 
   it('reports every mistake at once, saying what to do', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vnest-opt-'));
+    const dir = tempDir();
     const file = join(dir, 'c.yaml');
     writeFileSync(file, 'wrokers: 4\n');
     let err: OptionsError | undefined;
