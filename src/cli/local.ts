@@ -23,12 +23,16 @@ function count(value: string): number {
 
 const stateDirOption = () => new Option('--state-dir <dir>', 'where local mode keeps its state, kubeconfigs and log').default(defaultStateDir(), '~/.vnest/local, or $VNEST_LOCAL_DIR');
 
-export function upCommand(): Command {
-  return new Command('up')
-    .description('local mode: start a host cluster, one tenant and its syncer in the background, and print the tenant kubeconfig')
+/** The options `up` and the daemon it starts share. */
+const localOptions = (cmd: Command): Command =>
+  cmd
     .addOption(stateDirOption())
     .option('--tenant <name>', 'tenant name', tenantName, 'demo')
-    .option('--nodes <n>', 'number of simulated host nodes', count, 3)
+    .option('--nodes <n>', 'number of simulated host nodes', count, 3);
+
+export function upCommand(): Command {
+  return localOptions(new Command('up'))
+    .description('local mode: start a host cluster, one tenant and its syncer in the background, and print the tenant kubeconfig')
     .action(async (opts: { stateDir: string; tenant: string; nodes: number }) => {
       console.error('vnest: starting local mode (the first run builds the upstream components; that takes a while) ...');
       const state = await up({ stateDir: opts.stateDir, tenant: opts.tenant, nodes: opts.nodes }, entrypoint());
@@ -51,11 +55,8 @@ export function downCommand(): Command {
 }
 
 export function localDaemonCommand(): Command {
-  return new Command('local-daemon')
+  return localOptions(new Command('local-daemon'))
     .description('the background process of local mode (started by "vnest up")')
-    .addOption(stateDirOption())
-    .option('--tenant <name>', 'tenant name', tenantName, 'demo')
-    .option('--nodes <n>', 'number of simulated host nodes', count, 3)
     .action(async (opts: { stateDir: string; tenant: string; nodes: number }) => {
       const logger = pino({ level: process.env.VNEST_LOG_LEVEL ?? 'info' });
       const stop = new AbortController();
