@@ -4,11 +4,8 @@ import type { Logger } from 'pino';
 import type { KubeClient, KubeObject, OwnerReference, ResourceType } from '../kube/client.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { ResolvedCustomResource } from './custom/discovery.ts';
+import type { IsolationPolicy } from '../translate/policy.ts';
 import type { EventRecorder } from './events.ts';
-
-/** Pod fields a tenant must not choose on a shared host unless the configuration allows them. */
-export const policyFields = ['nodeName', 'hostNetwork', 'hostPID', 'hostIPC', 'hostPath', 'privileged', 'capabilities'] as const;
-export type PolicyField = (typeof policyFields)[number];
 
 export interface SyncerConfig {
   tenant: string;
@@ -18,8 +15,8 @@ export interface SyncerConfig {
   /** Workers per controller. */
   workers: number;
   resyncSeconds: number;
-  /** Fields allowed despite the default policy. */
-  allow: Record<PolicyField, boolean>;
+  /** What tenants may ask of the host: pod security level, exceptions, permitted classes, keys. */
+  policy: IsolationPolicy;
   /** `fake`: virtual nodes show name, readiness and generic capacity; `real`: mirror host nodes. */
   nodeSync: 'fake' | 'real';
   /** Service account host pods run as (its token is not mounted). */

@@ -17,7 +17,9 @@ describe('resolveSyncerOptions', () => {
   it('fills defaults, with the tenant name as owner Service', () => {
     const o = resolveSyncerOptions(required, {});
     expect(o).toMatchObject({ tenant: 't1', ownerService: 't1', workers: 16, nodeSync: 'fake', tokenExpirationSeconds: 3600 });
-    expect(Object.values(o.allow).every((v) => v === false)).toBe(true);
+    expect(o.policy.podSecurity).toBe('baseline');
+    expect(o.policy.allow.size).toBe(0);
+    expect([...o.policy.serviceTypes]).toEqual(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']);
   });
 
   it('takes flags over environment over config file', () => {
@@ -41,7 +43,7 @@ describe('resolveSyncerOptions', () => {
     writeFileSync(file, 'wrokers: 4\n');
     let err: OptionsError | undefined;
     try {
-      resolveSyncerOptions({ tenant: 'Bad_Name', workers: 'many', allow: 'privileged,telepathy', nodeSync: 'some' }, {}, file);
+      resolveSyncerOptions({ tenant: 'Bad_Name', workers: 'many', podSecurity: 'lax', allow: 'privileged,telepathy', allowFields: 'spec.x', nodeSync: 'some', serviceTypes: 'ClusterIP,Wormhole' }, {}, file);
     } catch (e) {
       err = e as OptionsError;
     }
@@ -50,7 +52,10 @@ describe('resolveSyncerOptions', () => {
       expect.stringContaining('unknown option "wrokers"'),
       expect.stringContaining("tenant name 'Bad_Name' must be lower-case"),
       '--workers (flag) must be a whole number, not "many"',
-      expect.stringContaining('unknown field(s) telepathy'),
+      '--pod-security: unknown value(s) lax; choose from baseline, restricted, privileged',
+      expect.stringContaining('--allow: unknown value(s) telepathy'),
+      '--allow-fields: spec.x must start with Pod.spec, Service.spec or PersistentVolumeClaim.spec',
+      expect.stringContaining('--service-types: unknown value(s) Wormhole'),
       '--node-sync must be "fake" or "real", not "some"',
       expect.stringContaining('the tenant name is required'),
       expect.stringContaining('--host-namespace NS'),
@@ -58,7 +63,13 @@ describe('resolveSyncerOptions', () => {
     ]);
   });
 
-  it('turns the allow list into per-field switches', () => {
-    expect(resolveSyncerOptions({ ...required, allow: 'hostNetwork,privileged' }, {}).allow).toMatchObject({ hostNetwork: true, privileged: true, hostPID: false });
+  it('builds the isolation policy from its options', () => {
+    const { policy } = resolveSyncerOptions({ ...required, allow: 'hostNetwork,privileged', podSecurity: 'restricted', priorityClasses: 'batch', tolerations: 'gpu', hostAnnotations: 'example.com/' }, { VNEST_ALLOW_FIELDS: 'Service.spec.loadBalancerIP' });
+    expect(policy.podSecurity).toBe('restricted');
+    expect([...policy.allow]).toEqual(['hostNetwork', 'privileged']);
+    expect([...policy.allowFields]).toEqual(['Service.spec.loadBalancerIP']);
+    expect([...policy.priorityClasses]).toEqual(['batch']);
+    expect([...policy.tolerations]).toEqual(['gpu']);
+    expect(policy.hostAnnotations).toEqual(['example.com/']);
   });
 });

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { validateTenantName } from '../translate/names.ts';
-import { policyFields, type PolicyField } from './context.ts';
+import { podSecurityLevels, policyExceptions, serviceTypes, type IsolationPolicy, type PolicyException } from '../translate/policy.ts';
 import { parseCustomResources, profiles, type CustomResourceSpec } from './custom/config.ts';
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'yaml';
@@ -21,6 +21,10 @@ export interface OptionSpec {
 }
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const oneOf = (name: string, known: readonly string[], v: string[]) => {
+  const bad = v.filter((x) => !known.includes(x));
+  return bad.length ? `${name}: unknown value(s) ${bad.join(', ')}; choose from ${known.join(', ')}` : undefined;
+};
 const positive = (name: string) => (v: number) => (Number.isInteger(v) && v > 0 ? undefined : `${name} must be a positive integer, not ${v}`);
 
 export const syncerOptions: OptionSpec[] = [
@@ -31,10 +35,19 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'ownerService', flag: '--owner-service <name>', env: 'VNEST_OWNER_SERVICE', kind: 'string', help: 'host Service that owns every synced host object (default: the tenant name; "" for none)' },
   { key: 'workers', flag: '--workers <n>', env: 'VNEST_WORKERS', kind: 'int', default: 16, help: 'concurrent reconciles per synced kind', check: positive('workers') },
   { key: 'resyncSeconds', flag: '--resync-seconds <s>', env: 'VNEST_RESYNC_SECONDS', kind: 'int', default: 600, help: 'how often every object is reconciled again', check: positive('resync-seconds') },
-  { key: 'allow', flag: '--allow <fields>', env: 'VNEST_ALLOW', kind: 'list', default: [], help: `pod fields allowed despite the default policy (comma-separated: ${policyFields.join(', ')})`, check: (v: string[]) => {
-    const bad = v.filter((f) => !(policyFields as readonly string[]).includes(f));
-    return bad.length ? `--allow: unknown field(s) ${bad.join(', ')}; choose from ${policyFields.join(', ')}` : undefined;
+  { key: 'podSecurity', flag: '--pod-security <level>', env: 'VNEST_POD_SECURITY', kind: 'string', default: 'baseline', help: `Pod Security Standard tenant pods must meet on the host: ${podSecurityLevels.join(', ')}`, check: (v: string) => oneOf('--pod-security', podSecurityLevels, [v]) },
+  { key: 'allow', flag: '--allow <exceptions>', env: 'VNEST_ALLOW', kind: 'list', default: [], help: `exceptions to the pod security level (comma-separated: ${policyExceptions.join(', ')}; nodeName also permits node affinity matchFields)`, check: (v: string[]) => oneOf('--allow', policyExceptions, v) },
+  { key: 'allowFields', flag: '--allow-fields <paths>', env: 'VNEST_ALLOW_FIELDS', kind: 'list', default: [], help: 'fields outside vnest\'s allow-lists to copy to the host anyway, as Kind.path with [*] for list items (e.g. Pod.spec.volumes[*].nfs, Service.spec.loadBalancerIP)', check: (v: string[]) => {
+    const bad = v.filter((f) => !/^(Pod|Service|PersistentVolumeClaim)\.spec(\.|$)/.test(f));
+    return bad.length ? `--allow-fields: ${bad.join(', ')} must start with Pod.spec, Service.spec or PersistentVolumeClaim.spec` : undefined;
   } },
+  { key: 'priorityClasses', flag: '--priority-classes <names>', env: 'VNEST_PRIORITY_CLASSES', kind: 'list', default: [], help: 'host priority classes tenant pods may name (default: none)' },
+  { key: 'runtimeClasses', flag: '--runtime-classes <names>', env: 'VNEST_RUNTIME_CLASSES', kind: 'list', default: [], help: 'host runtime classes tenant pods may name (default: none)' },
+  { key: 'schedulers', flag: '--schedulers <names>', env: 'VNEST_SCHEDULERS', kind: 'list', default: [], help: 'host schedulers tenant pods may name besides default-scheduler' },
+  { key: 'tolerations', flag: '--tolerations <keys>', env: 'VNEST_TOLERATIONS', kind: 'list', default: [], help: 'taint keys tenant pods may tolerate besides node.kubernetes.io/not-ready and unreachable ("*": any)' },
+  { key: 'hostLabels', flag: '--host-labels <keys>', env: 'VNEST_HOST_LABELS', kind: 'list', default: [], help: 'label keys, or prefixes ending in "/", copied to host objects besides unprefixed keys and app.kubernetes.io/' },
+  { key: 'hostAnnotations', flag: '--host-annotations <keys>', env: 'VNEST_HOST_ANNOTATIONS', kind: 'list', default: [], help: 'annotation keys, or prefixes ending in "/", copied to host objects besides unprefixed keys (prefixed ones are what host add-ons act on)' },
+  { key: 'serviceTypes', flag: '--service-types <types>', env: 'VNEST_SERVICE_TYPES', kind: 'list', default: [...serviceTypes], help: `Service types synced to the host (comma-separated: ${serviceTypes.join(', ')})`, check: (v: string[]) => oneOf('--service-types', serviceTypes, v) },
   { key: 'nodeSync', flag: '--node-sync <mode>', env: 'VNEST_NODE_SYNC', kind: 'string', default: 'fake', help: 'virtual nodes: "fake" (name, readiness, generic capacity) or "real" (mirror host nodes; needs a ClusterRole)', check: (v: string) => (v === 'fake' || v === 'real' ? undefined : `--node-sync must be "fake" or "real", not "${v}"`) },
   { key: 'hostServiceAccount', flag: '--host-service-account <name>', env: 'VNEST_HOST_SERVICE_ACCOUNT', kind: 'string', default: 'default', help: 'host service account host pods run as (its token is never mounted)' },
   { key: 'tenantApiHost', flag: '--tenant-api-host <host>', env: 'VNEST_TENANT_API_HOST', kind: 'string', help: 'KUBERNETES_SERVICE_HOST for in-pod clients (the tenant API\'s address as pods see it)' },
@@ -67,7 +80,7 @@ export interface SyncerOptions {
   ownerService: string;
   workers: number;
   resyncSeconds: number;
-  allow: Record<PolicyField, boolean>;
+  policy: IsolationPolicy;
   nodeSync: 'fake' | 'real';
   hostServiceAccount: string;
   tenantApiHost?: string;
@@ -174,11 +187,23 @@ export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS
   const custom = parseCustomResources(out.customResources, (out.profile as string[] | undefined) ?? []);
   problems.push(...custom.problems);
   if (problems.length) throw new OptionsError(problems);
-  const allowList = out.allow as string[];
+  const strings = (key: string) => (out[key] as string[] | undefined) ?? [];
+  const { allow: _a, allowFields: _f, podSecurity: _p, priorityClasses: _pc, runtimeClasses: _rc, schedulers: _s, tolerations: _t, hostLabels: _hl, hostAnnotations: _ha, serviceTypes: _st, ...rest } = out;
   return {
-    ...(out as unknown as SyncerOptions),
+    ...(rest as unknown as SyncerOptions),
     customResourceSpecs: custom.specs,
     ownerService: (out.ownerService as string | undefined) ?? (out.tenant as string),
-    allow: Object.fromEntries(policyFields.map((f) => [f, allowList.includes(f)])) as Record<PolicyField, boolean>,
+    policy: {
+      podSecurity: out.podSecurity as IsolationPolicy['podSecurity'],
+      allow: new Set(strings('allow') as PolicyException[]),
+      allowFields: new Set(strings('allowFields')),
+      priorityClasses: new Set(strings('priorityClasses')),
+      runtimeClasses: new Set(strings('runtimeClasses')),
+      schedulers: new Set(strings('schedulers')),
+      tolerations: new Set(strings('tolerations')),
+      hostLabels: strings('hostLabels'),
+      hostAnnotations: strings('hostAnnotations'),
+      serviceTypes: new Set(strings('serviceTypes')),
+    },
   };
 }

@@ -62,7 +62,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     try {
       const svc = await host.get<KubeObject & { spec?: { clusterIP?: string } }>(types.services, opts.hostNamespace, opts.ownerService);
       if (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None') ownerIp = svc.spec.clusterIP;
-      owner = { apiVersion: 'v1', kind: 'Service', name: svc.metadata.name, uid: svc.metadata.uid ?? '', controller: false, blockOwnerDeletion: false };
+      owner = { apiVersion: 'v1', kind: 'Service', name: svc.metadata.name, uid: svc.metadata.uid ?? '', controller: true, blockOwnerDeletion: false };
     } catch (err) {
       if (isNotFound(err)) {
         throw new Error(`the owner Service ${opts.hostNamespace}/${opts.ownerService} does not exist on the host: the chart creates it; pass --owner-service NAME for another, or --owner-service "" for none`, { cause: err });
@@ -77,7 +77,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     ...(owner ? { owner } : {}),
     workers: opts.workers,
     resyncSeconds: opts.resyncSeconds,
-    allow: opts.allow,
+    policy: opts.policy,
     nodeSync: opts.nodeSync,
     hostServiceAccount: opts.hostServiceAccount,
     // In-pod clients reach the tenant's API through its host Service (the front door behind it).

@@ -21,8 +21,12 @@ export interface ResourceDescriptor<V extends KubeObject = KubeObject, H extends
   wanted?(vObj: V): boolean;
   /** Why the object must not be reified, or undefined. Checked before any host write. */
   validate?(vObj: V): string | undefined;
+  /** Called after a refusal (and after its host copy, if there was one, was deleted). */
+  refused?(vObj: V, reason: string, hadHostCopy: boolean): Promise<void>;
   /** The host object to create for `vObj`. */
   toHost(vObj: V): Promise<H> | H;
+  /** The virtual object is being deleted (it has a deletionTimestamp). Default: delete the host copy. */
+  deleting?(vObj: V, hObj: H | undefined): Promise<void>;
   /** Only the virtual object exists. Default: create the host copy. */
   syncToHost?(vObj: V, create: () => Promise<H | undefined>): Promise<void>;
   /** Both exist and the host copy is ours: bring them in line. */
@@ -101,12 +105,19 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
       if (hObj) await this.deleteHost(hObj);
       return;
     }
-    const forged = forgedKeys(vObj.metadata);
-    const refusal = forged.length > 0
-      ? `labels or annotations ${forged.join(', ')} are reserved for vnest and must not be set by tenants; not syncing`
-      : d.validate?.(vObj);
+    if (vObj.metadata.deletionTimestamp) {
+      // Going away: a deletion always reaches the host, whatever the object says.
+      if (d.deleting) await d.deleting(vObj, hObj);
+      else if (hObj) await this.deleteHost(hObj);
+      return;
+    }
+    const refusal = this.refusal(vObj);
     if (refusal) {
+      // A refused object has no host copy: one made before (under another policy, or before a
+      // change made it refused) goes, so nothing is left unmanaged on the host.
+      if (hObj && !hObj.metadata.deletionTimestamp) await this.deleteHost(hObj);
       await this.warn(vObj, 'SyncRefused', refusal);
+      await d.refused?.(vObj, refusal, hObj !== undefined);
       return;
     }
     if (!hObj) {
@@ -120,6 +131,13 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
       if (!isTerminal(err)) throw err;
       await this.warn(vObj, 'SyncFailed', `the host refused the update: ${(err as Error).message}`);
     }
+  }
+
+  /** Why `vObj` must not have a host copy. */
+  private refusal(vObj: V): string | undefined {
+    const forged = forgedKeys(vObj.metadata);
+    if (forged.length > 0) return `labels or annotations ${forged.join(', ')} are reserved for vnest and must not be set by tenants; not syncing`;
+    return this.descriptor.validate?.(vObj);
   }
 
   /**

@@ -1,6 +1,7 @@
 // The marks vnest puts on host objects, and the metadata translation both directions rely on.
 // Every vnest.dev/ key is defined here and nowhere else.
 import type { KubeObject, ObjectMeta, OwnerReference } from '../kube/client.ts';
+import { defaultHostAnnotations, defaultHostLabels, keyListed, type IsolationPolicy } from './policy.ts';
 
 export const marks = {
   /** Label: the tenant that owns a host object. */
@@ -28,8 +29,6 @@ const prefix = 'vnest.dev/';
 /** Keys that claim ownership of a host object; a tenant setting any of them is forging. */
 const ownershipKeys = new Set<string>([marks.tenant, marks.namespace, marks.objectName, marks.objectNamespace, marks.objectUid, marks.objectKind]);
 
-/** Annotations a host copy never carries over from the virtual object. */
-const droppedAnnotations = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
 
 /**
  * Ownership marks on a virtual object: a tenant trying to forge ownership. (Other vnest.dev/ keys,
@@ -43,18 +42,44 @@ export interface HostMetaContext {
   tenant: string;
   hostNamespace: string;
   owner?: OwnerReference;
+  policy: Pick<IsolationPolicy, 'hostLabels' | 'hostAnnotations'>;
+}
+
+/**
+ * The labels and annotations of a virtual object that may be copied to the host: an allow-list of
+ * keys (policy.ts), never a vnest.dev/ key. Host add-ons act on prefixed keys (CNI, identity
+ * webhooks, load balancers, DNS controllers), so those stay behind unless the operator lists them.
+ */
+export function copiedMetadata(meta: ObjectMeta, policy: HostMetaContext['policy']): { labels: Record<string, string>; annotations: Record<string, string> } {
+  const pick = (from: Record<string, string> | undefined, defaults: readonly string[], extra: readonly string[]) => {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(from ?? {})) {
+      if (!k.startsWith(prefix) && (keyListed(k, defaults) || keyListed(k, extra))) out[k] = v;
+    }
+    return out;
+  };
+  return {
+    labels: pick(meta.labels, defaultHostLabels, policy.hostLabels),
+    annotations: pick(meta.annotations, defaultHostAnnotations, policy.hostAnnotations),
+  };
+}
+
+/**
+ * The labels and annotations of a host copy that vnest manages: its own vnest.dev/ keys and the
+ * keys it would copy. Keys host controllers add (pv.kubernetes.io/..., for instance) are theirs:
+ * comparing only this view keeps a sync from removing them.
+ */
+export function managedMetadata(meta: ObjectMeta, policy: HostMetaContext['policy']): { labels: Record<string, string>; annotations: Record<string, string> } {
+  const copied = copiedMetadata(meta, policy);
+  const ours = (from: Record<string, string> | undefined) => Object.fromEntries(Object.entries(from ?? {}).filter(([k]) => k.startsWith(prefix)));
+  return { labels: { ...copied.labels, ...ours(meta.labels) }, annotations: { ...copied.annotations, ...ours(meta.annotations) } };
 }
 
 /** Metadata of the host copy of `vObj` (name already translated by the caller). */
 export function hostMetadata(vObj: KubeObject, kind: string, hostName: string, ctx: HostMetaContext): ObjectMeta {
-  const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(vObj.metadata.labels ?? {})) if (!k.startsWith(prefix)) labels[k] = v;
+  const { labels, annotations } = copiedMetadata(vObj.metadata, ctx.policy);
   labels[marks.tenant] = ctx.tenant;
   if (vObj.metadata.namespace) labels[marks.namespace] = vObj.metadata.namespace;
-  const annotations: Record<string, string> = {};
-  for (const [k, v] of Object.entries(vObj.metadata.annotations ?? {})) {
-    if (!k.startsWith(prefix) && !droppedAnnotations.has(k)) annotations[k] = v;
-  }
   annotations[marks.objectName] = vObj.metadata.name;
   annotations[marks.objectNamespace] = vObj.metadata.namespace ?? '';
   annotations[marks.objectUid] = vObj.metadata.uid ?? '';

@@ -1,43 +1,147 @@
 import { describe, expect, it } from 'vitest';
-import { hostPodSpec, mutablePodFields, podPolicyViolations, podReferences, tokenAnnotation, tokenSources, virtualPodStatus, type Pod, type PodPolicyAllow } from './pods.ts';
-
-const none: PodPolicyAllow = { nodeName: false, hostNetwork: false, hostPID: false, hostIPC: false, hostPath: false, privileged: false, capabilities: false };
+import { defaultPolicy, type IsolationPolicy } from './policy.ts';
+import { mutablePodFields, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
+import { shapePaths } from './shape.ts';
 
 function pod(spec: Partial<Pod['spec']>, namespace = 'app'): Pod {
   return { metadata: { name: 'p', namespace, uid: 'u1' }, spec: { containers: [{ name: 'c', image: 'i:1' }], ...spec } };
 }
 
-describe('podPolicyViolations', () => {
+const ctx: PodTranslateContext = { tenant: 't1', hostServiceAccount: 'default', tokens: { secretName: 'p-x-app-x-t1-sa-token' }, policy: defaultPolicy() };
+const hostPodSpec = (p: Pod, c: PodTranslateContext = ctx) => translatePod(p, c).spec;
+const problems = (spec: Partial<Pod['spec']>, policy: Partial<IsolationPolicy> = {}) => translatePod(pod(spec), { ...ctx, policy: defaultPolicy(policy) }).problems;
+
+describe('translatePod: policy', () => {
   it('accepts an ordinary pod', () => {
-    expect(podPolicyViolations(pod({}), none)).toEqual([]);
+    expect(problems({})).toEqual([]);
   });
 
-  it('names every field a tenant must not choose, in init and regular containers', () => {
-    const v = podPolicyViolations(pod({
-      nodeName: 'n1', hostNetwork: true, hostPID: true, hostIPC: true,
+  it('names every baseline control a pod breaks, in init and regular containers', () => {
+    const v = problems({
+      hostNetwork: true, hostPID: true, hostIPC: true,
       volumes: [{ name: 'root', hostPath: { path: '/' } }],
+      securityContext: { sysctls: [{ name: 'kernel.msgmax', value: '1' }], seccompProfile: { type: 'Unconfined' } },
       initContainers: [{ name: 'init', image: 'i', securityContext: { privileged: true } }],
-      containers: [{ name: 'c', image: 'i', securityContext: { capabilities: { add: ['SYS_ADMIN'] } } }],
-    }), none);
+      containers: [{
+        name: 'c', image: 'i', ports: [{ containerPort: 80, hostPort: 80 }],
+        securityContext: { capabilities: { add: ['SYS_ADMIN', 'CHOWN'] }, procMount: 'Unmasked', seLinuxOptions: { type: 'spc_t' }, appArmorProfile: { type: 'Unconfined' } },
+        livenessProbe: { httpGet: { host: '169.254.169.254', port: 80 } },
+      }],
+    });
     expect(v).toEqual([
-      'spec.nodeName (n1) is chosen by the host scheduler',
-      'spec.hostNetwork is not allowed',
-      'spec.hostPID is not allowed',
-      'spec.hostIPC is not allowed',
-      'hostPath volume root is not allowed',
-      'container init is privileged',
-      'container c adds capabilities SYS_ADMIN',
+      'spec.hostNetwork: host networking is not allowed',
+      'spec.hostPID: the host PID namespace is not allowed',
+      'spec.hostIPC: the host IPC namespace is not allowed',
+      'spec.volumes[0].hostPath: hostPath volumes are not allowed',
+      'spec.securityContext.seccompProfile.type: Unconfined seccomp is not allowed',
+      'spec.securityContext.sysctls[0]: sysctl kernel.msgmax is not in the safe set',
+      'spec.initContainers[0].securityContext.privileged: container init must not be privileged',
+      'spec.containers[0].securityContext.capabilities.add: container c adds SYS_ADMIN',
+      'spec.containers[0].ports[0].hostPort: host ports are not allowed',
+      'spec.containers[0].securityContext.seLinuxOptions.type: SELinux type spc_t is not allowed',
+      'spec.containers[0].securityContext.appArmorProfile.type: Unconfined AppArmor is not allowed',
+      'spec.containers[0].securityContext.procMount: only the Default /proc mount is allowed',
+      'spec.containers[0].livenessProbe.httpGet.host: probes and hooks may not name a host',
     ]);
   });
 
-  it('lets the configuration allow a field', () => {
-    expect(podPolicyViolations(pod({ hostNetwork: true }), { ...none, hostNetwork: true })).toEqual([]);
+  it('lets the operator allow single controls, or everything with the privileged level', () => {
+    expect(problems({ hostNetwork: true }, { allow: new Set(['hostNetwork']) })).toEqual([]);
+    expect(problems({ hostNetwork: true, volumes: [{ name: 'root', hostPath: { path: '/' } }] }, { podSecurity: 'privileged' })).toEqual([]);
+  });
+
+  it('applies the restricted level when asked', () => {
+    expect(problems({}, { podSecurity: 'restricted' })).toEqual([
+      'spec.containers[0].securityContext.allowPrivilegeEscalation must be false',
+      'spec.containers[0].securityContext.runAsNonRoot must be true (here or in spec.securityContext)',
+      'spec.containers[0].securityContext.seccompProfile.type must be RuntimeDefault or Localhost (here or in spec.securityContext)',
+      'spec.containers[0].securityContext.capabilities.drop must include ALL',
+    ]);
+    const good = {
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{ name: 'c', image: 'i', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+    };
+    expect(problems(good, { podSecurity: 'restricted' })).toEqual([]);
+  });
+
+  it('refuses fields that pick host resources unless the operator permits them', () => {
+    expect(problems({
+      nodeName: 'n1',
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['n1'] }] }] } } },
+      tolerations: [{ key: 'dedicated', operator: 'Exists' }, { operator: 'Exists' }, { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' }],
+      priorityClassName: 'system-node-critical', runtimeClassName: 'kata', schedulerName: 'other',
+    })).toEqual([
+      'spec.nodeName: pods may not pick a host node by name (n1); the host scheduler places them',
+      'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields: pods may not pick host nodes by field',
+      'spec.tolerations[0]: tolerating taint dedicated is not permitted on this host',
+      'spec.tolerations[1]: tolerating every taint is not permitted on this host',
+      'spec.priorityClassName: priority class system-node-critical is not permitted on this host',
+      'spec.runtimeClassName: runtime class kata is not permitted on this host',
+      'spec.schedulerName: scheduler other is not permitted on this host',
+    ]);
+    expect(problems(
+      { tolerations: [{ key: 'dedicated', operator: 'Exists' }], priorityClassName: 'batch', runtimeClassName: 'kata', schedulerName: 'other' },
+      { tolerations: new Set(['dedicated']), priorityClasses: new Set(['batch']), runtimeClasses: new Set(['kata']), schedulers: new Set(['other']) },
+    )).toEqual([]);
+    expect(problems({ schedulerName: 'default-scheduler' })).toEqual([]);
+  });
+
+  it('drops the nodeName of a pod the syncer bound itself', () => {
+    const r = translatePod(pod({ nodeName: 'n1' }), { ...ctx, boundBySyncer: true });
+    expect(r.problems).toEqual([]);
+    expect(r.spec.nodeName).toBeUndefined();
+  });
+
+  it('refuses fields that are not on the allow-list, and copies them when the operator allows the path', () => {
+    const spec = { futureField: { x: 1 }, containers: [{ name: 'c', image: 'i', futureContainerField: true }] };
+    expect(problems(spec)).toEqual([
+      'spec.containers[0].futureContainerField is not on vnest\'s allow-list of fields',
+      'spec.futureField is not on vnest\'s allow-list of fields',
+    ]);
+    const allowed = translatePod(pod(spec), { ...ctx, policy: defaultPolicy({ allowFields: new Set(['Pod.spec.futureField', 'Pod.spec.containers[*].futureContainerField']) }) });
+    expect(allowed.problems).toEqual([]);
+    expect(allowed.spec.futureField).toEqual({ x: 1 });
+    expect(allowed.spec.containers[0].futureContainerField).toBe(true);
+  });
+
+  it('refuses references it cannot translate: resource claims, trust bundles, pod certificates, legacy volume types', () => {
+    expect(problems({
+      resourceClaims: [{ name: 'gpu', resourceClaimName: 'gpu' }],
+      volumes: [
+        { name: 'a', projected: { sources: [{ clusterTrustBundle: { name: 'b', path: 'p' } }, { podCertificate: { signerName: 'x', keyType: 'RSA3072', credentialBundlePath: 'c' } }] } },
+        { name: 'b', nfs: { server: '10.0.0.1', path: '/' } },
+        { name: 'c', cephfs: { monitors: ['m'], secretRef: { name: 'ceph' } } },
+        { name: 'd', gitRepo: { repository: 'x' } },
+      ],
+    })).toEqual([
+      'spec.resourceClaims: resource claims are not synced to the host',
+      'spec.volumes[0].projected.sources[0].clusterTrustBundle: cluster trust bundles are not synced to the host',
+      'spec.volumes[0].projected.sources[1].podCertificate: pod certificates are not synced to the host',
+      'spec.volumes[1].nfs is not on vnest\'s allow-list of fields',
+      'spec.volumes[2].cephfs is not on vnest\'s allow-list of fields',
+      'spec.volumes[3].gitRepo is not on vnest\'s allow-list of fields',
+    ]);
+  });
+
+  it('checks ephemeral claim templates like claims', () => {
+    expect(problems({ volumes: [{ name: 'e', ephemeral: { volumeClaimTemplate: { spec: { selector: { matchLabels: { a: 'b' } }, volumeName: 'pv-1', dataSource: { kind: 'VolumeSnapshot', apiGroup: 'snapshot.storage.k8s.io', name: 's' } } } } }] })).toEqual([
+      'spec.volumes[0].ephemeral.volumeClaimTemplate.spec.selector: a claim may not select volumes by label; on a shared host the host binds claims to volumes',
+      'spec.volumes[0].ephemeral.volumeClaimTemplate.spec.volumeName: a claim may not name a volume; on a shared host the host binds claims to volumes',
+      'spec.volumes[0].ephemeral.volumeClaimTemplate.spec.dataSource: snapshot.storage.k8s.io/VolumeSnapshot data sources are not synced; only this tenant\'s own claims can be cloned',
+    ]);
+    const spec = hostPodSpec(pod({ volumes: [{ name: 'e', ephemeral: { volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], dataSource: { kind: 'PersistentVolumeClaim', name: 'src' } } } } }] }));
+    expect(spec.volumes[0].ephemeral.volumeClaimTemplate.spec.dataSource).toEqual({ kind: 'PersistentVolumeClaim', name: 'src-x-app-x-t1' });
+  });
+
+  it('names in its shape every field it copies', () => {
+    const paths = shapePaths(podSpecShape);
+    expect(paths).toContain('containers[*].securityContext.capabilities.add');
+    expect(paths).toContain('volumes[*].csi.nodePublishSecretRef.name');
+    expect(paths).not.toContain('volumes[*].nfs');
   });
 });
 
-describe('hostPodSpec', () => {
-  const ctx = { tenant: 't1', hostServiceAccount: 'default', tokens: { secretName: 'p-x-app-x-t1-sa-token' } };
-
+describe('translatePod: the host spec', () => {
   it('points every reference at the host copies', () => {
     const spec = hostPodSpec(pod({
       volumes: [

@@ -1,10 +1,15 @@
-// Pure translation of pods between virtual and host: spec references to host copies, selectors
-// narrowed to this tenant, the policy on fields a tenant must not choose, and status back.
+// Pure translation of pods between virtual and host. The host pod is built from an allow-list of
+// the virtual pod's fields (podSpecShape, the one place that says what is copied); every reference
+// is translated to this tenant's host copy or refused; the pod must meet the policy's Pod Security
+// Standard; fields that pick host resources need the operator's permission. Status maps back.
 import type { KubeObject } from '../kube/client.ts';
+import { hostClaimSpec } from './claims.ts';
 import { marks } from './metadata.ts';
 import { hostName } from './names.ts';
+import { containersOf, podSecurityViolations } from './pod-security.ts';
+import { allowedPaths, defaultTolerations, type IsolationPolicy } from './policy.ts';
+import { list, project, type Projection, type Shape } from './shape.ts';
 
- 
 type Json = Record<string, any>;
 
 export interface Pod extends KubeObject {
@@ -12,74 +17,218 @@ export interface Pod extends KubeObject {
   status?: Json;
 }
 
-export interface PodPolicyAllow {
-  nodeName: boolean;
-  hostNetwork: boolean;
-  hostPID: boolean;
-  hostIPC: boolean;
-  hostPath: boolean;
-  privileged: boolean;
-  capabilities: boolean;
-}
-
 export interface PodTranslateContext {
   tenant: string;
   hostServiceAccount: string;
+  policy: IsolationPolicy;
   tenantApi?: { host: string; port: number };
   /** Where the host pod finds its service-account tokens: a host Secret, or its own annotations. */
   tokens: { secretName: string } | 'annotation';
   /** The tenant's DNS (its kube-dns Service IP), for pods that use cluster DNS. */
   dns?: { nameserver: string; clusterDomain: string };
+  /** The syncer itself bound the virtual pod to a node: its nodeName is not the tenant's choice. */
+  boundBySyncer?: boolean;
 }
 
-const allContainers = (spec: Json): Json[] => [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])];
+// ---- The allow-list -------------------------------------------------------------------------
 
-/** Reasons the pod must not run on the shared host under `allow`; empty when it may. */
-export function podPolicyViolations(pod: Pod, allow: PodPolicyAllow): string[] {
-  const s = pod.spec;
-  const out: string[] = [];
-  if (s.nodeName && !allow.nodeName) out.push(`spec.nodeName (${s.nodeName}) is chosen by the host scheduler`);
-  if (s.hostNetwork && !allow.hostNetwork) out.push('spec.hostNetwork is not allowed');
-  if (s.hostPID && !allow.hostPID) out.push('spec.hostPID is not allowed');
-  if (s.hostIPC && !allow.hostIPC) out.push('spec.hostIPC is not allowed');
-  if (!allow.hostPath) {
-    for (const v of s.volumes ?? []) if (v.hostPath) out.push(`hostPath volume ${v.name} is not allowed`);
+const keyRef: Shape = { name: 'copy', key: 'copy', optional: 'copy' };
+const handler: Shape = {
+  exec: { command: 'copy' },
+  httpGet: { path: 'copy', port: 'copy', host: 'copy', scheme: 'copy', httpHeaders: 'copy' },
+  tcpSocket: { port: 'copy', host: 'copy' },
+  sleep: { seconds: 'copy' },
+};
+const probe: Shape = {
+  exec: { command: 'copy' },
+  httpGet: handler.httpGet as Shape,
+  tcpSocket: handler.tcpSocket as Shape,
+  grpc: { port: 'copy', service: 'copy' },
+  initialDelaySeconds: 'copy', timeoutSeconds: 'copy', periodSeconds: 'copy', successThreshold: 'copy', failureThreshold: 'copy',
+  terminationGracePeriodSeconds: 'copy',
+};
+const seLinuxOptions: Shape = { user: 'copy', role: 'copy', type: 'copy', level: 'copy' };
+const profile: Shape = { type: 'copy', localhostProfile: 'copy' };
+const windowsOptions: Shape = { gmsaCredentialSpecName: 'copy', gmsaCredentialSpec: 'copy', runAsUserName: 'copy', hostProcess: 'copy' };
+const containerSecurityContext: Shape = {
+  capabilities: { add: 'copy', drop: 'copy' },
+  privileged: 'copy', seLinuxOptions, windowsOptions, runAsUser: 'copy', runAsGroup: 'copy', runAsNonRoot: 'copy',
+  readOnlyRootFilesystem: 'copy', allowPrivilegeEscalation: 'copy', procMount: 'copy', seccompProfile: profile, appArmorProfile: profile,
+};
+const fieldRef: Shape = { apiVersion: 'copy', fieldPath: 'copy' };
+const resourceFieldRef: Shape = { containerName: 'copy', resource: 'copy', divisor: 'copy' };
+const container: Shape = {
+  name: 'copy', image: 'copy', command: 'copy', args: 'copy', workingDir: 'copy',
+  ports: list({ name: 'copy', containerPort: 'copy', protocol: 'copy', hostPort: 'copy', hostIP: 'copy' }),
+  envFrom: list({ prefix: 'copy', configMapRef: { name: 'copy', optional: 'copy' }, secretRef: { name: 'copy', optional: 'copy' } }),
+  env: list({
+    name: 'copy', value: 'copy',
+    valueFrom: {
+      fieldRef, resourceFieldRef, configMapKeyRef: keyRef, secretKeyRef: keyRef,
+      fileKeyRef: { volumeName: 'copy', path: 'copy', key: 'copy', optional: 'copy' },
+    },
+  }),
+  resources: 'copy', resizePolicy: 'copy', restartPolicy: 'copy', restartPolicyRules: 'copy',
+  volumeMounts: list({ name: 'copy', readOnly: 'copy', recursiveReadOnly: 'copy', mountPath: 'copy', subPath: 'copy', mountPropagation: 'copy', subPathExpr: 'copy' }),
+  volumeDevices: list({ name: 'copy', devicePath: 'copy' }),
+  livenessProbe: probe, readinessProbe: probe, startupProbe: probe,
+  lifecycle: { postStart: handler, preStop: handler, stopSignal: 'copy' },
+  terminationMessagePath: 'copy', terminationMessagePolicy: 'copy', imagePullPolicy: 'copy',
+  securityContext: containerSecurityContext,
+  stdin: 'copy', stdinOnce: 'copy', tty: 'copy',
+};
+const downwardItems = list({ path: 'copy', fieldRef, resourceFieldRef, mode: 'copy' });
+const keyItems = list({ key: 'copy', path: 'copy', mode: 'copy' });
+const notSynced = (what: string) => ({ refuse: `${what} are not synced to the host` });
+const volume: Shape = {
+  name: 'copy',
+  configMap: { name: 'copy', items: keyItems, defaultMode: 'copy', optional: 'copy' },
+  secret: { secretName: 'copy', items: keyItems, defaultMode: 'copy', optional: 'copy' },
+  downwardAPI: { items: downwardItems, defaultMode: 'copy' },
+  emptyDir: { medium: 'copy', sizeLimit: 'copy' },
+  persistentVolumeClaim: { claimName: 'copy', readOnly: 'copy' },
+  // The claim template is checked and translated like a claim (translateVolumes).
+  ephemeral: { volumeClaimTemplate: { metadata: { labels: 'copy', annotations: 'copy' }, spec: 'copy' } },
+  csi: { driver: 'copy', readOnly: 'copy', fsType: 'copy', volumeAttributes: 'copy', nodePublishSecretRef: { name: 'copy' } },
+  image: { reference: 'copy', pullPolicy: 'copy' },
+  // The pod security level refuses it unless the operator allows hostPath.
+  hostPath: { path: 'copy', type: 'copy' },
+  projected: {
+    defaultMode: 'copy',
+    sources: list({
+      configMap: { name: 'copy', items: keyItems, optional: 'copy' },
+      secret: { name: 'copy', items: keyItems, optional: 'copy' },
+      downwardAPI: { items: downwardItems },
+      serviceAccountToken: { audience: 'copy', expirationSeconds: 'copy', path: 'copy' },
+      clusterTrustBundle: notSynced('cluster trust bundles'),
+      podCertificate: notSynced('pod certificates'),
+    }),
+  },
+};
+const nodeSelectorTerm: Shape = { matchExpressions: 'copy', matchFields: 'copy' };
+const podAffinityTerm: Shape = { labelSelector: 'copy', namespaces: 'copy', topologyKey: 'copy', namespaceSelector: 'copy', matchLabelKeys: 'copy', mismatchLabelKeys: 'copy' };
+const podAffinity: Shape = {
+  requiredDuringSchedulingIgnoredDuringExecution: list(podAffinityTerm),
+  preferredDuringSchedulingIgnoredDuringExecution: list({ weight: 'copy', podAffinityTerm }),
+};
+
+/**
+ * Every pod spec field vnest copies to the host, and how. A field missing here never reaches the
+ * host: the pod is refused with an Event naming it, unless the operator allowed its path.
+ */
+export const podSpecShape: Shape = {
+  volumes: list(volume),
+  initContainers: list(container),
+  containers: list(container),
+  ephemeralContainers: list({ ...container, targetContainerName: 'copy' }),
+  restartPolicy: 'copy',
+  terminationGracePeriodSeconds: 'copy',
+  activeDeadlineSeconds: 'copy',
+  dnsPolicy: 'copy',
+  dnsConfig: { nameservers: 'copy', searches: 'copy', options: 'copy' },
+  nodeSelector: 'copy',
+  // Replaced: host pods run as the host's service account, without its token.
+  serviceAccountName: 'drop',
+  serviceAccount: 'drop',
+  automountServiceAccountToken: 'drop',
+  enableServiceLinks: 'drop',
+  // Checked against the policy below (node pinning, priority, runtime and scheduler choices).
+  nodeName: 'copy',
+  hostNetwork: 'copy',
+  hostPID: 'copy',
+  hostIPC: 'copy',
+  shareProcessNamespace: 'copy',
+  hostUsers: 'copy',
+  securityContext: {
+    seLinuxOptions, windowsOptions, runAsUser: 'copy', runAsGroup: 'copy', runAsNonRoot: 'copy', supplementalGroups: 'copy',
+    supplementalGroupsPolicy: 'copy', fsGroup: 'copy', sysctls: 'copy', fsGroupChangePolicy: 'copy', seccompProfile: profile,
+    appArmorProfile: profile, seLinuxChangePolicy: 'copy',
+  },
+  imagePullSecrets: list({ name: 'copy' }),
+  hostname: 'copy',
+  hostnameOverride: 'copy',
+  subdomain: 'copy',
+  setHostnameAsFQDN: 'copy',
+  affinity: {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: list(nodeSelectorTerm) },
+      preferredDuringSchedulingIgnoredDuringExecution: list({ weight: 'copy', preference: nodeSelectorTerm }),
+    },
+    podAffinity,
+    podAntiAffinity: podAffinity,
+  },
+  schedulerName: 'copy',
+  tolerations: list({ key: 'copy', operator: 'copy', value: 'copy', effect: 'copy', tolerationSeconds: 'copy' }),
+  hostAliases: list({ ip: 'copy', hostnames: 'copy' }),
+  priorityClassName: 'copy',
+  // Admission on the host computes these from the classes; copied numbers can clash.
+  priority: 'drop',
+  preemptionPolicy: 'drop',
+  overhead: 'drop',
+  runtimeClassName: 'copy',
+  readinessGates: list({ conditionType: 'copy' }),
+  topologySpreadConstraints: list({
+    maxSkew: 'copy', topologyKey: 'copy', whenUnsatisfiable: 'copy', labelSelector: 'copy', minDomains: 'copy',
+    nodeAffinityPolicy: 'copy', nodeTaintsPolicy: 'copy', matchLabelKeys: 'copy',
+  }),
+  // The host copy is created once the gates are gone (podsWaitingForGates): it would wait forever.
+  schedulingGates: 'drop',
+  os: { name: 'copy' },
+  resources: 'copy',
+  resourceClaims: notSynced('resource claims'),
+};
+
+// ---- References ------------------------------------------------------------------------------
+
+export type ReferenceKind = 'configmaps' | 'secrets' | 'pvcs';
+
+/** Volume types whose `secretRef` names a Secret in the pod's namespace (when an operator allows them). */
+const secretRefVolumes = ['cephfs', 'rbd', 'iscsi', 'flexVolume', 'scaleIO', 'storageos'] as const;
+
+/**
+ * Calls `fn` for every field of `spec` that names a ConfigMap, Secret or claim in the pod's
+ * namespace: the object holding the field and the field's name. The one list both reference
+ * tracking and translation walk, so they cannot disagree.
+ */
+function eachReference(spec: Json, fn: (kind: ReferenceKind, holder: Json, field: string) => void): void {
+  for (const v of spec.volumes ?? []) {
+    if (v.configMap) fn('configmaps', v.configMap, 'name');
+    if (v.secret) fn('secrets', v.secret, 'secretName');
+    if (v.persistentVolumeClaim) fn('pvcs', v.persistentVolumeClaim, 'claimName');
+    if (v.csi?.nodePublishSecretRef) fn('secrets', v.csi.nodePublishSecretRef, 'name');
+    if (v.azureFile) fn('secrets', v.azureFile, 'secretName');
+    for (const type of secretRefVolumes) if (v[type]?.secretRef) fn('secrets', v[type].secretRef, 'name');
+    for (const src of v.projected?.sources ?? []) {
+      if (src.configMap) fn('configmaps', src.configMap, 'name');
+      if (src.secret) fn('secrets', src.secret, 'name');
+    }
   }
-  for (const c of allContainers(s)) {
-    if (c.securityContext?.privileged && !allow.privileged) out.push(`container ${c.name} is privileged`);
-    const added: string[] = c.securityContext?.capabilities?.add ?? [];
-    if (added.length > 0 && !allow.capabilities) out.push(`container ${c.name} adds capabilities ${added.join(', ')}`);
+  for (const { c } of containersOf(spec)) {
+    for (const e of c.env ?? []) {
+      if (e.valueFrom?.configMapKeyRef) fn('configmaps', e.valueFrom.configMapKeyRef, 'name');
+      if (e.valueFrom?.secretKeyRef) fn('secrets', e.valueFrom.secretKeyRef, 'name');
+    }
+    for (const e of c.envFrom ?? []) {
+      if (e.configMapRef) fn('configmaps', e.configMapRef, 'name');
+      if (e.secretRef) fn('secrets', e.secretRef, 'name');
+    }
   }
-  return out;
+  for (const p of spec.imagePullSecrets ?? []) fn('secrets', p, 'name');
 }
 
 /** ConfigMaps, Secrets and PVCs a pod references, by virtual name. */
-export function podReferences(pod: Pod): { configmaps: Set<string>; secrets: Set<string>; pvcs: Set<string> } {
-  const configmaps = new Set<string>();
-  const secrets = new Set<string>();
-  const pvcs = new Set<string>();
-  const s = pod.spec;
-  for (const v of s.volumes ?? []) {
-    if (v.configMap?.name) configmaps.add(v.configMap.name);
-    if (v.secret?.secretName) secrets.add(v.secret.secretName);
-    if (v.persistentVolumeClaim?.claimName) pvcs.add(v.persistentVolumeClaim.claimName);
-    for (const src of v.projected?.sources ?? []) {
-      if (src.configMap?.name) configmaps.add(src.configMap.name);
-      if (src.secret?.name) secrets.add(src.secret.name);
+export function podReferences(pod: Pod): Record<ReferenceKind, Set<string>> {
+  const out: Record<ReferenceKind, Set<string>> = { configmaps: new Set(), secrets: new Set(), pvcs: new Set() };
+  eachReference(pod.spec, (kind, holder, field) => {
+    if (typeof holder[field] === 'string' && holder[field]) out[kind].add(holder[field]);
+  });
+  for (const v of pod.spec.volumes ?? []) {
+    const spec = v.ephemeral?.volumeClaimTemplate?.spec;
+    for (const ref of [spec?.dataSource, spec?.dataSourceRef]) {
+      if (ref?.kind === 'PersistentVolumeClaim' && !ref.apiGroup && typeof ref.name === 'string') out.pvcs.add(ref.name);
     }
   }
-  for (const c of allContainers(s)) {
-    for (const e of c.env ?? []) {
-      if (e.valueFrom?.configMapKeyRef?.name) configmaps.add(e.valueFrom.configMapKeyRef.name);
-      if (e.valueFrom?.secretKeyRef?.name) secrets.add(e.valueFrom.secretKeyRef.name);
-    }
-    for (const e of c.envFrom ?? []) {
-      if (e.configMapRef?.name) configmaps.add(e.configMapRef.name);
-      if (e.secretRef?.name) secrets.add(e.secretRef.name);
-    }
-  }
-  for (const p of s.imagePullSecrets ?? []) if (p.name) secrets.add(p.name);
-  return { configmaps, secrets, pvcs };
+  return out;
 }
 
 /** The projected service-account token sources of a pod: volume name, source index, source. */
@@ -99,6 +248,39 @@ const tokenKey = (volume: string, index: number) => `${volume}.${index}`.replace
 
 /** Host pod annotation that carries the token of projected source `key`. */
 export const tokenAnnotation = (key: string) => `${marks.tokenPrefix}${key}`;
+
+// ---- Placement: fields that pick host resources -----------------------------------------------
+
+function placementProblems(spec: Json, policy: IsolationPolicy, boundBySyncer: boolean): string[] {
+  const out: string[] = [];
+  const pinning = !policy.allow.has('nodeName');
+  if (spec.nodeName && !boundBySyncer && pinning) {
+    out.push(`spec.nodeName: pods may not pick a host node by name (${spec.nodeName}); the host scheduler places them`);
+  }
+  const na = spec.affinity?.nodeAffinity;
+  const terms: Array<[string, Json]> = [
+    ...(na?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []).map((t: Json, i: number) => [`spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[${i}]`, t]),
+    ...(na?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((p: Json, i: number) => [`spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[${i}].preference`, p.preference ?? {}]),
+  ];
+  for (const [path, term] of terms) {
+    if (pinning && (term.matchFields ?? []).length > 0) out.push(`${path}.matchFields: pods may not pick host nodes by field`);
+  }
+  const anyTaint = policy.tolerations.has('*');
+  (spec.tolerations ?? []).forEach((t: Json, i: number) => {
+    const key: string = t.key ?? '';
+    if (anyTaint || (key && (defaultTolerations.includes(key) || policy.tolerations.has(key)))) return;
+    out.push(`spec.tolerations[${i}]: tolerating ${key ? `taint ${key}` : 'every taint'} is not permitted on this host`);
+  });
+  const listed = (field: string, value: string | undefined, allowed: ReadonlySet<string>, what: string) => {
+    if (value && !allowed.has(value)) out.push(`spec.${field}: ${what} ${value} is not permitted on this host${allowed.size ? ` (permitted: ${[...allowed].join(', ')})` : ''}`);
+  };
+  listed('priorityClassName', spec.priorityClassName, policy.priorityClasses, 'priority class');
+  listed('runtimeClassName', spec.runtimeClassName, policy.runtimeClasses, 'runtime class');
+  if (spec.schedulerName !== 'default-scheduler') listed('schedulerName', spec.schedulerName, policy.schedulers, 'scheduler');
+  return out;
+}
+
+// ---- Translation -----------------------------------------------------------------------------
 
 /** Adds this tenant's (and virtual namespace's) labels to a label selector. */
 function narrowSelector(selector: Json | undefined, tenant: string, namespaces: string[] | undefined): Json {
@@ -122,9 +304,7 @@ function translateAffinityTerm(term: Json, tenant: string, podNamespace: string)
   return t;
 }
 
-function translateAffinity(affinity: Json | undefined, tenant: string, ns: string): Json | undefined {
-  if (!affinity) return affinity;
-  const a = structuredClone(affinity);
+function translateAffinity(a: Json, tenant: string, ns: string): void {
   for (const kind of ['podAffinity', 'podAntiAffinity']) {
     const pa = a[kind];
     if (!pa) continue;
@@ -138,54 +318,65 @@ function translateAffinity(affinity: Json | undefined, tenant: string, ns: strin
       }));
     }
   }
-  return a;
 }
 
-/** The host pod's spec for virtual pod `pod`. */
-export function hostPodSpec(pod: Pod, ctx: PodTranslateContext): Json {
+/** The pod's own name, namespace and UID are the virtual ones, which the host pod carries as marks. */
+const virtualFieldPaths: Record<string, string> = {
+  'metadata.name': `metadata.annotations['${marks.objectName}']`,
+  'metadata.namespace': `metadata.annotations['${marks.objectNamespace}']`,
+  'metadata.uid': `metadata.annotations['${marks.objectUid}']`,
+};
+
+function translateFieldRef(ref: Json | undefined): void {
+  if (ref?.fieldPath && virtualFieldPaths[ref.fieldPath]) ref.fieldPath = virtualFieldPaths[ref.fieldPath];
+}
+
+function translateVolumes(spec: Json, ns: string, ctx: PodTranslateContext, out: Projection, allowed: ReadonlySet<string>): void {
+  (spec.volumes ?? []).forEach((v: Json, i: number) => {
+    for (const item of v.downwardAPI?.items ?? []) translateFieldRef(item.fieldRef);
+    const template = v.ephemeral?.volumeClaimTemplate;
+    if (template) {
+      template.spec = hostClaimSpec(template.spec ?? {}, ns, ctx.tenant, `spec.volumes[${i}].ephemeral.volumeClaimTemplate.spec`, out, allowed);
+    }
+    if (!v.projected?.sources) return;
+    v.projected.sources = v.projected.sources.map((src: Json, j: number) => {
+      for (const item of src.downwardAPI?.items ?? []) translateFieldRef(item.fieldRef);
+      if (!src.serviceAccountToken) return src;
+      // The token the syncer requested from the tenant's API, at the same path; the kubelet
+      // refreshes the file when the syncer renews the token.
+      const key = tokenKey(v.name, j);
+      const path = src.serviceAccountToken.path;
+      if (ctx.tokens === 'annotation') {
+        return { downwardAPI: { items: [{ path, fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${tokenAnnotation(key)}']` } }] } };
+      }
+      return { secret: { name: ctx.tokens.secretName, items: [{ key, path }] } };
+    });
+  });
+}
+
+/**
+ * The host pod's spec for virtual pod `pod`, and every reason it must not reach the host (empty
+ * when it may). The spec holds only allow-listed fields, with references translated.
+ */
+export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; problems: string[] } {
   const ns = pod.metadata.namespace ?? 'default';
-  const h = (name: string) => hostName(name, ns, ctx.tenant);
-  const spec: Json = structuredClone(pod.spec);
+  const out: Projection = { problems: [] };
+  const allowed = allowedPaths(ctx.policy, 'Pod');
+  const spec = (project(pod.spec, podSpecShape, 'spec', out, allowed) ?? {}) as Json;
+  out.problems.push(...podSecurityViolations(spec, ctx.policy), ...placementProblems(spec, ctx.policy, ctx.boundBySyncer ?? false));
+  if (ctx.boundBySyncer) delete spec.nodeName;
+
   spec.serviceAccountName = ctx.hostServiceAccount;
-  delete spec.serviceAccount;
-  // The host's priority admission computes the value from the class; a copied number can clash.
-  delete spec.priority;
   spec.automountServiceAccountToken = false;
   // Host Services are not the tenant's; the tenant's own API is set below.
   spec.enableServiceLinks = false;
 
-  for (const v of spec.volumes ?? []) {
-    if (v.configMap?.name) v.configMap.name = h(v.configMap.name);
-    if (v.secret?.secretName) v.secret.secretName = h(v.secret.secretName);
-    if (v.persistentVolumeClaim?.claimName) v.persistentVolumeClaim.claimName = h(v.persistentVolumeClaim.claimName);
-    if (v.projected?.sources) {
-      v.projected.sources = v.projected.sources.map((src: Json, i: number) => {
-        if (src.configMap?.name) return { ...src, configMap: { ...src.configMap, name: h(src.configMap.name) } };
-        if (src.secret?.name) return { ...src, secret: { ...src.secret, name: h(src.secret.name) } };
-        if (src.serviceAccountToken) {
-          // The token the syncer requested from the tenant's API, at the same path; the kubelet
-          // refreshes the file when the syncer renews the token.
-          const key = tokenKey(v.name, i);
-          const path = src.serviceAccountToken.path;
-          if (ctx.tokens === 'annotation') {
-            const fieldPath = `metadata.annotations['${tokenAnnotation(key)}']`;
-            return { downwardAPI: { items: [{ path, fieldRef: { apiVersion: 'v1', fieldPath } }] } };
-          }
-          return { secret: { name: ctx.tokens.secretName, items: [{ key, path }] } };
-        }
-        return src;
-      });
-    }
-  }
-  for (const c of allContainers(spec)) {
-    for (const e of c.env ?? []) {
-      if (e.valueFrom?.configMapKeyRef?.name) e.valueFrom.configMapKeyRef.name = h(e.valueFrom.configMapKeyRef.name);
-      if (e.valueFrom?.secretKeyRef?.name) e.valueFrom.secretKeyRef.name = h(e.valueFrom.secretKeyRef.name);
-    }
-    for (const e of c.envFrom ?? []) {
-      if (e.configMapRef?.name) e.configMapRef.name = h(e.configMapRef.name);
-      if (e.secretRef?.name) e.secretRef.name = h(e.secretRef.name);
-    }
+  eachReference(spec, (_kind, holder, field) => {
+    if (typeof holder[field] === 'string' && holder[field]) holder[field] = hostName(holder[field], ns, ctx.tenant);
+  });
+  translateVolumes(spec, ns, ctx, out, allowed);
+  for (const { c } of containersOf(spec)) {
+    for (const e of c.env ?? []) translateFieldRef(e.valueFrom?.fieldRef);
     if (ctx.tenantApi) {
       const env = (c.env ?? []).filter((e: Json) => e.name !== 'KUBERNETES_SERVICE_HOST' && e.name !== 'KUBERNETES_SERVICE_PORT');
       env.push({ name: 'KUBERNETES_SERVICE_HOST', value: ctx.tenantApi.host }, { name: 'KUBERNETES_SERVICE_PORT', value: String(ctx.tenantApi.port) });
@@ -204,13 +395,11 @@ export function hostPodSpec(pod: Pod, ctx: PodTranslateContext): Json {
       options: user.options ?? [{ name: 'ndots', value: '5' }],
     };
   }
-  if (spec.imagePullSecrets) spec.imagePullSecrets = spec.imagePullSecrets.map((p: Json) => ({ name: h(p.name) }));
-  spec.affinity = translateAffinity(spec.affinity, ctx.tenant, ns);
-  if (spec.affinity === undefined) delete spec.affinity;
+  if (spec.affinity) translateAffinity(spec.affinity, ctx.tenant, ns);
   if (spec.topologySpreadConstraints) {
     spec.topologySpreadConstraints = spec.topologySpreadConstraints.map((t: Json) => ({ ...t, labelSelector: narrowSelector(t.labelSelector, ctx.tenant, [ns]) }));
   }
-  return spec;
+  return { spec, problems: out.problems };
 }
 
 /** The fields Kubernetes lets a live pod change, as a projection to compare and patch. */
@@ -226,7 +415,7 @@ export function mutablePodFields(spec: Json): Json {
 
 const statusFields = [
   'phase', 'conditions', 'message', 'reason', 'hostIP', 'hostIPs', 'podIP', 'podIPs', 'startTime',
-  'initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses',
+  'initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses', 'resize',
 ] as const;
 
 /** The virtual pod's status as the host pod's status says it should be. */
@@ -234,9 +423,4 @@ export function virtualPodStatus(hostStatus: Json | undefined): Json {
   const out: Json = {};
   for (const f of statusFields) if (hostStatus?.[f] !== undefined) out[f] = hostStatus[f];
   return out;
-}
-
-/** The same projection of the virtual pod's current status, for comparison. */
-export function currentPodStatus(status: Json | undefined): Json {
-  return virtualPodStatus(status);
 }

@@ -36,6 +36,7 @@ export const profiles: Record<string, CustomResourceSpec[]> = {
       { path: `${base}.volumes[*].configMap.name`, kind: 'ConfigMap' },
       { path: `${base}.components[*].localResources.environment.configFrom[*].name`, kind: 'ConfigMap' },
       { path: `${base}.components[*].localResources.environment.secretFrom[*].name`, kind: 'Secret' },
+      { path: `${base}.components[*].imagePullSecret.name`, kind: 'Secret' },
     ];
     return [
       { apiVersion: g, kind: 'Artifact', direction: 'toHost', references: [{ path: 'spec.imagePullSecret.name', kind: 'Secret' }] },

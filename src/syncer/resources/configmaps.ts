@@ -1,13 +1,30 @@
 // ConfigMaps: synced while a virtual pod references them (or when they opt in with the
 // vnest.dev/sync annotation), updated when they change, removed from the host when unreferenced.
 import type { KubeObject } from '../../kube/client.ts';
-import { hostMetadata, marks } from '../../translate/metadata.ts';
+import { hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
 import { types, type SyncContext } from '../context.ts';
 import { guardedPatch } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import type { ReferenceIndex } from './references.ts';
 
 type DataObject = KubeObject & { data?: Record<string, string>; binaryData?: Record<string, string>; type?: string; immutable?: boolean };
+
+/** Secret types a workload needs, copied as they are: host controllers act on none of them. */
+const workloadSecretTypes = new Set([
+  'Opaque', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg', 'kubernetes.io/tls', 'kubernetes.io/basic-auth', 'kubernetes.io/ssh-auth',
+]);
+
+/**
+ * The host type of a virtual Secret's copy, or a refusal. A service-account token Secret is the
+ * tenant's own token: it goes as Opaque data, so the host's token controller never fills it with
+ * a host token. Other types a host controller might act on go as Opaque too; bootstrap tokens are
+ * refused.
+ */
+export function hostSecretType(type: string | undefined): { type: string } | { refusal: string } {
+  const t = type || 'Opaque';
+  if (t === 'bootstrap.kubernetes.io/token') return { refusal: `type: ${t} Secrets are not synced to the host` };
+  return { type: workloadSecretTypes.has(t) ? t : 'Opaque' };
+}
 
 /** Shared by ConfigMaps and Secrets: the same flow over different payload fields. */
 export function createReferencedSync(ctx: SyncContext, refs: ReferenceIndex, which: 'configmaps' | 'secrets'): SyncController<DataObject> {
@@ -18,17 +35,30 @@ export function createReferencedSync(ctx: SyncContext, refs: ReferenceIndex, whi
     virtual: rt,
     host: rt,
     wanted: (v) => refs.isReferenced(which, `${v.metadata.namespace}/${v.metadata.name}`) || v.metadata.annotations?.[marks.syncAlways] === 'true',
-    toHost: (v) => ({
-      apiVersion: 'v1',
-      kind: rt.kind,
-      metadata: hostMetadata(v, rt.kind, sc.hostNameOf(v), ctx.config),
-      ...payload(v),
-      ...(which === 'secrets' && v.type ? { type: v.type } : {}),
-      ...(v.immutable ? { immutable: true } : {}),
-    }),
+    validate: (v) => {
+      const t = which === 'secrets' ? hostSecretType(v.type) : undefined;
+      return t && 'refusal' in t ? t.refusal : undefined;
+    },
+    toHost: (v) => {
+      const t = which === 'secrets' ? hostSecretType(v.type) : undefined;
+      return {
+        apiVersion: 'v1',
+        kind: rt.kind,
+        metadata: hostMetadata(v, rt.kind, sc.hostNameOf(v), ctx.config),
+        ...payload(v),
+        ...(t && 'type' in t ? { type: t.type } : {}),
+        ...(v.immutable ? { immutable: true } : {}),
+      };
+    },
     async sync(v, h) {
+      const t = which === 'secrets' ? hostSecretType(v.type) : undefined;
+      if (t && 'type' in t && (h.type || 'Opaque') !== t.type) {
+        // A type cannot change in place (a copy made before types were translated): replace it.
+        await sc.deleteHost(h);
+        return;
+      }
       const want = hostMetadata(v, rt.kind, h.metadata.name, ctx.config);
-      const current = { metadata: { labels: h.metadata.labels ?? {}, annotations: h.metadata.annotations ?? {} }, ...payload(h) };
+      const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), ...payload(h) };
       const desired = { metadata: { labels: want.labels ?? {}, annotations: want.annotations ?? {} }, ...payload(v) };
       const ops = guardedPatch(current, desired, h.metadata.resourceVersion);
       if (ops.length === 0) return;

@@ -10,6 +10,7 @@ describe('host RBAC', () => {
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: all },
       { apiGroups: [''], resources: ['pods'], verbs: all },
       { apiGroups: [''], resources: ['pods/attach'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/ephemeralcontainers'], verbs: ['patch'] },
       { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create', 'get'] },

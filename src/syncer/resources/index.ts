@@ -42,6 +42,8 @@ export const resources: Record<string, ResourceEntry> = {
       // The front door serves logs, exec, attach and port-forward from the host pods.
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create', 'get'] },
+      // kubectl debug: ephemeral containers reach the host pod.
+      { apiGroups: [''], resources: ['pods/ephemeralcontainers'], verbs: ['patch'] },
     ],
   },
   configmaps: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'configmaps'), hostRules: [owned('configmaps')] },

@@ -4,8 +4,8 @@
 // owned by the host pod (default), or in host pod annotations (one host write less per pod).
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
-import { hostMetadata, marks } from '../../translate/metadata.ts';
-import { hostPodSpec, mutablePodFields, podPolicyViolations, tokenAnnotation, tokenSources, virtualPodStatus, type Pod } from '../../translate/pods.ts';
+import { hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
+import { mutablePodFields, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
@@ -33,17 +33,41 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     return ip && ip !== 'None' ? { dns: { nameserver: ip, clusterDomain } } : {};
   };
   const tokenSecretName = (hostPodName: string) => `${hostPodName}-sa-token`;
+  const translate = (vPod: Pod) => {
+    const tctx: PodTranslateContext = {
+      tenant: config.tenant,
+      hostServiceAccount: config.hostServiceAccount,
+      policy: config.policy,
+      tokens: config.tokenStorage === 'secret' ? { secretName: tokenSecretName(sc.hostNameOf(vPod)) } : 'annotation',
+      // nodeName set by our own binding is not the tenant choosing a node.
+      boundBySyncer: boundBySyncer(vPod),
+      ...dnsOf(),
+      ...(config.tenantApi ? { tenantApi: config.tenantApi } : {}),
+    };
+    return translatePod(vPod, tctx);
+  };
 
   const sc: SyncController<Pod> = new SyncController<Pod>(ctx, {
     kind: podKind,
     virtual: types.pods,
     host: types.pods,
 
+    // A pod with scheduling gates is not ready to be placed; its host copy waits for them to go.
+    wanted: (vPod) => !(vPod.spec.schedulingGates?.length),
+
     validate(vPod) {
-      // nodeName set by our own binding is not the tenant choosing a node.
-      const allow = boundBySyncer(vPod) ? { ...config.allow, nodeName: true } : config.allow;
-      const violations = podPolicyViolations(vPod, allow);
-      return violations.length ? `refused by the host's pod policy: ${violations.join('; ')}` : undefined;
+      const { problems } = translate(vPod);
+      return problems.length ? `not synced to the host: ${problems.join('; ')}` : undefined;
+    },
+
+    async refused(vPod, reason, hadHostCopy) {
+      // Its host copy is gone; like a pod a kubelet rejects, it fails and its owner replaces it.
+      // A pod that never ran stays Pending: failing it would make its owner create new ones in a loop.
+      if (!hadHostCopy || vPod.status?.phase === 'Failed' || vPod.status?.phase === 'Succeeded') return;
+      await ctx.virtual.patch(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
+        metadata: { resourceVersion: vPod.metadata.resourceVersion },
+        status: { phase: 'Failed', reason: 'SyncRefused', message: reason.slice(0, 1024) },
+      }, 'merge', 'status');
     },
 
     async toHost(vPod) {
@@ -53,20 +77,20 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
         apiVersion: 'v1',
         kind: 'Pod',
         metadata,
-        spec: hostPodSpec(vPod, {
-          tenant: config.tenant,
-          hostServiceAccount: config.hostServiceAccount,
-          tokens: config.tokenStorage === 'secret' ? { secretName: tokenSecretName(metadata.name) } : 'annotation',
-          ...dnsOf(),
-          ...(config.tenantApi ? { tenantApi: config.tenantApi } : {}),
-        }),
+        spec: translate(vPod).spec,
       } as Pod;
     },
 
+    async deleting(vPod, hPod) {
+      // The host pod goes with the same grace period; once it is gone, the virtual delete finishes.
+      if (!hPod) await deleteVirtual(vPod);
+      else if (!hPod.metadata.deletionTimestamp) await sc.deleteHost(hPod, vPod.metadata.deletionGracePeriodSeconds);
+    },
+
     async syncToHost(vPod, create) {
-      if (vPod.metadata.deletionTimestamp || boundBySyncer(vPod)) {
-        // Its host pod is gone: deleted along with the virtual pod, or out of band (evicted,
-        // deleted by an admin). Finish the virtual delete; an owner creates a replacement.
+      if (boundBySyncer(vPod)) {
+        // Its host pod is gone out of band (evicted, deleted by an admin). Finish the virtual
+        // delete; an owner creates a replacement.
         await deleteVirtual(vPod);
         return;
       }
@@ -74,12 +98,9 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     },
 
     async sync(vPod, hPod) {
-      if (vPod.metadata.deletionTimestamp) {
-        if (!hPod.metadata.deletionTimestamp) await sc.deleteHost(hPod, vPod.metadata.deletionGracePeriodSeconds);
-        return;
-      }
       await ensureTokenSecret(vPod, hPod);
       await updateHost(vPod, hPod);
+      await addEphemeralContainers(vPod, hPod);
       if (hPod.spec.nodeName && !vPod.spec.nodeName) {
         await nodes.ensure(hPod.spec.nodeName);
         await ctx.virtual.create(types.pods, vPod.metadata.namespace, {
@@ -119,10 +140,20 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     // Tolerations may only grow on a live pod; keep the ones the host added.
     const hostTolerations: unknown[] = hPod.spec.tolerations ?? [];
     wantSpec.tolerations = [...hostTolerations, ...(wantSpec.tolerations as unknown[]).filter((t) => !hostTolerations.some((h) => jsonEqual(h, t)))];
-    const current = { metadata: { labels: hPod.metadata.labels ?? {}, annotations: hPod.metadata.annotations ?? {} }, spec: mutablePodFields(hPod.spec) };
+    const current = { metadata: managedMetadata(hPod.metadata, ctx.config.policy), spec: mutablePodFields(hPod.spec) };
     const annotations = { ...wantMeta.annotations, ...(await tokenAnnotations(vPod, hPod.metadata.annotations)) };
     const desired = { metadata: { labels: wantMeta.labels ?? {}, annotations }, spec: wantSpec };
     await sc.patchHost(hPod, guardedPatch(current, desired, hPod.metadata.resourceVersion));
+  }
+
+  /** `kubectl debug`: ephemeral containers added to the virtual pod are added to the host pod (translated and checked like the rest). */
+  async function addEphemeralContainers(vPod: Pod, hPod: Pod): Promise<void> {
+    const want: Array<{ name: string }> = translate(vPod).spec.ephemeralContainers ?? [];
+    const have = new Set((hPod.spec.ephemeralContainers ?? []).map((c: { name: string }) => c.name));
+    if (want.every((c) => have.has(c.name))) return;
+    await ctx.host.patch(types.pods, hPod.metadata.namespace, hPod.metadata.name, {
+      spec: { ephemeralContainers: [...(hPod.spec.ephemeralContainers ?? []), ...want.filter((c) => !have.has(c.name))] },
+    }, 'strategic', 'ephemeralcontainers');
   }
 
   interface IssuedTokens {

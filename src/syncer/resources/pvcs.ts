@@ -1,7 +1,11 @@
-// PersistentVolumeClaims: every virtual claim gets a host copy; phase, capacity and access modes
-// come back. The host's storage classes and provisioners decide where the volume lives.
+// PersistentVolumeClaims: every virtual claim gets a host copy built from the claim allow-list
+// (no selector or volume name; data sources only this tenant's claims); phase, capacity and access
+// modes come back. The host's storage classes and provisioners decide where the volume lives.
 import type { KubeObject } from '../../kube/client.ts';
-import { hostMetadata } from '../../translate/metadata.ts';
+import { hostClaimSpec } from '../../translate/claims.ts';
+import { hostMetadata, managedMetadata } from '../../translate/metadata.ts';
+import { allowedPaths } from '../../translate/policy.ts';
+import type { Projection } from '../../translate/shape.ts';
 import { types, type SyncContext } from '../context.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
@@ -16,22 +20,25 @@ const statusOf = (s: Record<string, any> | undefined) => ({
 });
 
 export function createPvcSync(ctx: SyncContext): SyncController<Claim> {
+  const allowed = allowedPaths(ctx.config.policy, 'PersistentVolumeClaim');
+  const translate = (v: Claim) => {
+    const out: Projection = { problems: [] };
+    const spec = hostClaimSpec(v.spec, v.metadata.namespace ?? '', ctx.config.tenant, 'spec', out, allowed);
+    return { spec, problems: out.problems };
+  };
   const sc: SyncController<Claim> = new SyncController<Claim>(ctx, {
     kind: 'PersistentVolumeClaim',
     virtual: types.pvcs,
     host: types.pvcs,
-    validate: (v) => (v.spec.volumeName ? `spec.volumeName (${v.spec.volumeName}) names a volume; on a shared host the host binds claims` : undefined),
-    toHost: (v) => {
-      const spec = structuredClone(v.spec);
-      delete spec.volumeName;
-      if (spec.dataSource?.kind === 'PersistentVolumeClaim') spec.dataSource = { ...spec.dataSource, name: sc.hostNameOf({ metadata: { name: spec.dataSource.name, namespace: v.metadata.namespace } }) };
-      if (spec.dataSourceRef?.kind === 'PersistentVolumeClaim') spec.dataSourceRef = { ...spec.dataSourceRef, name: sc.hostNameOf({ metadata: { name: spec.dataSourceRef.name, namespace: v.metadata.namespace } }) };
-      return { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: hostMetadata(v, 'PersistentVolumeClaim', sc.hostNameOf(v), ctx.config), spec };
+    validate: (v) => {
+      const { problems } = translate(v);
+      return problems.length ? `not synced to the host: ${problems.join('; ')}` : undefined;
     },
+    toHost: (v) => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: hostMetadata(v, 'PersistentVolumeClaim', sc.hostNameOf(v), ctx.config), spec: translate(v).spec }),
     async sync(v, h) {
       // A growing request is the one spec change claims allow.
       const want = hostMetadata(v, 'PersistentVolumeClaim', h.metadata.name, ctx.config);
-      const current = { metadata: { labels: h.metadata.labels ?? {}, annotations: h.metadata.annotations ?? {} }, spec: { resources: h.spec.resources ?? {} } };
+      const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), spec: { resources: h.spec.resources ?? {} } };
       const desired = { metadata: { labels: want.labels ?? {}, annotations: want.annotations ?? {} }, spec: { resources: v.spec.resources ?? {} } };
       await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
       const status = statusOf(h.status);

@@ -4,7 +4,9 @@
 // select only this tenant's pods of the Service's virtual namespace.
 import type { KubeObject } from '../../kube/client.ts';
 import { isInvalid, isNotFound, KubeApiError } from '../../kube/errors.ts';
-import { hostMetadata, marks } from '../../translate/metadata.ts';
+import { copiedMetadata, hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
+import { allowedPaths, type IsolationPolicy } from '../../translate/policy.ts';
+import { list, project, type Projection, type Shape } from '../../translate/shape.ts';
 import { types, type SyncContext } from '../context.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
@@ -14,19 +16,48 @@ type Service = KubeObject & { spec: Record<string, any>; status?: Record<string,
 const headless = (s: Service) => s.spec.clusterIP === 'None';
 const hasIp = (s: Service) => s.spec.type !== 'ExternalName' && !headless(s);
 
-/** The spec fields a host copy carries, with the selector narrowed to this tenant. */
-export function hostServiceSpec(v: Service, tenant: string, clusterIP?: string): Record<string, any> {
-  const s = structuredClone(v.spec);
-  delete s.clusterIPs;
-  delete s.healthCheckNodePort;
-  if (hasIp(v)) {
-    if (clusterIP) s.clusterIP = clusterIP;
-    else delete s.clusterIP;
-  }
+const lbField = (what: string) => ({ refuse: `${what} is chosen by the host operator (operator setting: allowFields)` });
+
+/** Every Service spec field vnest copies to the host; anything else is refused with an Event. */
+export const serviceSpecShape: Shape = {
+  type: 'copy',
+  ports: list({ name: 'copy', protocol: 'copy', appProtocol: 'copy', port: 'copy', targetPort: 'copy', nodePort: 'drop' }),
+  selector: 'copy',
+  // The shared IP is set by the caller; node ports and health-check ports are the host's choice.
+  clusterIP: 'drop',
+  clusterIPs: 'drop',
+  healthCheckNodePort: 'drop',
+  externalIPs: { refuse: 'external IPs would route host traffic to this Service; they are not allowed' },
+  loadBalancerIP: lbField('a load-balancer IP'),
+  loadBalancerSourceRanges: lbField('load-balancer source ranges'),
+  loadBalancerClass: lbField('the load-balancer class'),
+  externalName: 'copy',
+  externalTrafficPolicy: 'copy',
+  sessionAffinity: 'copy',
+  sessionAffinityConfig: 'copy',
+  publishNotReadyAddresses: 'copy',
+  ipFamilies: 'copy',
+  ipFamilyPolicy: 'copy',
+  allocateLoadBalancerNodePorts: 'copy',
+  internalTrafficPolicy: 'copy',
+  trafficDistribution: 'copy',
+};
+
+/**
+ * The spec a host copy carries (allow-listed fields, selector narrowed to this tenant's pods of
+ * the Service's namespace), and every reason it must not reach the host.
+ */
+export function hostServiceSpec(v: Service, tenant: string, policy: IsolationPolicy, clusterIP?: string): { spec: Record<string, any>; problems: string[] } {
+  const out: Projection = { problems: [] };
+  const s = (project(v.spec, serviceSpecShape, 'spec', out, allowedPaths(policy, 'Service')) ?? {}) as Record<string, any>;
+  const type = v.spec.type ?? 'ClusterIP';
+  if (!policy.serviceTypes.has(type)) out.problems.push(`spec.type: ${type} Services are not allowed on this host (allowed: ${[...policy.serviceTypes].join(', ') || 'none'})`);
+  if (headless(v)) s.clusterIP = 'None';
+  else if (hasIp(v) && clusterIP) s.clusterIP = clusterIP;
   if (s.selector && Object.keys(s.selector).length > 0) {
     s.selector = { ...s.selector, [marks.tenant]: tenant, [marks.namespace]: v.metadata.namespace };
   }
-  return s;
+  return { spec: s, problems: out.problems };
 }
 
 /** What may change on a live Service, compared between the host copy and what it should be. */
@@ -43,8 +74,16 @@ function mutable(spec: Record<string, any>): Record<string, any> {
 export function createServiceSync(ctx: SyncContext): SyncController<Service> {
   const { config } = ctx;
   const toHost = (v: Service, clusterIP?: string): Service => ({
-    apiVersion: 'v1', kind: 'Service', metadata: hostMetadata(v, 'Service', sc.hostNameOf(v), config), spec: hostServiceSpec(v, config.tenant, clusterIP),
+    apiVersion: 'v1', kind: 'Service', metadata: hostMetadata(v, 'Service', sc.hostNameOf(v), config), spec: hostServiceSpec(v, config.tenant, config.policy, clusterIP).spec,
   });
+
+  /** Selector keys the host copies of pods do not carry: the Service would select nothing there. */
+  async function warnUnsyncedSelector(v: Service): Promise<void> {
+    const selector: Record<string, string> = v.spec.selector ?? {};
+    const kept = copiedMetadata({ name: '', labels: selector }, config.policy).labels;
+    const lost = Object.keys(selector).filter((k) => !(k in kept));
+    if (lost.length) await sc.warn(v, 'SelectorNotSynced', `selector keys ${lost.join(', ')} are not copied to host pods (operator setting: hostLabels); this Service selects no pods on the host`);
+  }
 
   /** Recreates the virtual Service with the cluster IP the host gave its copy. */
   async function adoptHostIp(v: Service, ip: string): Promise<void> {
@@ -63,8 +102,13 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
     host: types.services,
     // The tenant API's own Service stands for the front door; it is handled apart.
     wanted: (v) => !(v.metadata.namespace === 'default' && v.metadata.name === 'kubernetes'),
+    validate: (v) => {
+      const { problems } = hostServiceSpec(v, config.tenant, config.policy);
+      return problems.length ? `not synced to the host: ${problems.join('; ')}` : undefined;
+    },
     toHost: (v) => toHost(v, hasIp(v) ? v.spec.clusterIP : undefined),
     async syncToHost(v) {
+      await warnUnsyncedSelector(v);
       const wanted = toHost(v, hasIp(v) ? v.spec.clusterIP : undefined);
       try {
         await ctx.host.create(types.services, config.hostNamespace, wanted);
@@ -86,9 +130,15 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
         throw new KubeApiError('service type changed; recreating the host copy', 409, 'Conflict');
       }
       const want = toHost(v, h.spec.clusterIP as string | undefined);
-      const current = { metadata: { labels: h.metadata.labels ?? {}, annotations: h.metadata.annotations ?? {} }, spec: mutable(h.spec) };
+      const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), spec: mutable(h.spec) };
       const desired = { metadata: { labels: want.metadata.labels ?? {}, annotations: want.metadata.annotations ?? {} }, spec: mutable({ ...want.spec, ports: mergeNodePorts(want.spec.ports, h.spec.ports) }) };
       await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      const hostPorts = mergeNodePorts(v.spec.ports, h.spec.ports);
+      if (!jsonEqual(v.spec.ports ?? [], hostPorts)) {
+        // The host chose the node ports; the tenant sees the ones that really answer.
+        await ctx.virtual.patch(types.services, v.metadata.namespace, v.metadata.name, { metadata: { resourceVersion: v.metadata.resourceVersion }, spec: { ports: hostPorts } }, 'merge');
+        return;
+      }
       if (!jsonEqual(v.status?.loadBalancer ?? {}, h.status?.loadBalancer ?? {})) {
         await ctx.virtual.patch(types.services, v.metadata.namespace, v.metadata.name, { status: { loadBalancer: h.status?.loadBalancer ?? {} } }, 'merge', 'status');
       }
@@ -97,7 +147,11 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
   return sc;
 }
 
-/** Node ports the tenant left to the host keep the host's choice. */
+/** Ports as `want` lists them, with the node ports the host chose (by position, as the host copy was made). */
 function mergeNodePorts(want: any[] | undefined, host: any[] | undefined): any[] {
-  return (want ?? []).map((p, i) => (p.nodePort ? p : { ...p, nodePort: host?.[i]?.nodePort }));
+  return (want ?? []).map((p, i) => {
+    const { nodePort: _n, ...rest } = p;
+    const chosen = host?.[i]?.nodePort;
+    return chosen ? { ...rest, nodePort: chosen } : rest;
+  });
 }
