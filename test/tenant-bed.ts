@@ -113,6 +113,11 @@ export class TenantBed {
     return running;
   }
 
+  /** Stops every syncer this bed started in this process. */
+  async stopSyncers(): Promise<void> {
+    for (const r of [...this.running]) await this.stopSyncer(r);
+  }
+
   async stopSyncer(running: RunningSyncer): Promise<void> {
     this.running.delete(running);
     await running.stop();

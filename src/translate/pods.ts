@@ -30,6 +30,14 @@ export interface PodTranslateContext {
   boundBySyncer?: boolean;
 }
 
+const hasCondition = (pod: Pod, type: string) => (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === type && c.status === 'True');
+
+/**
+ * True when the syncer bound this virtual pod (pods/binding sets PodScheduled). A tenant can forge
+ * the condition, but the host copy never carries the nodeName of such a pod, so that gains nothing.
+ */
+export const boundBySyncer = (pod: Pod) => Boolean(pod.spec.nodeName) && hasCondition(pod, 'PodScheduled');
+
 // ---- The allow-list -------------------------------------------------------------------------
 
 const keyRef: Shape = { name: 'copy', key: 'copy', optional: 'copy' };
@@ -400,6 +408,11 @@ export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; 
     spec.topologySpreadConstraints = spec.topologySpreadConstraints.map((t: Json) => ({ ...t, labelSelector: narrowSelector(t.labelSelector, ctx.tenant, [ns]) }));
   }
   return { spec, problems: out.problems };
+}
+
+/** Why the pod must not reach the host under `policy` (empty when it may). */
+export function podProblems(pod: Pod, policy: IsolationPolicy): string[] {
+  return translatePod(pod, { tenant: 'x', hostServiceAccount: 'x', tokens: 'annotation', policy, boundBySyncer: boundBySyncer(pod) }).problems;
 }
 
 /** The fields Kubernetes lets a live pod change, as a projection to compare and patch. */

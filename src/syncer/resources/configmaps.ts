@@ -50,6 +50,12 @@ export function createReferencedSync(ctx: SyncContext, refs: ReferenceIndex, whi
         ...(v.immutable ? { immutable: true } : {}),
       };
     },
+    async syncToHost(v, create) {
+      if (which === 'secrets' && v.type && !workloadSecretTypes.has(v.type)) {
+        await sc.warn(v, 'SecretTypeChanged', `type: ${v.type} is synced to the host as Opaque, so no host controller acts on it`);
+      }
+      await create();
+    },
     async sync(v, h) {
       const t = which === 'secrets' ? hostSecretType(v.type) : undefined;
       if (t && 'type' in t && (h.type || 'Opaque') !== t.type) {

@@ -5,7 +5,7 @@
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
-import { mutablePodFields, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
+import { boundBySyncer, mutablePodFields, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
@@ -18,10 +18,6 @@ export const tokenKind = 'ServiceAccountToken';
 type Secret = KubeObject & { data?: Record<string, string> };
 
 
-const hasCondition = (pod: Pod, type: string) => (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === type && c.status === 'True');
-
-/** True when the syncer bound this virtual pod (pods/binding sets PodScheduled). */
-export const boundBySyncer = (pod: Pod) => Boolean(pod.spec.nodeName) && hasCondition(pod, 'PodScheduled');
 
 export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncController<Pod> {
   const { config } = ctx;

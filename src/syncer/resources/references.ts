@@ -4,13 +4,15 @@
 import type { KubeObject } from '../../kube/client.ts';
 import type { Informer } from '../../kube/informer.ts';
 import { objectKey } from '../../kube/informer.ts';
-import { podReferences, type Pod } from '../../translate/pods.ts';
+import { forgedKeys } from '../../translate/metadata.ts';
+import { podProblems, podReferences, type Pod } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 
 export type ReferencedKind = 'configmaps' | 'secrets' | 'pvcs';
 export type References = Record<ReferencedKind, Set<string>>;
 const kinds = ['configmaps', 'secrets', 'pvcs'] as const;
 const none = (): Record<ReferencedKind, string[]> => ({ configmaps: [], secrets: [], pvcs: [] });
+const empty = (): References => ({ configmaps: new Set(), secrets: new Set(), pvcs: new Set() });
 
 export class ReferenceIndex {
   private readonly refs: Record<ReferencedKind, Map<string, Set<string>>> = { configmaps: new Map(), secrets: new Map(), pvcs: new Map() };
@@ -18,7 +20,8 @@ export class ReferenceIndex {
   private readonly listeners: Record<ReferencedKind, Array<(key: string) => void>> = { configmaps: [], secrets: [], pvcs: [] };
 
   constructor(ctx: SyncContext) {
-    this.addSource('Pod', ctx.informers.virtual<Pod>(types.pods), (p) => podReferences(p));
+    // A refused pod never reaches the host, and neither does what only it references.
+    this.addSource('Pod', ctx.informers.virtual<Pod>(types.pods), (p) => (podProblems(p, ctx.config.policy).length > 0 || forgedKeys(p.metadata).length > 0 ? empty() : podReferences(p)));
   }
 
   /** Tracks what objects of one kind reference, by name in their own namespace. */
