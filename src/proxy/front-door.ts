@@ -1,7 +1,9 @@
 // The tenant's API front door: TLS on 8443. It authenticates tenant users (client certificates of
 // the tenant CA; service-account tokens of the virtual cluster, through TokenReview), forwards
 // each request to the control plane impersonating that user so the tenant's RBAC decides, and
-// serves logs, exec, attach and port-forward of virtual pods from their host pods.
+// serves logs, exec, attach, port-forward and proxy of virtual pods and Services from their host
+// copies. The control plane must never dial a node or pod itself: those addresses are the tenant's
+// to write, so such requests are answered here or refused, and so are paths not in canonical form.
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createServer, request, type Agent, type Server } from 'node:https';
@@ -11,9 +13,10 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { KubeClient, KubeObject } from '../kube/client.ts';
 import type { Informer } from '../kube/informer.ts';
-import { ownership } from '../translate/metadata.ts';
+import { ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName } from '../translate/names.ts';
 import type { TenantCerts } from './certs.ts';
+import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, type PathClass } from './paths.ts';
 
 export interface FrontDoorOptions {
   port: number;
@@ -27,6 +30,8 @@ export interface FrontDoorOptions {
   host: KubeClient;
   virtualPods: Informer<KubeObject>;
   hostPods: Informer<KubeObject>;
+  /** This tenant's Services in the host namespace (service proxy goes to their host copies). */
+  hostServices: Informer<KubeObject>;
   ready: () => boolean;
   log: Logger;
 }
@@ -38,7 +43,9 @@ export interface UserInfo {
   extra: Record<string, string[]>;
 }
 
-const podSubresource = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(log|exec|attach|portforward)$/;
+/** A request the front door sends to the host copy of a pod or Service. */
+type HostRoute = Extract<PathClass, { kind: 'pod' | 'service-proxy' }>;
+
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'host', 'authorization']);
 
 function status(code: number, reason: string, message: string): string {
@@ -84,6 +91,10 @@ export class FrontDoor {
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.handleUpgrade(req, socket, head).catch((err: unknown) => {
+        if (err instanceof HttpError) {
+          socket.end(`HTTP/1.1 ${err.code} ${err.reason}\r\nContent-Type: application/json\r\n\r\n${status(err.code, err.reason, err.message)}`);
+          return;
+        }
         this.opts.log.warn({ err: (err as Error).message, url: req.url }, 'upgrade failed');
         socket.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n\r\n${status(502, 'BadGateway', (err as Error).message)}`);
       });
@@ -106,6 +117,10 @@ export class FrontDoor {
   }
 
   private fail(res: ServerResponse, err: unknown): void {
+    if (err instanceof HttpError && !res.headersSent) {
+      res.writeHead(err.code, { 'Content-Type': 'application/json' }).end(status(err.code, err.reason, err.message));
+      return;
+    }
     this.opts.log.warn({ err: (err as Error).message }, 'front door request failed');
     if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'application/json' });
     res.end(status(502, 'BadGateway', `the tenant's control plane did not answer: ${(err as Error).message}`));
@@ -163,7 +178,7 @@ export class FrontDoor {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const path = pathOf(req.url ?? '/');
     if (path === '/healthz' || path === '/livez') {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
       return;
@@ -174,24 +189,9 @@ export class FrontDoor {
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
       return;
     }
-    const caller = await this.authenticate(req);
-    if (!caller) {
-      res.writeHead(401, { 'Content-Type': 'application/json' }).end(status(401, 'Unauthorized', 'Unauthorized'));
-      return;
-    }
-    const user = await this.effectiveUser(req, caller);
-    if (typeof user === 'string') {
-      res.writeHead(403, { 'Content-Type': 'application/json' }).end(status(403, 'Forbidden', user));
-      return;
-    }
-    const m = podSubresource.exec(path);
-    if (m) {
-      try {
-        await this.podSubresource(req, user, m, (target) => this.forward(req, res, target));
-      } catch (err) {
-        if (!(err instanceof HttpError)) throw err;
-        res.writeHead(err.code, { 'Content-Type': 'application/json' }).end(status(err.code, err.reason, err.message));
-      }
+    const { route, user } = await this.admit(req);
+    if (route.kind === 'pod' || route.kind === 'service-proxy') {
+      await this.forward(req, res, await this.hostTarget(req, user, route));
       return;
     }
     const conn = await this.opts.virtual.connection();
@@ -199,49 +199,64 @@ export class FrontDoor {
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const reject = (code: number, reason: string, message: string): void => {
-      socket.end(`HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json\r\n\r\n${status(code, reason, message)}`);
-    };
-    const caller = await this.authenticate(req);
-    if (!caller) return reject(401, 'Unauthorized', 'Unauthorized');
-    const user = await this.effectiveUser(req, caller);
-    if (typeof user === 'string') return reject(403, 'Forbidden', user);
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const m = podSubresource.exec(path);
-    if (!m) return reject(400, 'BadRequest', 'only pod exec, attach and port-forward can upgrade the connection here');
-    await this.podSubresource(req, user, m, (target) => this.tunnel(req, socket, head, target), reject);
+    const { route, user } = await this.admit(req);
+    if (route.kind !== 'pod' && route.kind !== 'service-proxy') {
+      throw new HttpError(400, 'BadRequest', 'only pod exec, attach, port-forward and pod or service proxy can upgrade the connection here');
+    }
+    await this.tunnel(req, socket, head, await this.hostTarget(req, user, route));
   }
 
   /**
-   * Authorises a pod subresource against the tenant's RBAC, then sends it to the translated host
-   * pod's same subresource with the syncer's host credentials.
+   * What the request asks for and who asks. A path not in canonical form is refused before anything
+   * is asked of the control plane, node proxy once the caller is known: neither ever reaches it.
    */
-  private async podSubresource(
-    req: IncomingMessage,
-    user: UserInfo,
-    m: RegExpExecArray,
-    send: (target: Target) => Promise<void>,
-    reject?: (code: number, reason: string, message: string) => void,
-  ): Promise<void> {
-    const [, namespace = '', name = '', sub = ''] = m;
-    const answer = (code: number, reason: string, message: string) => {
-      if (reject) reject(code, reason, message);
-      else throw new HttpError(code, reason, message);
-    };
-    const verb = sub === 'log' ? 'get' : 'create';
-    if (!(await this.allowed(user, { namespace, verb, resource: 'pods', subresource: sub, name }))) {
-      return answer(403, 'Forbidden', `pods "${name}" is forbidden: User "${user.username}" cannot ${verb} resource "pods/${sub}" in the namespace "${namespace}"`);
+  private async admit(req: IncomingMessage): Promise<{ route: Exclude<PathClass, { kind: 'reject' | 'node-proxy' }>; user: UserInfo }> {
+    const route = classifyPath(req.url ?? '/');
+    if (route.kind === 'reject') throw new HttpError(400, 'BadRequest', `request path refused: ${route.message}`);
+    const caller = await this.authenticate(req);
+    if (!caller) throw new HttpError(401, 'Unauthorized', 'Unauthorized');
+    const user = await this.effectiveUser(req, caller);
+    if (typeof user === 'string') throw new HttpError(403, 'Forbidden', user);
+    if (route.kind === 'node-proxy') throw new HttpError(403, 'Forbidden', 'node proxy is not available in a virtual cluster: nodes are the host\'s');
+    return { route, user };
+  }
+
+  /**
+   * Authorises a pod subresource or a service proxy against the tenant's RBAC as Kubernetes would,
+   * and returns the same request on the translated host object, to be sent with the syncer's host
+   * credentials: the host then dials only pod IPs and Endpoints it assigned itself.
+   */
+  private async hostTarget(req: IncomingMessage, user: UserInfo, route: HostRoute): Promise<Target> {
+    const { namespace, name } = route;
+    const [resource, sub] = route.kind === 'pod' ? ['pods', route.sub] : ['services', 'proxy'];
+    const verb = sub === 'proxy' ? proxyVerb(req.method) : sub === 'log' ? 'get' : 'create';
+    if (!verb) throw new HttpError(405, 'MethodNotAllowed', `method ${req.method ?? ''} is not supported on ${resource}/${sub}`);
+    // Kubernetes authorises a proxy on the whole `scheme:name:port` segment; RBAC resourceNames see the same here.
+    const id = proxyId(route);
+    if (!(await this.allowed(user, { namespace, verb, resource, subresource: sub, name: id }))) {
+      throw new HttpError(403, 'Forbidden', `${resource} "${id}" is forbidden: User "${user.username}" cannot ${verb} resource "${resource}/${sub}" in the namespace "${namespace}"`);
     }
-    const vPod = this.opts.virtualPods.get(`${namespace}/${name}`);
     const hName = hostName(name, namespace, this.opts.tenant);
-    const hPod = this.opts.hostPods.get(`${this.opts.hostNamespace}/${hName}`);
-    if (!vPod) return answer(404, 'NotFound', `pods "${name}" not found`);
-    if (!hPod || ownership(hPod, this.opts.tenant, 'Pod', vPod.metadata.uid) !== 'ours') {
-      return answer(400, 'BadRequest', `pod "${name}" has no running copy yet; try again when it is Running`);
+    const key = `${this.opts.hostNamespace}/${hName}`;
+    if (route.kind === 'pod') {
+      const vPod = this.opts.virtualPods.get(`${namespace}/${name}`);
+      const hPod = this.opts.hostPods.get(key);
+      if (!vPod) throw new HttpError(404, 'NotFound', `pods "${name}" not found`);
+      if (!hPod || ownership(hPod, this.opts.tenant, 'Pod', vPod.metadata.uid) !== 'ours') {
+        throw new HttpError(400, 'BadRequest', `pod "${name}" has no running copy yet; try again when it is Running`);
+      }
+    } else {
+      const hSvc = this.opts.hostServices.get(key);
+      if (!hSvc) throw new HttpError(404, 'NotFound', `services "${name}" has no copy on the host: it does not exist in namespace "${namespace}" or was not synced (see its Events)`);
+      // The host name alone could be another virtual object's (names may contain "-x-").
+      if (ownership(hSvc, this.opts.tenant, 'Service') !== 'ours' || virtualKeyOf(hSvc, this.opts.tenant) !== `${namespace}/${name}`) {
+        throw new HttpError(400, 'BadRequest', `service "${name}" has no copy on the host: host Service ${hName} is not its copy`);
+      }
     }
-    const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
     const conn = await this.opts.host.connection();
-    await send({ ...conn, path: `/api/v1/namespaces/${this.opts.hostNamespace}/pods/${hName}/${sub}${query}`, headers: { ...forwardable(req.headers, true), ...conn.headers } });
+    const segment = proxyId({ ...route, name: hName });
+    const path = `/api/v1/namespaces/${this.opts.hostNamespace}/${resource}/${segment}/${sub}${route.rest}${queryOf(req.url ?? '')}`;
+    return { ...conn, path, headers: { ...forwardable(req.headers, true), ...conn.headers } };
   }
 
   /** Streams a plain request and its answer (watches and logs -f included). */

@@ -111,6 +111,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     frontDoor = new FrontDoor({
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
       virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),
+      hostServices: syncer.context.informers.host(types.services),
       ready: () => syncer.isReady(), log: log.child({ component: 'front-door' }),
     });
     frontDoorPort = await frontDoor.listen();

@@ -1,8 +1,12 @@
 // The tenant API front door through kubectl with the exported kubeconfig and only it: admin work,
 // logs, exec and port-forward on a tenant pod, RBAC of a narrow user, service-account tokens, 401
-// without credentials, and certificates that survive a syncer restart.
+// without credentials, certificates that survive a syncer restart, and no way to make the tenant's
+// control plane dial a node or pod (node proxy refused, pod and service proxy served by the host).
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { createServer as createTcpServer, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
@@ -15,6 +19,48 @@ import { eventually, hostNamespace, TenantBed, type PodJson } from '../tenant-be
 
 const tenant = 'door';
 const greeting = 'hello through the front door';
+
+interface Credentials {
+  caPem: string;
+  certPem?: string;
+  keyPem?: string;
+}
+
+/**
+ * One request to the front door with the path exactly as given: kubectl and URL parsers would
+ * clean up the hostile spellings these tests need. An upgrade answered 101 is closed at once.
+ */
+function doorRequest(port: number, path: string, creds: Credentials, opts: { method?: string; upgrade?: boolean } = {}): Promise<{ status: number; body: string }> {
+  const upgrade = opts.upgrade ? { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64') } : {};
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ca: creds.caPem, cert: creds.certPem, key: creds.keyPem, headers: upgrade, timeout: 20_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, body: '' });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${opts.method ?? 'GET'} ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** How many pods/proxy or services/proxy requests an apiserver has served, from its /metrics. */
+function proxyRequests(metrics: string, resource: 'pods' | 'services'): number {
+  return metrics.split('\n')
+    .filter((l) => l.startsWith('apiserver_request_total{') && l.includes(`resource="${resource}"`) && l.includes('subresource="proxy"'))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+/** An address of this machine that kube-apiserver would proxy to (it refuses loopback). */
+function proxyableAddress(): string | undefined {
+  return Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+}
 
 describe('tenant API front door', async () => {
   const target = await greeter(greeting);
@@ -181,5 +227,154 @@ describe('tenant API front door', async () => {
     expect(await secretData(`${tenant}-certs`)).toEqual(before.certs);
     expect(await secretData(`${tenant}-kubeconfig`)).toEqual(before.kubeconfig);
     expect((await runKubectl((await kit()).bin.kubectl, kubeconfig, ['get', 'namespace', 'apps'])).code).toBe(0);
+  });
+
+  describe('requests that would make the control plane dial a node or pod', () => {
+    let admin: Credentials;
+    let dev: Credentials;
+    const door = (path: string, creds: Credentials, opts: { method?: string; upgrade?: boolean } = {}) => doorRequest(port, path, creds, opts);
+    const hostMetrics = async () => bed().hostKubectl('get', '--raw', '/metrics');
+    const virtualMetrics = async () => bed().virtualKubectl(tenant, 'get', '--raw', '/metrics');
+
+    beforeAll(async () => {
+      const certs = await secretData(`${tenant}-certs`);
+      const pem = (key: string) => Buffer.from(certs[key] ?? '', 'base64').toString();
+      const ca = await loadCertificateAuthority({ certPem: pem('ca.crt'), keyPem: pem('ca.key') });
+      admin = { caPem: ca.certPem, certPem: pem('admin.crt'), keyPem: pem('admin.key') };
+      dev = { caPem: ca.certPem, ...(await issueCertificate(ca, { commonName: 'dev', usages: ['client'] })) };
+      // A pod the host cannot schedule: it has a host copy but no IP, so the host's pod proxy
+      // answers at once ("address not allowed") instead of dialling an address no kwok pod serves.
+      const stuck = {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'stuck', namespace: 'apps' },
+        spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10', ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '500' } } }] },
+      };
+      await kubectlOk((await kit()).bin.kubectl, kubeconfig, ['apply', '-f', '-'], { input: JSON.stringify(stuck) });
+      // A Service that selects no pod: the host answers its proxy with "no endpoints" at once.
+      await kubectl('-n', 'apps', 'create', 'service', 'clusterip', 'lonely', '--tcp=80:80');
+      await eventually('host copies of pod stuck and Service lonely', async () => {
+        const pod = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'pod', `stuck-x-apps-x-${tenant}`]);
+        const svc = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'service', `lonely-x-apps-x-${tenant}`]);
+        return pod.code === 0 && svc.code === 0;
+      });
+    });
+
+    it('refuses node proxy in every spelling, and nothing dials the node', async () => {
+      const address = proxyableAddress();
+      expect(address, 'this machine needs a non-loopback IPv4 address for this test').toBeDefined();
+      const dialled: Socket[] = [];
+      const kubelet = createTcpServer((s) => {
+        dialled.push(s);
+        s.destroy();
+      });
+      await new Promise<void>((resolve) => kubelet.listen(0, '0.0.0.0', resolve));
+      const kubeletPort = (kubelet.address() as { port: number }).port;
+      try {
+        // What a hostile tenant writes: a Node whose kubelet is an address of the host's network.
+        await kubectlOk((await kit()).bin.kubectl, kubeconfig, ['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'rogue' } }) });
+        await kubectl('patch', 'node', 'rogue', '--subresource=status', '--type=merge', '-p', JSON.stringify({
+          status: { addresses: [{ type: 'InternalIP', address }], daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } },
+        }));
+        // Control: asked directly, the tenant's control plane does dial it.
+        await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['get', '--raw', '/api/v1/nodes/rogue/proxy/healthz']);
+        await eventually('the control plane dials the rogue kubelet', async () => dialled.length > 0);
+        dialled.length = 0;
+
+        for (const path of ['/api/v1/nodes/rogue/proxy/healthz', '/api/v1/nodes/rogue/proxy', `/api/v1/nodes/https:rogue:${kubeletPort}/proxy/pods`, '/api/v1/proxy/nodes/rogue/healthz', '/api/v1/NODES/rogue/proxy/', '/api/v1/nodes/rogue/proxy/healthz?x=1']) {
+          const res = await door(path, admin);
+          expect(res.status, path).toBe(403);
+          expect(res.body, path).toContain('node proxy is not available in a virtual cluster');
+        }
+        const upgraded = await door('/api/v1/nodes/rogue/proxy/ws', admin, { upgrade: true });
+        expect(upgraded.status).toBe(403);
+        expect(upgraded.body).toContain('node proxy is not available');
+        for (const path of ['/api//v1/nodes/rogue/proxy', '/api/v1/nodes/rogue%2Fproxy', '/api/v1/nodes/rogue/prox%79/healthz', '/api/v1/namespaces/apps/pods/stuck/../../../nodes/rogue/proxy', '/api/v1/nodes/rogue/./proxy']) {
+          expect((await door(path, admin)).status, path).toBe(400);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        expect(dialled).toHaveLength(0);
+      } finally {
+        await new Promise<void>((resolve) => kubelet.close(() => resolve()));
+        await runKubectl((await kit()).bin.kubectl, kubeconfig, ['delete', 'node', 'rogue', '--wait=false']);
+      }
+    });
+
+    it('answers 400 to request paths not in canonical form, and forwards none of them', async () => {
+      for (const path of [
+        '/api/v1/namespaces/apps/pods/../secrets',
+        '/api/v1/namespaces/apps/./pods',
+        '/api//v1/namespaces',
+        '/api/v1/namespaces/apps/pods/stuck%2Fproxy',
+        '/api/v1/namespaces/apps/pods/stuck/%2E%2E/%2e%2e/secrets',
+        '/api/v1/namespaces%2Fapps',
+        '/api/v1/namespaces\\apps',
+        '/api/v1/namespaces/apps/pods/stuck/proxy//x',
+      ]) {
+        const res = await door(path, admin);
+        expect(res.status, path).toBe(400);
+        expect(JSON.parse(res.body), path).toMatchObject({ kind: 'Status', reason: 'BadRequest', message: expect.stringContaining('request path refused') });
+      }
+      // Refused before anyone is asked who the caller is.
+      expect((await door('/api/v1/nodes/n%2Fproxy', { caPem: admin.caPem })).status).toBe(400);
+      // Ordinary paths, queries with encoded characters included, still pass.
+      const list = await door('/api/v1/namespaces/apps/pods?labelSelector=app%3Dweb', admin);
+      expect(list.status).toBe(200);
+      expect((JSON.parse(list.body) as { items: unknown[] }).items).toHaveLength(1);
+    });
+
+    it('sends service proxy to the host copy of the Service', async () => {
+      const before = { host: proxyRequests(await hostMetrics(), 'services'), virtual: proxyRequests(await virtualMetrics(), 'services') };
+      for (const path of ['/api/v1/namespaces/apps/services/lonely/proxy/', '/api/v1/namespaces/apps/services/http:lonely:80/proxy/x?y=1']) {
+        const res = await eventually(`host answer to ${path}`, async () => {
+          const r = await door(path, admin);
+          return r.status === 404 && r.body.includes('has no copy on the host') ? undefined : r;
+        });
+        // The host's own answer, naming the host copy: a Service without endpoints there.
+        expect([404, 503], `${path}: ${res.body}`).toContain(res.status);
+        expect(res.body, path).toContain(`lonely-x-apps-x-${tenant}`);
+      }
+      expect(proxyRequests(await hostMetrics(), 'services')).toBeGreaterThanOrEqual(before.host + 2);
+      expect(proxyRequests(await virtualMetrics(), 'services')).toBe(before.virtual);
+      const missing = await door('/api/v1/namespaces/apps/services/nowhere/proxy/', admin);
+      expect(missing.status).toBe(404);
+      expect(missing.body).toContain('services \\"nowhere\\" has no copy on the host');
+    });
+
+    it('sends pod proxy, plain and upgraded, to the host pod', async () => {
+      const before = { host: proxyRequests(await hostMetrics(), 'pods'), virtual: proxyRequests(await virtualMetrics(), 'pods') };
+      const res = await eventually('host answer to pod proxy', async () => {
+        const r = await door('/api/v1/namespaces/apps/pods/stuck/proxy/', admin);
+        return r.body.includes('has no running copy yet') ? undefined : r;
+      });
+      // The host pod has no IP yet: the host's apiserver refuses to dial, and says so.
+      expect(res.status, res.body).toBe(400);
+      expect(res.body).toContain('address not allowed');
+      const withPort = await door('/api/v1/namespaces/apps/pods/stuck:8080/proxy/x', admin, { method: 'POST' });
+      expect(withPort.status, withPort.body).toBe(400);
+      const upgraded = await door('/api/v1/namespaces/apps/pods/stuck/proxy/ws', admin, { upgrade: true });
+      expect(upgraded.status).toBe(400);
+      expect(upgraded.body).toContain('address not allowed');
+      expect(proxyRequests(await hostMetrics(), 'pods')).toBeGreaterThanOrEqual(before.host + 3);
+      expect(proxyRequests(await virtualMetrics(), 'pods')).toBe(before.virtual);
+    });
+
+    it('lets the tenant\'s RBAC decide pod and service proxy for a narrow user, verb by HTTP method', async () => {
+      const denied = await door('/api/v1/namespaces/apps/pods/stuck/proxy/', dev);
+      expect(denied.status).toBe(403);
+      expect(denied.body).toContain('cannot get resource \\"pods/proxy\\"');
+      const svc = await door('/api/v1/namespaces/apps/services/lonely/proxy/', dev);
+      expect(svc.status).toBe(403);
+      expect(svc.body).toContain('cannot get resource \\"services/proxy\\"');
+      await kubectl('create', 'role', 'pod-proxy-reader', '-n', 'apps', '--verb=get', '--resource=pods/proxy');
+      await kubectl('create', 'rolebinding', 'dev-proxies-pods', '-n', 'apps', '--role=pod-proxy-reader', '--user=dev');
+      const allowed = await eventually('dev may get pods/proxy', async () => {
+        const r = await door('/api/v1/namespaces/apps/pods/stuck/proxy/', dev);
+        return r.status === 403 ? undefined : r;
+      });
+      expect(allowed.body).toContain('address not allowed');
+      const post = await door('/api/v1/namespaces/apps/pods/stuck/proxy/', dev, { method: 'POST' });
+      expect(post.status).toBe(403);
+      expect(post.body).toContain('cannot create resource \\"pods/proxy\\"');
+      expect((await door('/api/v1/namespaces/apps/pods/stuck/proxy/', dev, { method: 'OPTIONS' })).status).toBe(405);
+    });
   });
 });

@@ -14,8 +14,10 @@ describe('host RBAC', () => {
       { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
       { apiGroups: [''], resources: ['secrets'], verbs: all },
       { apiGroups: [''], resources: ['services'], verbs: all },
+      { apiGroups: [''], resources: ['services/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
     ]);
   });
 

@@ -42,6 +42,8 @@ export const resources: Record<string, ResourceEntry> = {
       // The front door serves logs, exec, attach and port-forward from the host pods.
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create', 'get'] },
+      // Pod and service proxy go to the host copies, with the verb the tenant's request maps to.
+      { apiGroups: [''], resources: ['pods/proxy', 'services/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
       // kubectl debug: ephemeral containers reach the host pod.
       { apiGroups: [''], resources: ['pods/ephemeralcontainers'], verbs: ['patch'] },
     ],
