@@ -43,7 +43,7 @@ export const boundBySyncer = (pod: Pod) => Boolean(pod.spec.nodeName) && hasCond
 const keyRef: Shape = { name: 'copy', key: 'copy', optional: 'copy' };
 const handler: Shape = {
   exec: { command: 'copy' },
-  httpGet: { path: 'copy', port: 'copy', host: 'copy', scheme: 'copy', httpHeaders: 'copy' },
+  httpGet: { path: 'copy', port: 'copy', host: 'copy', scheme: 'copy', httpHeaders: 'copy', protocol: 'copy' },
   tcpSocket: { port: 'copy', host: 'copy' },
   sleep: { seconds: 'copy' },
 };
@@ -184,6 +184,8 @@ export const podSpecShape: Shape = {
   os: { name: 'copy' },
   resources: 'copy',
   resourceClaims: notSynced('resource claims'),
+  schedulingGroup: notSynced('scheduling groups'),
+  evictionResponders: { refuse: 'eviction responders act through the host\'s eviction API; they are not synced to the host' },
 };
 
 // ---- References ------------------------------------------------------------------------------
