@@ -88,7 +88,7 @@ describe('custom resources', () => {
       metadata: { labels: { app: 'hello-world' } },
       spec: {
         hostSelector: { hostgroup: 'default' },
-        components: [{ name: 'http-component', image: 'ghcr.io/wasmcloud/components/http-hello-world-rust:0.1.0', poolSize: 10, localResources: { environment: { configFrom: [{ name: 'app-config' }] } } }],
+        components: [{ name: 'http-component', image: 'ghcr.io/wasmcloud/components/http-hello-world-rust:0.1.0', poolSize: 10, imagePullSecret: { name: 'ghcr-secret' }, localResources: { environment: { configFrom: [{ name: 'app-config' }] } } }],
         hostInterfaces: [{ namespace: 'wasi', package: 'http', interfaces: ['incoming-handler'], config: { address: '0.0.0.0:8080' } }],
       },
     };
@@ -102,7 +102,9 @@ describe('custom resources', () => {
     expect(wd.spec.artifacts[0].artifactFrom.name).toBe(h('http-hello-world'));
     expect(wd.spec.template.spec.components[0].localResources.environment.configFrom[0].name).toBe(h('app-config'));
     expect(wd.spec.template.spec.hostSelector).toEqual({ hostgroup: 'default' });
+    expect(wd.spec.template.spec.components[0].imagePullSecret.name).toBe(h('ghcr-secret'));
     const w = await eventually('host Workload', () => hostGet('workloads.runtime.wasmcloud.dev', h('hello-world')));
+    expect(w.spec.components[0].imagePullSecret.name).toBe(h('ghcr-secret'));
     expect(w.spec.volumes).toEqual([{ name: 'cache', ephemeral: {} }, { name: 'creds', secret: { name: h('ghcr-secret') } }]);
     // What they reference is on the host too.
     await eventually('referenced secret and configmap on the host', async () => Boolean((await hostGet('secret', h('ghcr-secret'))) && (await hostGet('configmap', h('app-config')))));
