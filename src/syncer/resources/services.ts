@@ -16,7 +16,7 @@ type Service = KubeObject & { spec: Record<string, any>; status?: Record<string,
 const headless = (s: Service) => s.spec.clusterIP === 'None';
 const hasIp = (s: Service) => s.spec.type !== 'ExternalName' && !headless(s);
 
-const lbField = (what: string) => ({ refuse: `${what} is chosen by the host operator (operator setting: allowFields)` });
+const lbField = { refuse: 'the host operator chooses load-balancer IPs, source ranges and classes (operator setting: --allow-fields)' };
 
 /** Every Service spec field vnest copies to the host; anything else is refused with an Event. */
 export const serviceSpecShape: Shape = {
@@ -28,9 +28,9 @@ export const serviceSpecShape: Shape = {
   clusterIPs: 'drop',
   healthCheckNodePort: 'drop',
   externalIPs: { refuse: 'external IPs would route host traffic to this Service; they are not allowed' },
-  loadBalancerIP: lbField('a load-balancer IP'),
-  loadBalancerSourceRanges: lbField('load-balancer source ranges'),
-  loadBalancerClass: lbField('the load-balancer class'),
+  loadBalancerIP: lbField,
+  loadBalancerSourceRanges: lbField,
+  loadBalancerClass: lbField,
   externalName: 'copy',
   externalTrafficPolicy: 'copy',
   sessionAffinity: 'copy',

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { copiedMetadata, forgedKeys, hostMetadata, managedMetadata } from './metadata.ts';
+import { defaultPolicy, keyListed } from './policy.ts';
+
+const policy = defaultPolicy();
+
+describe('copiedMetadata', () => {
+  it('copies unprefixed keys and the selection labels Kubernetes and charts use, and nothing host add-ons act on', () => {
+    const { labels, annotations } = copiedMetadata({
+      name: 'p',
+      labels: { app: 'web', 'app.kubernetes.io/name': 'web', 'pod-template-hash': 'abc', 'azure.workload.identity/use': 'true', 'sidecar.istio.io/inject': 'true', 'vnest.dev/tenant': 'other' },
+      annotations: { note: 'x', 'vault.hashicorp.com/agent-inject': 'true', 'kubectl.kubernetes.io/last-applied-configuration': '{}', 'kubectl.kubernetes.io/default-container': 'c', 'vnest.dev/sync': 'true' },
+    }, policy);
+    expect(labels).toEqual({ app: 'web', 'app.kubernetes.io/name': 'web', 'pod-template-hash': 'abc' });
+    expect(annotations).toEqual({ note: 'x', 'kubectl.kubernetes.io/default-container': 'c' });
+  });
+
+  it('copies what the operator lists, by key or by prefix, but never a vnest.dev/ key', () => {
+    const { labels, annotations } = copiedMetadata({
+      name: 'p', labels: { 'example.com/team': 'a', 'other.io/x': 'b' }, annotations: { 'prometheus.io/scrape': 'true', 'vnest.dev/object-uid': 'x' },
+    }, defaultPolicy({ hostLabels: ['example.com/'], hostAnnotations: ['prometheus.io/scrape', 'vnest.dev/'] }));
+    expect(labels).toEqual({ 'example.com/team': 'a' });
+    expect(annotations).toEqual({ 'prometheus.io/scrape': 'true' });
+  });
+});
+
+describe('hostMetadata and managedMetadata', () => {
+  const ctx = { tenant: 't1', hostNamespace: 'h', policy };
+
+  it('marks the host copy with the tenant and the virtual identity', () => {
+    const meta = hostMetadata({ metadata: { name: 'p', namespace: 'app', uid: 'u1', labels: { app: 'web' } } }, 'Pod', 'p-x-app-x-t1', ctx);
+    expect(meta.labels).toEqual({ app: 'web', 'vnest.dev/tenant': 't1', 'vnest.dev/namespace': 'app' });
+    expect(meta.annotations).toEqual({ 'vnest.dev/object-name': 'p', 'vnest.dev/object-namespace': 'app', 'vnest.dev/object-uid': 'u1', 'vnest.dev/object-kind': 'Pod' });
+  });
+
+  it('leaves the keys host controllers add out of the view a sync compares', () => {
+    const view = managedMetadata({ name: 'c', annotations: { 'pv.kubernetes.io/bind-completed': 'yes', 'vnest.dev/object-uid': 'u1', note: 'x' }, labels: { app: 'a' } }, policy);
+    expect(view).toEqual({ labels: { app: 'a' }, annotations: { 'vnest.dev/object-uid': 'u1', note: 'x' } });
+  });
+
+  it('finds forged ownership marks', () => {
+    expect(forgedKeys({ name: 'p', labels: { 'vnest.dev/tenant': 'x' }, annotations: { 'vnest.dev/token-a': 't', 'vnest.dev/sync': 'true' } })).toEqual(['vnest.dev/tenant', 'vnest.dev/token-a']);
+  });
+});
+
+describe('keyListed', () => {
+  it('matches keys, prefixes ending in /, and "" for unprefixed keys', () => {
+    expect(keyListed('app', [''])).toBe(true);
+    expect(keyListed('a.io/x', [''])).toBe(false);
+    expect(keyListed('a.io/x', ['a.io/'])).toBe(true);
+    expect(keyListed('a.io/x', ['a.io/y'])).toBe(false);
+    expect(keyListed('b.a.io/x', ['a.io/'])).toBe(false);
+  });
+});
