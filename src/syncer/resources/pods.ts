@@ -17,8 +17,6 @@ export const tokenKind = 'ServiceAccountToken';
 
 type Secret = KubeObject & { data?: Record<string, string> };
 
-
-
 export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncController<Pod> {
   const { config } = ctx;
 
