@@ -12,13 +12,38 @@ import { types } from '../syncer/context.ts';
 import { marks } from '../translate/metadata.ts';
 import { errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { statefulSets, tenantRow } from './list.ts';
+import { namespacePodSecurity, podSecurityPlan } from './pod-security.ts';
 
 const chartDir = () => process.env.VNEST_CHART ?? join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'charts', 'vnest');
 
-function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+/** Runs a tool; `out` is stdout and stderr for messages, `stdout` alone for parsing. */
+function run(cmd: string, args: string[]): Promise<{ code: number; out: string; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}`.trim() }));
+    execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}`.trim(), stdout }));
   });
+}
+
+const namespaces: ResourceType = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
+
+/**
+ * Labels the host namespace for Pod Security Admission at the level the installed release's
+ * values give (helm cannot label its own release namespace), never loosening a stricter label.
+ */
+async function labelPodSecurity(client: KubeClient, tools: { helm: string; kubectl: string }, flags: HostFlags, name: string, ns: string): Promise<void> {
+  const helmHost = hostArgs(flags).map((a) => a.replace('--context=', '--kube-context='));
+  const got = await run(tools.helm, ['get', 'values', name, '--namespace', ns, '--all', '--output', 'json', ...helmHost]);
+  if (got.code !== 0) throw errors.notReady(`could not read tenant ${name}'s values to label namespace ${ns} for Pod Security Admission: ${got.out}`);
+  const level = namespacePodSecurity(JSON.parse(got.stdout) as unknown);
+  const failed = (why: string, labels: string[]) => errors.notReady(`tenant ${name} is installed, but namespace ${ns} could not be labelled for Pod Security Admission: ${why}. `
+    + `Ask whoever owns the namespace to run "kubectl label namespace ${ns} --overwrite ${labels.join(' ')}", then run this again with --no-pod-security-labels`);
+  const nsObj = await client.get<{ metadata: { name: string; labels?: Record<string, string> } }>(namespaces, undefined, ns)
+    .catch((err: unknown) => { throw failed((err as Error).message, podSecurityPlan(level).labels); });
+  const plan = podSecurityPlan(level, nsObj.metadata.labels);
+  for (const k of plan.kept) console.error(`namespace ${ns} already has Pod Security ${k.mode}=${k.level}, stricter than ${level}; left as it is (relabel it yourself to loosen it)`);
+  if (plan.labels.length === 0) return;
+  const res = await run(tools.kubectl, ['label', 'namespace', ns, '--overwrite', ...plan.labels, ...hostArgs(flags)]);
+  if (res.code !== 0) throw failed(res.out, plan.labels);
+  console.error(`namespace ${ns}: Pod Security Admission ${plan.labels.filter((l) => !l.includes('-version=')).map((l) => l.slice('pod-security.kubernetes.io/'.length)).join(', ')}`);
 }
 
 async function statefulSet(client: KubeClient, name: string, ns: string): Promise<Parameters<typeof tenantRow>[0]> {
@@ -38,9 +63,12 @@ export function createCommand(): Command {
     .option('--set <key=value...>', 'helm values to set')
     .option('--timeout <seconds>', 'how long to wait for the tenant to be ready', '600')
     .option('--connect', 'connect to the tenant once it is ready (switches your kubeconfig context)')
-    .action(async (name: string, flags: HostFlags & { values?: string[]; set?: string[]; timeout: string; connect?: boolean }, cmd: Command) => {
+    .option('--no-pod-security-labels', 'do not label the host namespace for Pod Security Admission (by default it enforces, warns and audits at isolation.podSecurityStandard; "baseline" for a k3s tenant at "restricted", as the k3s server runs as root)')
+    .action(async (name: string, flags: HostFlags & { values?: string[]; set?: string[]; timeout: string; connect?: boolean; podSecurityLabels: boolean }, cmd: Command) => {
       const ns = flags.namespace ?? name;
       const helm = await tool('helm');
+      // Checked before installing, so a missing kubectl does not leave a half-done install.
+      const kubectl = flags.podSecurityLabels ? await tool('kubectl') : undefined;
       const chart = chartDir();
       if (!existsSync(chart)) throw errors.notReady(`the vnest chart is not at ${chart}; set $VNEST_CHART to its folder`);
       const client = await hostClient(flags);
@@ -50,6 +78,7 @@ export function createCommand(): Command {
           ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((s) => ['--set', s])];
         const res = await run(helm, args);
         if (res.code !== 0) throw errors.notReady(`helm could not install tenant ${name}: ${res.out}`);
+        if (kubectl) await labelPodSecurity(client, { helm, kubectl }, flags, name, ns);
         const deadline = Date.now() + Number(flags.timeout) * 1000;
         let last = '';
         for (;;) {

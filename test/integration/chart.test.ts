@@ -5,17 +5,20 @@
 import { spawn } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { namespacePodSecurity } from '../../src/cli/pod-security.ts';
 import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
 import { tail } from '../../src/local/process.ts';
+import { resolveSyncerOptions } from '../../src/syncer/options.ts';
 import { hostRoleRules } from '../../src/syncer/resources/index.ts';
+import { podSecurityLevels, policyExceptions, serviceTypes } from '../../src/translate/policy.ts';
 import { kit, ports, useEnvironment } from '../helpers.ts';
 import { eventually, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
 
@@ -24,7 +27,7 @@ const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
 interface Doc {
   kind: string;
-  metadata: { name: string };
+  metadata: { name: string; labels?: Record<string, string> };
   rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
   data?: Record<string, string>;
   spec?: any;
@@ -46,6 +49,33 @@ const render = async (release: string, sets: string[] = []): Promise<Doc[]> => {
   return parseAllDocuments(res.stdout).map((d) => d.toJS() as Doc).filter(Boolean);
 };
 
+interface ContainerLike { name: string; securityContext?: Record<string, unknown>; volumeMounts?: Array<{ name: string; mountPath: string }> }
+interface PodSpecLike {
+  automountServiceAccountToken?: boolean;
+  securityContext?: Record<string, unknown>;
+  containers: ContainerLike[];
+  initContainers?: ContainerLike[];
+  volumes: Array<{ name: string; projected?: { sources: Array<Record<string, unknown>> } }>;
+}
+
+const podSpec = (docs: Doc[]): PodSpecLike => docs.find((d) => d.kind === 'StatefulSet')?.spec.template.spec as PodSpecLike;
+
+/** Where in-cluster clients (@kubernetes/client-node's loadFromCluster) read the host credentials. */
+const tokenDir = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** The syncer's config file as rendered, and the options the syncer resolves from it. */
+async function syncerConfig(sets: string[]): Promise<{ raw: Record<string, unknown>; options: ReturnType<typeof resolveSyncerOptions> }> {
+  const text = (await render('t1', sets)).find((d) => d.kind === 'ConfigMap')?.data?.['config.yaml'] ?? '';
+  const dir = await mkdtemp(join(tmpdir(), 'vnest-config-'));
+  try {
+    await writeFile(join(dir, 'config.yaml'), text);
+    const options = resolveSyncerOptions({}, { VNEST_TENANT: 't1', VNEST_HOST_NAMESPACE: 'tenants', VNEST_VIRTUAL_KUBECONFIG: join(dir, 'virtual.kubeconfig') }, join(dir, 'config.yaml'));
+    return { raw: parseAllDocuments(text)[0]?.toJS() as Record<string, unknown>, options };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** One rule per (group, resource), as hostRoleRules() lists them. */
 function flatten(rules: Doc['rules']): Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> {
   const out = (rules ?? []).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => ({ apiGroups: [g], resources: [res], verbs: [...r.verbs].sort() }))));
@@ -57,6 +87,7 @@ const combos: Record<string, string[]> = {
   'k8s distro': ['distro=k8s'],
   'isolation on, no persistence': ['isolation.resourceQuota.enabled=true', 'isolation.limitRange.enabled=true', 'isolation.networkPolicy.enabled=true', 'storage.persistence=false', 'isolation.podSecurityStandard=privileged'],
   'real nodes and the wasmCloud profile': ['syncer.nodeSync=real', 'syncer.profiles={wasmcloud}'],
+  'k8s distro, restricted, narrow Service types': ['distro=k8s', 'isolation.podSecurityStandard=restricted', 'isolation.serviceTypes={ClusterIP}', 'isolation.networkPolicy.enabled=true'],
 };
 
 describe('helm chart', () => {
@@ -113,6 +144,89 @@ describe('helm chart', () => {
     expect(mistyped.stderr).toContain("value must be one of 'k3s', 'k8s'");
     const longName = await helm(['template', 'a'.repeat(41), chart]);
     expect(longName.stderr).toContain('at most 40 characters');
+    const exception = await helm(['template', 't1', chart, '--set', 'isolation.allow={hostnetwork}']);
+    expect(exception.stderr).toContain("value must be one of 'nodeName', 'hostNetwork'");
+    const serviceType = await helm(['template', 't1', chart, '--set', 'isolation.serviceTypes={Ingress}']);
+    expect(serviceType.stderr).toContain("value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'");
+    const field = await helm(['template', 't1', chart, '--set', 'isolation.allowFields={spec.hostNetwork}']);
+    expect(field.stderr).toContain('allowFields');
+  });
+
+  it('checks the isolation values against the syncer\'s own lists', async () => {
+    const schema = JSON.parse(await readFile(join(chart, 'values.schema.json'), 'utf8')) as { properties: { isolation: { properties: Record<string, { enum?: string[]; items?: { enum?: string[] } }> } } };
+    const isolation = schema.properties.isolation.properties;
+    expect(isolation.podSecurityStandard?.enum?.toSorted()).toEqual([...podSecurityLevels].sort());
+    expect(isolation.allow?.items?.enum).toEqual([...policyExceptions]);
+    expect(isolation.serviceTypes?.items?.enum).toEqual([...serviceTypes]);
+  });
+
+  for (const distro of ['k3s', 'k8s']) {
+    it(`projects the host token into the syncer container only (${distro})`, async () => {
+      for (const persistence of ['true', 'false']) {
+        const spec = podSpec(await render('t1', [`distro=${distro}`, `storage.persistence=${persistence}`]));
+        // The kubelet's own automount would reach every container, the control plane's included.
+        expect(spec.automountServiceAccountToken).toBe(false);
+        const containers = [...spec.containers, ...(spec.initContainers ?? [])];
+        expect(containers.filter((c) => c.volumeMounts?.some((m) => m.mountPath.replace(/\/+$/, '') === tokenDir)).map((c) => c.name)).toEqual(['syncer']);
+        const tokenVolumes = spec.volumes.filter((v) => v.projected?.sources.some((src) => 'serviceAccountToken' in src));
+        expect(tokenVolumes).toHaveLength(1);
+        expect(tokenVolumes[0]?.projected?.sources).toEqual([
+          { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
+          { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+          { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+        ]);
+        expect(containers.filter((c) => c.volumeMounts?.some((m) => m.name === tokenVolumes[0]?.name)).map((c) => c.name)).toEqual(['syncer']);
+        expect(spec.securityContext).toMatchObject({ seccompProfile: { type: 'RuntimeDefault' } });
+        if (distro === 'k8s') {
+          // Every k8s container runs as non-root with the restricted settings.
+          for (const c of spec.containers) expect(c.securityContext, c.name).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+        }
+      }
+    });
+  }
+
+  it('selects its own pod on vnest.dev/ keys only, which a tenant cannot set on its pods', async () => {
+    const docs = await render('t1', ['isolation.networkPolicy.enabled=true']);
+    const sts = docs.find((d) => d.kind === 'StatefulSet');
+    const podLabels = sts?.spec.template.metadata.labels as Record<string, string>;
+    // The StatefulSet's selector is immutable: upgrades need it as it was.
+    expect(sts?.spec.selector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'vnest', 'app.kubernetes.io/instance': 't1' } });
+    expect(podLabels).toMatchObject({ 'vnest.dev/control-plane': 't1' });
+    const services = docs.filter((d) => d.kind === 'Service');
+    expect(services.map((d) => d.metadata.name).sort()).toEqual(['t1', 't1-headless']);
+    for (const svc of services) {
+      const selector = svc.spec.selector as Record<string, string>;
+      expect(Object.keys(selector).filter((k) => !k.startsWith('vnest.dev/')), svc.metadata.name).toEqual([]);
+      expect(selector, svc.metadata.name).toEqual({ 'vnest.dev/control-plane': 't1' });
+      expect(podLabels).toMatchObject(selector);
+    }
+    const policy = docs.find((d) => d.kind === 'NetworkPolicy');
+    const selectors = [policy?.spec.podSelector, ...(policy?.spec.ingress as Array<{ from: Array<{ podSelector: unknown }> }>).flatMap((i) => i.from.map((f) => f.podSelector))] as Array<{ matchLabels: Record<string, string> }>;
+    for (const sel of selectors) expect(Object.keys(sel.matchLabels).filter((k) => !k.startsWith('vnest.dev/'))).toEqual([]);
+    expect(selectors).toContainEqual({ matchLabels: { 'vnest.dev/control-plane': 't1' } });
+    expect(selectors).toContainEqual({ matchLabels: { 'vnest.dev/tenant': 't1' } });
+  });
+
+  it('writes the isolation settings into the syncer\'s config file as the syncer reads them', async () => {
+    const defaults = await syncerConfig([]);
+    expect(defaults.options.policy).toMatchObject({ podSecurity: 'baseline', allow: new Set(), allowFields: new Set(), hostLabels: [], hostAnnotations: [], serviceTypes: new Set(serviceTypes) });
+    // "privileged" is a level of its own now, not a list of exceptions.
+    const privileged = await syncerConfig(['isolation.podSecurityStandard=privileged']);
+    expect(privileged.raw).toMatchObject({ podSecurity: 'privileged', allow: [] });
+    const set = await syncerConfig([
+      'isolation.podSecurityStandard=restricted', 'isolation.allow={hostPorts,sysctls}', 'isolation.allowFields={Pod.spec.x,Service.spec.loadBalancerIP}',
+      'isolation.priorityClasses={high}', 'isolation.runtimeClasses={gvisor}', 'isolation.schedulers={bin-packer}', 'isolation.tolerations={dedicated}',
+      'isolation.hostLabels={sidecar.istio.io/}', 'isolation.hostAnnotations={service.beta.kubernetes.io/aws-load-balancer-type}', 'isolation.serviceTypes={ClusterIP,NodePort}',
+    ]);
+    expect(set.raw).toMatchObject({
+      podSecurity: 'restricted', allow: ['hostPorts', 'sysctls'], allowFields: ['Pod.spec.x', 'Service.spec.loadBalancerIP'], priorityClasses: ['high'], runtimeClasses: ['gvisor'],
+      schedulers: ['bin-packer'], tolerations: ['dedicated'], hostLabels: ['sidecar.istio.io/'], hostAnnotations: ['service.beta.kubernetes.io/aws-load-balancer-type'], serviceTypes: ['ClusterIP', 'NodePort'],
+    });
+    expect(set.options.policy).toEqual({
+      podSecurity: 'restricted', allow: new Set(['hostPorts', 'sysctls']), allowFields: new Set(['Pod.spec.x', 'Service.spec.loadBalancerIP']), priorityClasses: new Set(['high']),
+      runtimeClasses: new Set(['gvisor']), schedulers: new Set(['bin-packer']), tolerations: new Set(['dedicated']), hostLabels: ['sidecar.istio.io/'],
+      hostAnnotations: ['service.beta.kubernetes.io/aws-load-balancer-type'], serviceTypes: new Set(['ClusterIP', 'NodePort']),
+    });
   });
 });
 
@@ -147,6 +261,35 @@ describe('helm chart against the test bed', async () => {
       expect(applied.stderr, name).toBe('');
       expect(applied.code, name).toBe(0);
     }
+  });
+
+  it('runs its pod at the Pod Security level its namespace is labelled with, and its notes print that label', async () => {
+    const k = await kit();
+    for (const level of ['baseline', 'restricted']) {
+      await bed().hostKubectl('create', 'namespace', `psa-${level}`);
+      await bed().hostKubectl('label', 'namespace', `psa-${level}`, `pod-security.kubernetes.io/enforce=${level}`);
+      await bed().hostKubectl('-n', `psa-${level}`, 'create', 'serviceaccount', 'vnest-t1');
+    }
+    // Pod Security Admission judges pods, not StatefulSets: a pod as the StatefulSet would make it.
+    const dryRunPod = async (sets: string[], ns: string) => {
+      const template = (await render('t1', ['storage.persistence=false', ...sets])).find((d) => d.kind === 'StatefulSet')?.spec.template as { metadata: unknown; spec: unknown };
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { ...(template.metadata as object), name: 't1-0', namespace: ns }, spec: template.spec };
+      return runKubectl(k.bin.kubectl, bed().host.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(pod) });
+    };
+    for (const distro of ['k3s', 'k8s']) {
+      for (const standard of ['baseline', 'restricted']) {
+        const sets = [`distro=${distro}`, `isolation.podSecurityStandard=${standard}`];
+        const level = namespacePodSecurity({ distro, isolation: { podSecurityStandard: standard } });
+        const res = await dryRunPod(sets, `psa-${level}`);
+        expect([res.code, res.stderr], `${distro} at ${standard}`).toEqual([0, '']);
+        const notes = await helm(['install', 'notes', chart, '--namespace', `psa-${level}`, '--kubeconfig', bed().host.kubeconfigPath, '--dry-run=server', ...sets.flatMap((x) => ['--set', x])]);
+        expect(notes.stdout).toContain(`kubectl label namespace psa-${level} --overwrite`);
+        for (const mode of ['enforce', 'warn', 'audit']) expect(notes.stdout).toContain(`pod-security.kubernetes.io/${mode}=${level} pod-security.kubernetes.io/${mode}-version=latest`);
+      }
+    }
+    // Why a k3s tenant's namespace is labelled baseline: the k3s server runs as root.
+    const k3sRestricted = await dryRunPod(['distro=k3s'], 'psa-restricted');
+    expect(k3sRestricted.stderr).toContain('violates PodSecurity "restricted:latest"');
   });
 
   it('installs with helm, and a syncer run as the chart renders it makes the tenant work', async () => {
@@ -261,9 +404,36 @@ describe('helm chart against the test bed', async () => {
     const res = await vnest(['create', 'second', '-n', 'team-b', host(), '--set', 'storage.persistence=false', '--set', 'coredns.enabled=false', '--timeout=120']);
     expect(res.stderr).toContain('installing tenant second into namespace team-b');
     expect(res.stderr).toContain('tenant second: Running');
+    expect(res.stderr).toContain('namespace team-b: Pod Security Admission enforce=baseline, warn=baseline, audit=baseline');
     expect(res.code).toBe(0);
+    const ns = await bed().hostJson<{ metadata: { labels: Record<string, string> } }>('get', 'namespace', 'team-b');
+    expect(ns.metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'baseline', 'pod-security.kubernetes.io/enforce-version': 'latest',
+      'pod-security.kubernetes.io/warn': 'baseline', 'pod-security.kubernetes.io/warn-version': 'latest',
+      'pod-security.kubernetes.io/audit': 'baseline', 'pod-security.kubernetes.io/audit-version': 'latest',
+    });
     const list = JSON.parse((await vnest(['list', '-o', 'json', host()])).stdout) as Array<{ name: string; status: string }>;
     expect(list.find((t) => t.name === 'second')?.status).toBe('Running');
+  });
+
+  it('vnest create never loosens a stricter Pod Security label, and --no-pod-security-labels leaves the namespace alone', async () => {
+    const psa = async (ns: string) => Object.fromEntries(Object.entries((await bed().hostJson<{ metadata: { labels?: Record<string, string> } }>('get', 'namespace', ns)).metadata.labels ?? {})
+      .filter(([key]) => key.startsWith('pod-security.kubernetes.io/')));
+    await bed().hostKubectl('create', 'namespace', 'team-c');
+    await bed().hostKubectl('label', 'namespace', 'team-c', 'pod-security.kubernetes.io/enforce=restricted');
+    // The k3s pod cannot run under "restricted", so it never gets ready: exit 7 after the labelling.
+    const stricter = await vnest(['create', 'third', '-n', 'team-c', host(), '--set', 'storage.persistence=false', '--set', 'coredns.enabled=false', '--timeout=1']);
+    expect(stricter.stderr).toContain('namespace team-c already has Pod Security enforce=restricted, stricter than baseline; left as it is');
+    expect(stricter.code).toBe(7);
+    expect(await psa('team-c')).toEqual({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/warn': 'baseline', 'pod-security.kubernetes.io/warn-version': 'latest',
+      'pod-security.kubernetes.io/audit': 'baseline', 'pod-security.kubernetes.io/audit-version': 'latest',
+    });
+    const skipped = await vnest(['create', 'fourth', '-n', 'team-d', host(), '--set', 'storage.persistence=false', '--set', 'coredns.enabled=false', '--timeout=1', '--no-pod-security-labels']);
+    expect(skipped.stderr).not.toContain('Pod Security');
+    expect(await psa('team-d')).toEqual({});
+    expect((await vnest(['create', '--help'])).stdout).toContain('--no-pod-security-labels');
   });
 
   it('vnest delete uninstalls the tenant and leaves none of its host objects', async () => {

@@ -14,9 +14,40 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 {{- end -}}
 
+{{/* The StatefulSet's selector only: it is immutable, so it keeps the labels it was first
+     installed with. Nothing else may select on it: tenant pods share the host namespace and may
+     carry any label outside vnest.dev/. */}}
 {{- define "vnest.selector" -}}
 app.kubernetes.io/name: vnest
 app.kubernetes.io/instance: {{ include "vnest.tenant" . }}
+{{- end -}}
+
+{{/* How the chart's Services and NetworkPolicy find the control-plane pod: a vnest.dev/ key, which
+     the syncer strips from tenant objects, so no tenant pod can become an endpoint of the tenant's
+     API Service. */}}
+{{- define "vnest.controlPlaneSelector" -}}
+vnest.dev/control-plane: {{ include "vnest.tenant" . | quote }}
+{{- end -}}
+
+{{/* The Pod Security Admission level for the host namespace: the tenant's level, except that the
+     k3s server runs as root, which "restricted" forbids, so a k3s tenant's namespace enforces
+     "baseline" (its syncer still holds tenant pods to "restricted"). src/cli/pod-security.ts makes
+     the same choice for `vnest create`. */}}
+{{- define "vnest.namespacePodSecurity" -}}
+{{- if and (eq .Values.distro "k3s") (eq .Values.isolation.podSecurityStandard "restricted") -}}
+baseline
+{{- else -}}
+{{- .Values.isolation.podSecurityStandard -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Restricted-level settings for a container that runs as non-root (the syncer's user). */}}
+{{- define "vnest.nonRootSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+capabilities: { drop: ["ALL"] }
 {{- end -}}
 
 {{/* Verbs on host objects the syncer owns. */}}
