@@ -142,6 +142,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
 
   /** `kubectl debug`: ephemeral containers added to the virtual pod are added to the host pod (translated and checked like the rest). */
   async function addEphemeralContainers(vPod: Pod, hPod: Pod): Promise<void> {
+    if (!vPod.spec.ephemeralContainers?.length) return;
     const want: Array<{ name: string }> = translate(vPod).spec.ephemeralContainers ?? [];
     const have = new Set((hPod.spec.ephemeralContainers ?? []).map((c: { name: string }) => c.name));
     if (want.every((c) => have.has(c.name))) return;
