@@ -16,6 +16,7 @@ import type { Informer } from '../kube/informer.ts';
 import { ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName } from '../translate/names.ts';
 import type { TenantCerts } from './certs.ts';
+import { isGuardedWrite, webhookRefusal, webhookUrls } from './dial-guard.ts';
 import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, type PathClass } from './paths.ts';
 
 export interface FrontDoorOptions {
@@ -75,6 +76,8 @@ function impersonation(user: UserInfo): OutgoingHttpHeaders {
 export class FrontDoor {
   private readonly opts: FrontDoorOptions;
   private readonly server: Server;
+  /** The tail of the queue of checked writes (see guardedWrite). */
+  private guardedWrites: Promise<void> = Promise.resolve();
   private readonly tokens = new LRUCache<string, UserInfo | false>({ max: 10_000, ttl: 30_000 });
 
   constructor(opts: FrontDoorOptions) {
@@ -195,7 +198,9 @@ export class FrontDoor {
       return;
     }
     const conn = await this.opts.virtual.connection();
-    await this.forward(req, res, { ...conn, path: req.url ?? '/', headers: { ...forwardable(req.headers, false), ...conn.headers, ...impersonation(user) } });
+    const target = { ...conn, path: req.url ?? '/', headers: { ...forwardable(req.headers, false), ...conn.headers, ...impersonation(user) } };
+    if (isGuardedWrite(req.method, path)) await this.guardedWrite(req, res, target);
+    else await this.forward(req, res, target);
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -259,8 +264,8 @@ export class FrontDoor {
     return { ...conn, path, headers: { ...forwardable(req.headers, true), ...conn.headers } };
   }
 
-  /** Streams a plain request and its answer (watches and logs -f included). */
-  private forward(req: IncomingMessage, res: ServerResponse, t: Target): Promise<void> {
+  /** Streams a plain request (or a body read before) and its answer (watches and logs -f included). */
+  private forward(req: IncomingMessage, res: ServerResponse, t: Target, body?: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       const out = request(`${t.server}${t.path}`, { method: req.method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
         res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, upstream.headers);
@@ -270,8 +275,35 @@ export class FrontDoor {
       });
       out.on('error', reject);
       res.on('close', () => out.destroy());
-      req.pipe(out);
+      if (body) out.end(body);
+      else req.pipe(out);
     });
+  }
+
+  /**
+   * A write that could store a webhook URL: tried first as a dry run, and refused when the object
+   * it would store dials a URL. Such writes go one at a time, so nothing changes the object
+   * between the check and the write (the front door is the tenant's only way in).
+   */
+  private async guardedWrite(req: IncomingMessage, res: ServerResponse, target: Target): Promise<void> {
+    const body = await readBody(req, maxGuardedBody);
+    const turn = this.guardedWrites.then(async () => {
+      const sep = target.path.includes('?') ? '&' : '?';
+      const dry = await buffered({ ...target, path: `${target.path}${sep}dryRun=All`, headers: { ...target.headers, accept: 'application/json' } }, req.method ?? 'POST', body);
+      if (dry.status < 300) {
+        let stored: unknown;
+        try {
+          stored = JSON.parse(dry.body.toString('utf8'));
+        } catch {
+          stored = undefined;
+        }
+        const fields = webhookUrls(stored);
+        if (fields.length > 0) throw new HttpError(403, 'Forbidden', webhookRefusal(fields));
+      }
+      await this.forward(req, res, target, body);
+    });
+    this.guardedWrites = turn.catch(() => undefined);
+    await turn;
   }
 
   /** Forwards an upgrade (SPDY or WebSocket) and then pipes raw bytes both ways. */
@@ -316,6 +348,41 @@ interface Target {
   headers: OutgoingHttpHeaders;
   tls: Record<string, unknown>;
   agent?: Agent;
+}
+
+/** Largest body of a checked write (the API server's own limit is 3 MiB). */
+const maxGuardedBody = 3 * 1024 * 1024;
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HttpError(413, 'RequestEntityTooLarge', `the request body is larger than ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** One request with a body, its whole answer read. */
+function buffered(t: Target, method: string, body: Buffer): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const out = request(`${t.server}${t.path}`, { method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
+      const chunks: Buffer[] = [];
+      upstream.on('data', (c: Buffer) => chunks.push(c));
+      upstream.on('end', () => resolve({ status: upstream.statusCode ?? 502, body: Buffer.concat(chunks) }));
+      upstream.on('error', reject);
+    });
+    out.on('error', reject);
+    out.end(body);
+  });
 }
 
 class HttpError extends Error {

@@ -377,4 +377,36 @@ describe('tenant API front door', async () => {
       expect((await door('/api/v1/namespaces/apps/pods/stuck/proxy/', dev, { method: 'OPTIONS' })).status).toBe(405);
     });
   });
+
+  it('refuses webhooks that would make the control plane dial a URL, in every way of writing them', async () => {
+    const k = async (args: string[], input?: string) => runKubectl((await kit()).bin.kubectl, kubeconfig, args, input === undefined ? {} : { input });
+    const hook = (name: string, clientConfig: Record<string, unknown>) => JSON.stringify({
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name },
+      webhooks: [{ name: 'check.example.com', clientConfig, rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] }], sideEffects: 'None', admissionReviewVersions: ['v1'], failurePolicy: 'Ignore' }],
+    });
+    const created = await k(['create', '-f', '-'], hook('by-url', { url: 'https://169.254.169.254/latest' }));
+    expect(created.code).not.toBe(0);
+    expect(created.stderr).toContain('webhooks[0].clientConfig.url: webhooks that dial a URL are not allowed');
+    const applied = await k(['apply', '--server-side', '-f', '-'], hook('by-url', { url: 'https://10.0.0.1/' }));
+    expect(applied.code).not.toBe(0);
+    expect((await k(['get', 'validatingwebhookconfigurations', 'by-url'])).code).not.toBe(0);
+
+    expect((await k(['create', '-f', '-'], hook('by-service', { service: { name: 'checker', namespace: 'apps', port: 443 } }))).code).toBe(0);
+    const patched = await k(['patch', 'validatingwebhookconfigurations', 'by-service', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig', value: { url: 'https://10.0.0.1/' } }])]);
+    expect(patched.code).not.toBe(0);
+    const after = JSON.parse(await kubectl('get', 'validatingwebhookconfigurations', 'by-service', '-o', 'json')) as { webhooks: Array<{ clientConfig: Record<string, unknown> }> };
+    expect(after.webhooks[0]?.clientConfig.url).toBeUndefined();
+
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'dials.tenant.example' },
+      spec: {
+        group: 'tenant.example', scope: 'Namespaced', names: { kind: 'Dial', plural: 'dials' },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+        conversion: { strategy: 'Webhook', webhook: { conversionReviewVersions: ['v1'], clientConfig: { url: 'https://10.0.0.1/convert' } } },
+      },
+    };
+    const conv = await k(['create', '-f', '-'], JSON.stringify(crd));
+    expect(conv.stderr).toContain('spec.conversion.webhook.clientConfig.url');
+    expect((await k(['get', 'crd', 'dials.tenant.example'])).code).not.toBe(0);
+  });
 });
