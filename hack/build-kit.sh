@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the pinned upstream components vnest tests and local mode run (kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, helm) from the Go module proxy, into
-# a per-version cache outside the repository. Idempotent: a warm run only checks what is there.
+# kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, helm) and those of a real node
+# (kubelet, kube-proxy, containerd and its runc shim, ctr, the CNI plugins, CoreDNS, crane, a pause
+# binary) from the Go module proxy, into a per-version cache outside the repository. Idempotent: a
+# warm run only checks what is there.
 #
 # Usage: hack/build-kit.sh [--print-dir]
 #   --print-dir   print the kit directory (building it first if needed) and nothing else on stdout
@@ -25,9 +27,13 @@ log() { echo "build-kit: $*" >&2; }
 die() { echo "build-kit: error: $*" >&2; exit 1; }
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
-command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. Install Go 1.26 or later (https://go.dev/dl/) and run again."
-go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
-[[ "$go_minor" =~ ^[0-9]+$ && "$go_minor" -ge 26 ]] || die "Go $(go env GOVERSION) is too old; the pinned Kubernetes $KUBERNETES_VERSION needs Go 1.26 or later."
+command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. Install Go 1.26.6 or later (https://go.dev/dl/) and run again."
+# containerd $CONTAINERD_VERSION asks for Go 1.26.6; everything else for 1.26.
+go_version=$(go env GOVERSION | sed -E 's/^go//')
+go_minor=$(echo "$go_version" | cut -d. -f2)
+go_patch=$(echo "$go_version" | cut -d. -f3 | sed -E 's/[^0-9].*$//')
+[[ "$go_minor" =~ ^[0-9]+$ && ( "$go_minor" -gt 26 || ( "$go_minor" -eq 26 && "${go_patch:-0}" -ge 6 ) ) ]] ||
+  die "Go $go_version is too old; the pinned components (containerd $CONTAINERD_VERSION) need Go 1.26.6 or later."
 
 cache_root=${VNEST_KIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vnest/kit}
 kit_key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_$(go env GOOS)-$(go env GOARCH)"
@@ -46,6 +52,10 @@ check_pin kube k8s.io/kubernetes "$KUBERNETES_VERSION"
 check_pin etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 check_pin kwok sigs.k8s.io/kwok "$KWOK_VERSION"
 check_pin helm helm.sh/helm/v3 "$HELM_VERSION"
+check_pin containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION"
+check_pin cni github.com/containernetworking/plugins "$CNI_PLUGINS_VERSION"
+check_pin coredns github.com/coredns/coredns "$COREDNS_VERSION"
+check_pin ggcr github.com/google/go-containerregistry "$GGCR_VERSION"
 
 proxy_checked=false
 check_proxy() {
@@ -59,13 +69,14 @@ check_proxy() {
   proxy_checked=true
 }
 
-build() { # module-dir output-name package ldflags
-  local dir=$1 name=$2 pkg=$3 ldflags=$4 out="$kit/bin/$2"
+build() { # module-dir output-name package ldflags [output-dir [build-tags]]
+  local dir=$1 name=$2 pkg=$3 ldflags=$4 out="${5:-$kit/bin}/$2" tags=${6:-}
   if [[ -x "$out" ]]; then return 0; fi
   check_proxy
   log "building $name ($pkg) ..."
   local start=$SECONDS
-  (cd "$here/tools/$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg") ||
+  mkdir -p "$(dirname "$out")"
+  (cd "$here/tools/$dir" && go build -trimpath ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg") ||
     die "building $name failed (see the Go output above)"
   mv "$out.tmp" "$out"
   log "built $name in $((SECONDS - start))s"
@@ -78,12 +89,27 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kube_ld+=" -X $p.gitVersion=$kv -X $p.gitMajor=1 -X $p.gitMinor=$kminor -X $p.gitTreeState=clean"
   kube_ld+=" -X $p.buildDate=1970-01-01T00:00:00Z"
 done
-for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
   build kube "$c" "k8s.io/kubernetes/cmd/$c" "$kube_ld"
 done
 build etcd etcd . ""
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${kv#v}"
 build helm helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+
+# The real node's parts, in a folder of their own versions (kubelet and kube-proxy are above).
+node="$kit/node-containerd-${CONTAINERD_VERSION}_cni-${CNI_PLUGINS_VERSION}_coredns-${COREDNS_VERSION}_ggcr-${GGCR_VERSION}"
+ctrd=github.com/containerd/containerd/v2
+ctrd_ld="-X $ctrd/version.Version=$CONTAINERD_VERSION -X $ctrd/version.Revision=$CONTAINERD_VERSION -X $ctrd/version.Package=$ctrd"
+build containerd containerd "$ctrd/cmd/containerd" "$ctrd_ld" "$node/bin" "urfave_cli_no_docs no_btrfs no_devmapper no_zfs"
+build containerd containerd-shim-runc-v2 "$ctrd/cmd/containerd-shim-runc-v2" "$ctrd_ld" "$node/bin" "urfave_cli_no_docs no_grpc"
+build containerd ctr "$ctrd/cmd/ctr" "$ctrd_ld" "$node/bin" "urfave_cli_no_docs"
+for p in main/bridge ipam/host-local main/loopback meta/portmap; do
+  build cni "$(basename "$p")" "github.com/containernetworking/plugins/plugins/$p" \
+    "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" "$node/cni"
+done
+build coredns coredns . "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" "$node/bin"
+build ggcr crane github.com/google/go-containerregistry/cmd/crane "-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=$GGCR_VERSION" "$node/bin"
+build pause pause . "" "$node/bin"
 
 # kwok simulates nothing without stages: take the upstream "fast" node and pod stages and the
 # lease-based node heartbeat from the same kwok module version.
@@ -98,7 +124,7 @@ if [[ ! -f "$kit/kwok-stages/pod-ready.yaml" ]]; then
 fi
 
 cat > "$kit/versions.json.tmp.$$" <<EOF
-{"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION"}
+{"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION","containerd":"$CONTAINERD_VERSION","cniPlugins":"$CNI_PLUGINS_VERSION","coredns":"$COREDNS_VERSION","ggcr":"$GGCR_VERSION","nodeDir":"$node"}
 EOF
 mv "$kit/versions.json.tmp.$$" "$kit/versions.json"
 

@@ -17,7 +17,22 @@ export interface Kit {
     helm: string;
   };
   kwokStagesDir: string;
-  versions: { kubernetes: string; etcd: string; kwok: string; helm: string };
+  /** A real node's parts: kubelet, kube-proxy, containerd and its shim, ctr, CoreDNS, crane, pause. */
+  node: {
+    bin: {
+      kubelet: string;
+      kubeProxy: string;
+      containerd: string;
+      containerdShim: string;
+      ctr: string;
+      coredns: string;
+      crane: string;
+      pause: string;
+    };
+    /** The CNI plugins (bridge, host-local, loopback, portmap). */
+    cniBinDir: string;
+  };
+  versions: { kubernetes: string; etcd: string; kwok: string; helm: string; containerd: string; cniPlugins: string; coredns: string; ggcr: string; nodeDir: string };
 }
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -39,6 +54,8 @@ export async function loadKit(env: NodeJS.ProcessEnv = process.env): Promise<Kit
     }
   }
   const b = (name: string) => join(dir, 'bin', name);
+  const versions = JSON.parse(await readFile(join(dir, 'versions.json'), 'utf8')) as Kit['versions'];
+  const n = (name: string) => join(versions.nodeDir, 'bin', name);
   const kit: Kit = {
     dir,
     bin: {
@@ -51,9 +68,23 @@ export async function loadKit(env: NodeJS.ProcessEnv = process.env): Promise<Kit
       helm: b('helm'),
     },
     kwokStagesDir: join(dir, 'kwok-stages'),
-    versions: JSON.parse(await readFile(join(dir, 'versions.json'), 'utf8')) as Kit['versions'],
+    node: {
+      bin: {
+        kubelet: b('kubelet'),
+        kubeProxy: b('kube-proxy'),
+        containerd: n('containerd'),
+        containerdShim: n('containerd-shim-runc-v2'),
+        ctr: n('ctr'),
+        coredns: n('coredns'),
+        crane: n('crane'),
+        pause: n('pause'),
+      },
+      cniBinDir: join(versions.nodeDir, 'cni'),
+    },
+    versions,
   };
-  for (const path of Object.values(kit.bin)) {
+  const cni = ['bridge', 'host-local', 'loopback', 'portmap'].map((p) => join(kit.node.cniBinDir, p));
+  for (const path of [...Object.values(kit.bin), ...Object.values(kit.node.bin), ...cni]) {
     await access(path).catch((err: unknown) => {
       throw new Error(`kit at ${dir} lacks ${path}; run hack/build-kit.sh`, { cause: err });
     });

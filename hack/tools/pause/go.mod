@@ -1,0 +1,3 @@
+module vnest.dev/hack/tools/pause
+
+go 1.26.0
