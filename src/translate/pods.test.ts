@@ -225,6 +225,15 @@ describe('translatePod: the host spec', () => {
     expect(hostPodSpec(pod({}), ctx).dnsPolicy).toBeUndefined();
   });
 
+  it('gives the downward API the virtual pod\'s name, namespace and UID', () => {
+    const spec = hostPodSpec(pod({
+      containers: [{ name: 'c', image: 'i', env: [{ name: 'N', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }] }],
+      volumes: [{ name: 'd', downwardAPI: { items: [{ path: 'ns', fieldRef: { fieldPath: 'metadata.namespace' } }, { path: 'uid', fieldRef: { fieldPath: 'metadata.uid' } }] } }],
+    }));
+    expect(spec.containers[0].env.map((e: any) => e.valueFrom.fieldRef.fieldPath)).toEqual([`metadata.annotations['vnest.dev/object-name']`, 'status.podIP']);
+    expect(spec.volumes[0].downwardAPI.items.map((i: any) => i.fieldRef.fieldPath)).toEqual([`metadata.annotations['vnest.dev/object-namespace']`, `metadata.annotations['vnest.dev/object-uid']`]);
+  });
+
   it('does not change the virtual pod', () => {
     const p = pod({ volumes: [{ name: 'a', configMap: { name: 'cm' } }] });
     const before = structuredClone(p);

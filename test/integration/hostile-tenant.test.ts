@@ -240,6 +240,12 @@ describe('hostile tenant', () => {
   });
 
   describe('services', () => {
+    it('warns when a selector uses a key that host pods do not carry', async () => {
+      await apply({ ...service('by-role', {}), spec: { ports: [{ port: 80 }], selector: { 'example.com/role': 'web' } } });
+      const e = await warning('Service', 'by-role', 'SelectorNotSynced', 'example.com/role');
+      expect(e.message).toContain('hostLabels');
+    });
+
     it('lets the host choose node ports and shows the tenant the ones that answer', async () => {
       await apply(service('nodeport', { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] }));
       const [v, copy] = await eventually('virtual node port equal to the host\'s', async () => {
@@ -250,6 +256,15 @@ describe('hostile tenant', () => {
       expect(copy.spec.ports[0].nodePort).toBe(v.spec.ports[0].nodePort);
       expect(copy.spec.ports[0].nodePort).not.toBe(30080);
     });
+  });
+
+  it('gives a pod with scheduling gates its host copy only when the gates are gone', async () => {
+    await apply(pod('gated', { schedulingGates: [{ name: 'example.com/wait' }] }));
+    await sleep(2000);
+    expect(await hostGet('pods', h('gated'))).toBeUndefined();
+    await bed().virtualKubectl(tenant, '-n', ns, 'patch', 'pod', 'gated', '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/schedulingGates' }]));
+    const copy = await eventually('the host pod', () => hostGet('pods', h('gated')));
+    expect(copy.spec.schedulingGates ?? []).toEqual([]);
   });
 
   describe('a refusal never freezes a host copy', () => {
