@@ -19,8 +19,8 @@ export interface ResourceDescriptor<V extends KubeObject = KubeObject, H extends
   host: ResourceType;
   /** Whether the virtual object should have a host copy now (default: always). */
   wanted?(vObj: V): boolean;
-  /** Why the object must not be reified, or undefined. Checked before any host write. */
-  validate?(vObj: V): string | undefined;
+  /** Why the object must not be reified (each reason naming its field); empty when it may. Checked before any host write. */
+  validate?(vObj: V): string[];
   /** Called after a refusal (and after its host copy, if there was one, was deleted). */
   refused?(vObj: V, reason: string, hadHostCopy: boolean): Promise<void>;
   /** The host object to create for `vObj`. */
@@ -137,7 +137,8 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
   private refusal(vObj: V): string | undefined {
     const forged = forgedKeys(vObj.metadata);
     if (forged.length > 0) return `labels or annotations ${forged.join(', ')} are reserved for vnest and must not be set by tenants; not syncing`;
-    return this.descriptor.validate?.(vObj);
+    const problems = this.descriptor.validate?.(vObj) ?? [];
+    return problems.length ? `not synced to the host: ${problems.join('; ')}` : undefined;
   }
 
   /**

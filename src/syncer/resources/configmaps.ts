@@ -37,7 +37,7 @@ export function createReferencedSync(ctx: SyncContext, refs: ReferenceIndex, whi
     wanted: (v) => refs.isReferenced(which, `${v.metadata.namespace}/${v.metadata.name}`) || v.metadata.annotations?.[marks.syncAlways] === 'true',
     validate: (v) => {
       const t = which === 'secrets' ? hostSecretType(v.type) : undefined;
-      return t && 'refusal' in t ? t.refusal : undefined;
+      return t && 'refusal' in t ? [t.refusal] : [];
     },
     toHost: (v) => {
       const t = which === 'secrets' ? hostSecretType(v.type) : undefined;

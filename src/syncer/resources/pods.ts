@@ -49,10 +49,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     // A pod with scheduling gates is not ready to be placed; its host copy waits for them to go.
     wanted: (vPod) => !(vPod.spec.schedulingGates?.length),
 
-    validate(vPod) {
-      const { problems } = translate(vPod);
-      return problems.length ? `not synced to the host: ${problems.join('; ')}` : undefined;
-    },
+    validate: (vPod) => translate(vPod).problems,
 
     async refused(vPod, reason, hadHostCopy) {
       // Its host copy is gone; like a pod a kubelet rejects, it fails and its owner replaces it.

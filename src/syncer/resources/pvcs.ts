@@ -30,10 +30,7 @@ export function createPvcSync(ctx: SyncContext): SyncController<Claim> {
     kind: 'PersistentVolumeClaim',
     virtual: types.pvcs,
     host: types.pvcs,
-    validate: (v) => {
-      const { problems } = translate(v);
-      return problems.length ? `not synced to the host: ${problems.join('; ')}` : undefined;
-    },
+    validate: (v) => translate(v).problems,
     toHost: (v) => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: hostMetadata(v, 'PersistentVolumeClaim', sc.hostNameOf(v), ctx.config), spec: translate(v).spec }),
     async sync(v, h) {
       // A growing request is the one spec change claims allow.

@@ -102,10 +102,7 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
     host: types.services,
     // The tenant API's own Service stands for the front door; it is handled apart.
     wanted: (v) => !(v.metadata.namespace === 'default' && v.metadata.name === 'kubernetes'),
-    validate: (v) => {
-      const { problems } = hostServiceSpec(v, config.tenant, config.policy);
-      return problems.length ? `not synced to the host: ${problems.join('; ')}` : undefined;
-    },
+    validate: (v) => hostServiceSpec(v, config.tenant, config.policy).problems,
     toHost: (v) => toHost(v, hasIp(v) ? v.spec.clusterIP : undefined),
     async syncToHost(v) {
       await warnUnsyncedSelector(v);
