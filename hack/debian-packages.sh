@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a real node and the image build need: runc (containerd's runtime),
+# nftables (kube-proxy's and the node guard's `nft`), busybox-static (the test-workload image) and
+# mmdebstrap (the Debian root file system under the Node base image stand-in). Idempotent: a
+# machine that has them all is left alone; otherwise `apt-get update` runs once, then install.
+# Needs root (as the real node does).
+set -euo pipefail
+packages=(runc nftables busybox-static mmdebstrap)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ $(id -u) -ne 0 ]]; then
+  echo "debian-packages: missing ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "debian-packages: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
