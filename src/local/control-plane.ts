@@ -21,6 +21,12 @@ export interface ControlPlaneOptions {
   kit?: Kit;
   ports?: PortAllocator;
   serviceCidr?: string;
+  /**
+   * Address the API server listens on and advertises (default 127.0.0.1). A host cluster with a
+   * real node binds its network's host address, so the node and its pods reach it; the
+   * `kubernetes` Service then gets that address as its endpoint.
+   */
+  bindAddress?: string;
   /** Run kube-scheduler (host clusters do; a virtual control plane does not). */
   scheduler?: boolean;
   /** Authorise kubelets with the Node authoriser (host clusters). */
@@ -123,14 +129,15 @@ export class ControlPlane {
     const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = await Promise.all([
       ports.next(), ports.next(), ports.next(), ports.next(), ports.next(),
     ]);
-    const server = `https://127.0.0.1:${apiPort}`;
+    const bind = opts.bindAddress ?? '127.0.0.1';
+    const server = `https://${bind}:${apiPort}`;
 
     const ca = await createCertificateAuthority(`vnest-${name}-ca`);
     const serving = await issueCertificate(ca, {
       commonName: 'kube-apiserver',
       usages: ['server'],
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-      ipAddresses: ['127.0.0.1', firstServiceIp(serviceCidr)],
+      ipAddresses: [...new Set(['127.0.0.1', bind, firstServiceIp(serviceCidr)])],
     });
     const client = (commonName: string, organizations: string[] = []) =>
       issueCertificate(ca, { commonName, organizations, usages: ['client'] });
@@ -184,7 +191,7 @@ export class ControlPlane {
       command: kit.bin.kubeApiserver,
       args: [
         `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-        '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+        `--bind-address=${bind}`, `--advertise-address=${bind}`, `--secure-port=${apiPort}`,
         `--tls-cert-file=${files.serving}`, `--tls-private-key-file=${files.servingKey}`,
         `--client-ca-file=${files.ca}`,
         `--authorization-mode=${opts.nodeAuthorizer ? 'Node,RBAC' : 'RBAC'}`,
@@ -194,8 +201,8 @@ export class ControlPlane {
         '--allow-privileged=true',
         '--kubelet-preferred-address-types=InternalIP,Hostname',
         `--kubelet-client-certificate=${files.kubelet}`, `--kubelet-client-key=${files.kubeletKey}`,
-        // Loopback is not a valid Endpoints address, so the kubernetes Service gets none here.
-        '--endpoint-reconciler-type=none',
+        // Loopback is not a valid Endpoints address, so the kubernetes Service gets none then.
+        `--endpoint-reconciler-type=${bind === '127.0.0.1' ? 'none' : 'lease'}`,
         '--profiling=false', `--cert-dir=${join(dir, 'apiserver-certs')}`,
       ],
     };

@@ -1,11 +1,17 @@
 // A host cluster on loopback: a control plane with scheduler, plus kwok simulating N nodes whose
 // pods get scheduled, reach Running with pod IPs, and whose kubelet API serves logs, exec and
 // port-forward as configured here.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ControlPlane, virtualControllers, type ControlPlaneOptions } from './control-plane.ts';
+import { ControlPlane, firstServiceIp, virtualControllers, type ControlPlaneOptions } from './control-plane.ts';
+import { loadKit } from './kit.ts';
 import { kubectlOk } from './kubectl.ts';
+import { NodeNetwork } from './node-network.ts';
+import type { NodeImage } from './node-images.ts';
+import { ProcessGroup } from './process.ts';
+import { RealNode } from './real-node.ts';
 import { waitFor } from './wait.ts';
 
 export interface HostClusterOptions extends Omit<ControlPlaneOptions, 'scheduler' | 'nodeAuthorizer'> {
@@ -19,6 +25,13 @@ export interface HostClusterOptions extends Omit<ControlPlaneOptions, 'scheduler
   podCidr?: string;
   /** Pods each node can hold (default 110, as a kubelet's default). */
   podsPerNode?: number;
+  /**
+   * Real nodes (0 or 1, default 0): kubelet, containerd, CNI bridge and kube-proxy in a network
+   * namespace of their own, labelled `type: real` beside the kwok nodes' `type: kwok`. Needs root.
+   */
+  realNodes?: number;
+  /** More image tarballs the real node imports (the vnest image, for example). */
+  realNodeImages?: NodeImage[];
 }
 
 export const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
@@ -35,12 +48,17 @@ export class HostCluster {
   readonly nodeNames: readonly string[];
   readonly podLogsFile: string;
   readonly execDir: string;
+  /** The real node, when one was asked for. */
+  readonly realNode: RealNode | undefined;
+  private readonly nodeTeardown: () => Promise<void>;
 
-  private constructor(controlPlane: ControlPlane, nodeNames: string[], podLogsFile: string, execDir: string) {
+  private constructor(controlPlane: ControlPlane, nodeNames: string[], podLogsFile: string, execDir: string, realNode: RealNode | undefined, nodeTeardown: () => Promise<void>) {
     this.controlPlane = controlPlane;
     this.nodeNames = nodeNames;
     this.podLogsFile = podLogsFile;
     this.execDir = execDir;
+    this.realNode = realNode;
+    this.nodeTeardown = nodeTeardown;
   }
 
   get kubeconfigPath(): string {
@@ -52,17 +70,59 @@ export class HostCluster {
   }
 
   static async start(opts: HostClusterOptions = {}): Promise<HostCluster> {
-    const cp = await ControlPlane.start({ ...opts, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true });
+    const realNodes = opts.realNodes ?? 0;
+    if (realNodes !== 0 && realNodes !== 1) throw new Error(`realNodes is ${realNodes}: a host cluster has at most one real node`);
+    if (realNodes === 0) return HostCluster.startWith(await ControlPlane.start({ ...opts, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true }), opts);
+
+    // The real node's network comes first: the API server binds its host address.
+    const kit = opts.kit ?? (await loadKit());
+    const nodeDir = await mkdtemp(join(opts.baseDir ?? tmpdir(), 'vnest-node-'));
+    const nodeProcesses = new ProcessGroup(nodeDir);
+    let network: NodeNetwork | undefined;
+    let node: RealNode | undefined;
+    const teardown = async () => {
+      await node?.stop();
+      await nodeProcesses.stopAll();
+      await network?.release();
+      if (!opts.keepDir) await rm(nodeDir, { recursive: true, force: true });
+    };
+    let cp: ControlPlane | undefined;
     try {
-      return await HostCluster.startKwok(cp, opts);
+      network = await NodeNetwork.create(nodeProcesses);
+      cp = await ControlPlane.start({ ...opts, kit, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true, bindAddress: network.hostIp });
+      await network.guard(Number(new URL(cp.server).port));
+      node = await RealNode.start({
+        kit, processes: nodeProcesses, dir: join(nodeDir, 'node'), network, name: 'real-node-0', server: cp.server, ca: cp.ca,
+        serviceCidr: cp.serviceCidr, clusterDns: clusterDnsIp(cp.serviceCidr), extraImages: opts.realNodeImages,
+      });
     } catch (err) {
-      const logs = cp.logTails(20);
+      const logs = `${cp?.logTails(20) ?? ''}\n${nodeProcesses.logTails(30)}`;
+      await teardown();
+      await cp?.stop();
+      throw new Error(`host cluster did not start: ${(err as Error).message}\n${logs}`, { cause: err });
+    }
+    return HostCluster.startWith(cp, opts, node, teardown);
+  }
+
+  private static async startWith(cp: ControlPlane, opts: HostClusterOptions, node?: RealNode, teardown: () => Promise<void> = async () => undefined): Promise<HostCluster> {
+    try {
+      const cluster = await HostCluster.startKwok(cp, opts, node, teardown);
+      if (node) {
+        await waitFor(`real node ${node.name} Ready`, async () => {
+          const out = await kubectlOk(cp.kit.bin.kubectl, cp.kubeconfigPath, ['get', 'node', node.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+          return out.trim() === 'True';
+        }, { timeoutMs: opts.startTimeoutMs ?? 180_000, intervalMs: 500 });
+      }
+      return cluster;
+    } catch (err) {
+      const logs = `${cp.logTails(20)}\n${node?.logTails() ?? ''}`;
+      await teardown();
       await cp.stop();
       throw new Error(`host cluster did not start: ${(err as Error).message}\n${logs}`, { cause: err });
     }
   }
 
-  private static async startKwok(cp: ControlPlane, opts: HostClusterOptions): Promise<HostCluster> {
+  private static async startKwok(cp: ControlPlane, opts: HostClusterOptions, node: RealNode | undefined, teardown: () => Promise<void>): Promise<HostCluster> {
     const kwokDir = join(cp.dir, 'kwok');
     const execDir = join(kwokDir, 'exec');
     await mkdir(execDir, { recursive: true });
@@ -115,6 +175,7 @@ export class HostCluster {
 
     const count = opts.nodes ?? 3;
     const nodeNames = Array.from({ length: count }, (_, i) => `kwok-node-${i}`);
+    if (count === 0) return new HostCluster(cp, nodeNames, podLogsFile, execDir, node, teardown);
     const nodes = nodeNames.map((name) => ({
       apiVersion: 'v1',
       kind: 'Node',
@@ -138,16 +199,24 @@ export class HostCluster {
       return ready.length >= count;
     }, { timeoutMs: opts.startTimeoutMs ?? 120_000, intervalMs: 500, check: () => kwok.assertRunning() });
 
-    return new HostCluster(cp, nodeNames, podLogsFile, execDir);
+    return new HostCluster(cp, nodeNames, podLogsFile, execDir, node, teardown);
   }
 
   async stop(): Promise<void> {
+    await this.nodeTeardown();
     await this.controlPlane.stop();
   }
 
   logTails(lines = 40): string {
     return this.controlPlane.logTails(lines);
   }
+}
+
+/** The cluster DNS Service IP: the tenth address of the service CIDR, as kubeadm picks it. */
+export function clusterDnsIp(serviceCidr: string): string {
+  const first = firstServiceIp(serviceCidr).split('.').map(Number);
+  first[3] = (first[3] ?? 0) + 9;
+  return first.join('.');
 }
 
 /** A tenant's metadata-only control plane: no scheduler, no kubelet; same service CIDR as its host. */

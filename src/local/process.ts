@@ -96,13 +96,26 @@ export function tail(file: string, lines: number): string {
 export class ProcessGroup {
   private readonly dir: string;
   private readonly groupsFile: string;
+  private readonly cleanupFile: string;
   private readonly components: Component[] = [];
   private watchdog: ChildProcess | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
     this.groupsFile = join(dir, 'process-groups');
+    this.cleanupFile = join(dir, 'cleanup-scripts');
     writeFileSync(this.groupsFile, '');
+    writeFileSync(this.cleanupFile, '');
+  }
+
+  /**
+   * Registers a shell script the watchdog runs (with `sh`) after it has ended every group, when
+   * this process died without stopping them: for what is not a process (mounts, cgroups, network
+   * namespaces). Owners run the same script themselves on a normal stop.
+   */
+  onCleanup(script: string): void {
+    this.ensureWatchdog();
+    appendFileSync(this.cleanupFile, `${script}\n`);
   }
 
   get all(): readonly Component[] {
@@ -146,8 +159,9 @@ export class ProcessGroup {
     if (this.watchdog) return;
     const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
 for g in $(cat "$0"); do kill -TERM "-$g" 2>/dev/null; done; sleep 3
-for g in $(cat "$0"); do kill -KILL "-$g" 2>/dev/null; done`;
-    this.watchdog = spawn('sh', ['-c', script, this.groupsFile], { detached: true, stdio: 'ignore' });
+for g in $(cat "$0"); do kill -KILL "-$g" 2>/dev/null; done
+while read -r s; do [ -n "$s" ] && sh "$s" >>"$s.log" 2>&1; done <"$1"`;
+    this.watchdog = spawn('sh', ['-c', script, this.groupsFile, this.cleanupFile], { detached: true, stdio: 'ignore' });
     this.watchdog.unref();
   }
 }

@@ -1,0 +1,326 @@
+// A real Kubernetes node on this machine, from upstream parts: containerd (with Debian's runc),
+// the CNI bridge, kubelet and kube-proxy (nftables mode), all inside the node's own network
+// namespace (see node-network.ts), with the pods' cgroups under one root of the node's own.
+// Everything it makes is keyed by its slot and removed by one script (cleanup.sh in its folder),
+// which `stop()` runs and the process group's watchdog runs if the test process dies first.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { renderKubeconfig } from '../kube/kubeconfig.ts';
+import { issueCertificate, type CertificateAuthority } from '../pki/certs.ts';
+import type { Kit } from './kit.ts';
+import { buildNodeImages, nodeImageSpecs, pauseImage, type NodeImage } from './node-images.ts';
+import type { NodeNetwork} from './node-network.ts';
+import { sh } from './node-network.ts';
+import { tail, type Component, type ProcessGroup } from './process.ts';
+import { waitFor } from './wait.ts';
+
+/** Label every real node carries (kwok nodes carry `type: kwok`). */
+export const realNodeLabels = { type: 'real', 'vnest.dev/node': 'real' };
+export const runcBinary = '/usr/sbin/runc';
+const cgroupBase = '/sys/fs/cgroup';
+
+export interface RealNodeOptions {
+  kit: Kit;
+  /** The host cluster's processes: the node's run beside them and share their watchdog. */
+  processes: ProcessGroup;
+  /** Folder for the node's state (under the host cluster's folder). */
+  dir: string;
+  network: NodeNetwork;
+  /** Node name. */
+  name: string;
+  /** The host API server, as the node reaches it (on the network's host address). */
+  server: string;
+  ca: CertificateAuthority;
+  serviceCidr: string;
+  /** The cluster DNS Service IP pods with dnsPolicy ClusterFirst get. */
+  clusterDns: string;
+  /** Images to import besides the node's own (pause, busybox, CoreDNS, k8s distro). */
+  extraImages?: NodeImage[];
+  timeoutMs?: number;
+}
+
+/** The v1 cgroup hierarchies (hybrid layout) or none on a pure v2 machine. */
+function cgroupV1Hierarchies(): string[] {
+  try {
+    return readdirSync(cgroupBase).filter((h) => h !== 'unified' && !h.includes(','));
+  } catch {
+    return [];
+  }
+}
+
+export class RealNode {
+  readonly name: string;
+  readonly network: NodeNetwork;
+  readonly dir: string;
+  readonly images: NodeImage[];
+  private readonly cleanupScript: string;
+  private readonly components: Component[];
+  private stopped = false;
+
+  private constructor(name: string, network: NodeNetwork, dir: string, images: NodeImage[], cleanupScript: string, components: Component[]) {
+    this.name = name;
+    this.network = network;
+    this.dir = dir;
+    this.images = images;
+    this.cleanupScript = cleanupScript;
+    this.components = components;
+  }
+
+  static async start(opts: RealNodeOptions): Promise<RealNode> {
+    const { kit, processes, network: net, name } = opts;
+    const slot = net.slot;
+    const dir = opts.dir;
+    const state = `/run/vnest-node-${slot}`;
+    const cgroupRoot = `/vnest-node-${slot}`;
+    const timeoutMs = opts.timeoutMs ?? 180_000;
+    const paths = {
+      containerdRoot: join(dir, 'containerd'),
+      containerdSock: join(state, 'containerd.sock'),
+      cniConf: join(dir, 'cni-conf'),
+      cniIpam: join(dir, 'cni-ipam'),
+      kubeletRoot: join(dir, 'kubelet'),
+      podLogs: join(dir, 'pod-logs'),
+      pki: join(dir, 'pki'),
+    };
+    for (const p of [dir, state, paths.cniConf, paths.cniIpam, paths.kubeletRoot, paths.podLogs, paths.pki, join(dir, 'cdi'), join(dir, 'volume-plugins')]) {
+      await mkdir(p, { recursive: true });
+    }
+    const hierarchies = cgroupV1Hierarchies();
+    const cleanupScript = join(dir, 'cleanup.sh');
+    await writeFile(cleanupScript, cleanupShell({ slot, dirs: [dir, state], cgroupRoot, hierarchies, hostLink: net.hostLink, lockFile: net.lockFile, holderPid: net.holder.pid }), { mode: 0o755 });
+    processes.onCleanup(cleanupScript);
+
+    // cgroups: the kubelet's root in every v1 hierarchy (cpuset needs its cpus and mems copied),
+    // and a `daemons` group the node's own processes start in, so cleanup finds every one of them.
+    for (const h of hierarchies) {
+      for (const sub of ['', '/daemons']) await mkdir(`${cgroupBase}/${h}${cgroupRoot}${sub}`, { recursive: true });
+      if (h === 'cpuset') {
+        for (const sub of ['', '/daemons']) {
+          for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+            await sh('sh', ['-c', `cat ${cgroupBase}/cpuset/${f} > ${cgroupBase}/cpuset${cgroupRoot}${sub}/${f}`]);
+          }
+        }
+      }
+    }
+    const enter = (h: string) => `echo $$ > ${cgroupBase}/${h}${cgroupRoot}/daemons/cgroup.procs`;
+    const inNode = (componentName: string, command: string, args: string[]) => processes.start({
+      name: `${name}-${componentName}`,
+      command: 'sh',
+      args: ['-c', `${hierarchies.map(enter).join(' && ')}${hierarchies.length ? ' && ' : ''}exec nsenter --net=${net.netns} "$0" "$@"`, command, ...args],
+    });
+
+    // Credentials: the kubelet as system:node:<name>, kube-proxy as system:kube-proxy, and the
+    // kubelet's serving certificate for its address.
+    const [kubeletClient, proxyClient, kubeletServing] = await Promise.all([
+      issueCertificate(opts.ca, { commonName: `system:node:${name}`, organizations: ['system:nodes'], usages: ['client'] }),
+      issueCertificate(opts.ca, { commonName: 'system:kube-proxy', usages: ['client'] }),
+      issueCertificate(opts.ca, { commonName: name, usages: ['server'], dnsNames: [name], ipAddresses: [net.nodeIp] }),
+    ]);
+    const caFile = join(paths.pki, 'ca.crt');
+    await writeFile(caFile, opts.ca.certPem);
+    await writeFile(join(paths.pki, 'kubelet.crt'), kubeletServing.certPem);
+    await writeFile(join(paths.pki, 'kubelet.key'), kubeletServing.keyPem, { mode: 0o600 });
+    const kubeletKubeconfig = join(dir, 'kubelet.kubeconfig');
+    const proxyKubeconfig = join(dir, 'kube-proxy.kubeconfig');
+    await writeFile(kubeletKubeconfig, renderKubeconfig({ name: 'kubelet', server: opts.server, caPem: opts.ca.certPem, credentials: kubeletClient }), { mode: 0o600 });
+    await writeFile(proxyKubeconfig, renderKubeconfig({ name: 'kube-proxy', server: opts.server, caPem: opts.ca.certPem, credentials: proxyClient }), { mode: 0o600 });
+
+    // containerd
+    const containerdConfig = join(dir, 'containerd.toml');
+    await writeFile(containerdConfig, containerdToml({ kit, state, paths, dir, slot }));
+    await writeFile(join(paths.cniConf, '10-vnest.conflist'), JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'vnest',
+      plugins: [
+        {
+          type: 'bridge', bridge: 'cni0', isGateway: true, isDefaultGateway: true, ipMasq: false, hairpinMode: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: net.podCidr }]], dataDir: paths.cniIpam },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    }, null, 2));
+    const containerd = inNode('containerd', kit.node.bin.containerd, ['--config', containerdConfig]);
+    const ctr = (...args: string[]) => sh(kit.node.bin.ctr, ['--address', paths.containerdSock, '--namespace', 'k8s.io', ...args]);
+    await waitFor('containerd', async () => (await ctr('version')).includes('Server'), { timeoutMs, intervalMs: 200, check: () => containerd.assertRunning() });
+    const images = [...(await buildNodeImages(kit, await nodeImageSpecs(kit))), ...(opts.extraImages ?? [])];
+    for (const image of images) await ctr('images', 'import', '--local', image.tarball);
+
+    // kubelet
+    const resolvConf = join(dir, 'resolv.conf');
+    // Pods with dnsPolicy Default (CoreDNS among them) ask their own loopback: nothing answers, so
+    // nothing is forwarded off this machine.
+    await writeFile(resolvConf, 'nameserver 127.0.0.1\noptions ndots:1 timeout:1 attempts:1\n');
+    const kubeletConfig = join(dir, 'kubelet.yaml');
+    await writeFile(kubeletConfig, stringify({
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      address: net.nodeIp,
+      port: 10250,
+      readOnlyPort: 0,
+      healthzBindAddress: '127.0.0.1',
+      healthzPort: 10248,
+      authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: caFile } },
+      authorization: { mode: 'Webhook' },
+      tlsCertFile: join(paths.pki, 'kubelet.crt'),
+      tlsPrivateKeyFile: join(paths.pki, 'kubelet.key'),
+      containerRuntimeEndpoint: `unix://${paths.containerdSock}`,
+      // This machine mounts cgroup v1 controllers (hybrid): Kubernetes 1.37 refuses that unless told.
+      cgroupDriver: 'cgroupfs',
+      failCgroupV1: false,
+      cgroupRoot,
+      cgroupsPerQOS: true,
+      enforceNodeAllocatable: ['pods'],
+      failSwapOn: false,
+      // Never change this machine's kernel settings: fail instead if they differ from the kubelet's.
+      protectKernelDefaults: true,
+      makeIPTablesUtilChains: false,
+      resolvConf,
+      clusterDNS: [opts.clusterDns],
+      clusterDomain: 'cluster.local',
+      podLogsDir: paths.podLogs,
+      volumePluginDir: join(dir, 'volume-plugins'),
+      // Preloaded images cannot be pulled again: never collect them, never evict for disk.
+      imageGCHighThresholdPercent: 100,
+      imageGCLowThresholdPercent: 99,
+      evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+      serializeImagePulls: false,
+      maxPods: 110,
+      shutdownGracePeriod: '0s',
+      registerNode: true,
+    }));
+    const nodeLabels = Object.entries(realNodeLabels).map(([k, v]) => `${k}=${v}`).join(',');
+    const kubelet = inNode('kubelet', kit.node.bin.kubelet, [
+      `--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--root-dir=${paths.kubeletRoot}`,
+      `--cert-dir=${paths.pki}`, `--hostname-override=${name}`, `--node-ip=${net.nodeIp}`, `--node-labels=${nodeLabels}`, '--v=1',
+    ]);
+
+    // kube-proxy, nftables mode: its tables live in the node's namespace.
+    const proxyConfig = join(dir, 'kube-proxy.yaml');
+    await writeFile(proxyConfig, stringify({
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      kind: 'KubeProxyConfiguration',
+      mode: 'nftables',
+      clientConnection: { kubeconfig: proxyKubeconfig },
+      hostnameOverride: name,
+      bindAddress: net.nodeIp,
+      healthzBindAddress: '127.0.0.1:10256',
+      metricsBindAddress: '127.0.0.1:10249',
+      clusterCIDR: net.podCidr,
+      // Conntrack limits are this machine's: leave them alone.
+      conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+    }));
+    const kubeProxy = inNode('kube-proxy', kit.node.bin.kubeProxy, [`--config=${proxyConfig}`, '--v=1']);
+    const components = [containerd, kubelet, kubeProxy];
+    const node = new RealNode(name, net, dir, images, cleanupScript, components);
+    await waitFor(`kubelet ${name} healthy`, async () => {
+      const out = await net.exec('sh', ['-c', 'busybox wget -q -O - http://127.0.0.1:10248/healthz 2>/dev/null || true']);
+      return out.trim() === 'ok';
+    }, { timeoutMs, intervalMs: 500, check: () => components.forEach((c) => c.assertRunning()) });
+    return node;
+  }
+
+  /** Stops every container and process of the node and removes what it made. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    // The script kills every process in the node's cgroups at once (containers included); the
+    // namespace, its bridge, routes and nftables tables go with them.
+    await sh('sh', [this.cleanupScript]);
+    for (const c of [...this.components].reverse()) await c.stop(2000);
+  }
+
+  logTails(lines = 30): string {
+    return this.components.map((c) => `----- ${c.name} (${c.logFile})\n${tail(c.logFile, lines)}`).join('\n');
+  }
+}
+
+function containerdToml(a: { kit: Kit; state: string; dir: string; slot: number; paths: { containerdRoot: string; containerdSock: string; cniConf: string } }): string {
+  const q = JSON.stringify;
+  return `version = 3
+root = ${q(a.paths.containerdRoot)}
+state = ${q(join(a.state, 'containerd'))}
+disabled_plugins = [
+  "io.containerd.nri.v1.nri",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.blockfile",
+  "io.containerd.snapshotter.v1.erofs",
+]
+
+[grpc]
+  address = ${q(a.paths.containerdSock)}
+
+[ttrpc]
+  address = ${q(join(a.state, 'containerd.ttrpc.sock'))}
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${q(join(a.dir, 'opt'))}
+
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = ${q(join(a.state, 's'))}
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = ${q(pauseImage)}
+
+[plugins."io.containerd.cri.v1.runtime"]
+  # No CAP_SYS_RESOURCE here: containers may not get a lower OOM score than containerd.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  cdi_spec_dirs = [${q(join(a.dir, 'cdi'))}]
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = ${q(runcBinary)}
+        Root = ${q(join(a.state, 'runc'))}
+        SystemdCgroup = false
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = [${q(a.kit.node.cniBinDir)}]
+    conf_dir = ${q(a.paths.cniConf)}
+
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+`;
+}
+
+/**
+ * The shell script that removes a node: every process in its cgroups (containers, shims,
+ * containerd, kubelet, kube-proxy), every mount under its folders, its cgroups, its namespace's
+ * holder, the veth, the folders and the slot's lock. Safe to run twice.
+ */
+function cleanupShell(a: { slot: number; dirs: string[]; cgroupRoot: string; hierarchies: string[]; hostLink: string; lockFile: string; holderPid: number }): string {
+  // The kubelet also makes its root in the unified (v2) mount of a hybrid layout.
+  const groups = [...a.hierarchies, 'unified'].map((h) => `${cgroupBase}/${h}${a.cgroupRoot}`).join(' ');
+  const dirPattern = a.dirs.map((d) => d.replace(/[.[\]\\^$*+?(){}|]/g, '\\$&')).join('|');
+  return `#!/bin/sh
+# Removes real node slot ${a.slot}. Generated by vnest (src/local/real-node.ts).
+groups="${groups}"
+procs() { for g in $groups; do [ -d "$g" ] && find "$g" -name cgroup.procs -exec cat {} + 2>/dev/null; done | sort -u; }
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  p=$(procs)
+  [ -z "$p" ] && break
+  kill -KILL $p 2>/dev/null
+  sleep 0.3
+done
+kill -KILL ${a.holderPid} 2>/dev/null
+# Mounts under the node's folders, deepest first (containers' root file systems, volumes, netns).
+awk '{print $5}' /proc/self/mountinfo | grep -E '^(${dirPattern})(/|$)' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+for g in $groups; do [ -d "$g" ] && find "$g" -depth -type d -exec rmdir {} + 2>/dev/null; done
+ip link del ${a.hostLink} 2>/dev/null
+rm -rf ${a.dirs.map((d) => `"${d}"`).join(' ')}
+rm -f "${a.lockFile}"
+exit 0
+`;
+}
