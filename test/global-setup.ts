@@ -2,6 +2,7 @@
 // Teardown checks that no process started from the kit outlived the run: each would be a leak in
 // some test's teardown. It ends them (by process id) and fails the run.
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { loadKit } from '../src/local/kit.ts';
 
 function kitProcesses(kitDir: string): Array<{ pid: number; args: string }> {
@@ -12,11 +13,32 @@ function kitProcesses(kitDir: string): Array<{ pid: number; args: string }> {
     .flatMap((m) => (m && m[2]?.startsWith(`${kitDir}/bin/`) ? [{ pid: Number(m[1]), args: m[2] }] : []));
 }
 
+/** What real nodes make outside their folders: cgroups, host-side veths, mounts, slot locks. */
+function realNodeTraces(): string[] {
+  const cgroups = existsSync('/sys/fs/cgroup')
+    ? readdirSync('/sys/fs/cgroup').flatMap((h) => {
+      try {
+        return readdirSync(`/sys/fs/cgroup/${h}`).filter((d) => d.startsWith('vnest-node-')).map((d) => `cgroup /sys/fs/cgroup/${h}/${d}`);
+      } catch {
+        return [];
+      }
+    })
+    : [];
+  const links = readdirSync('/sys/class/net').filter((l) => /^vnest\d+h$/.test(l)).map((l) => `veth ${l}`);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => /\/vnest-node-/.test(m)).map((m) => `mount ${m}`);
+  const locks = existsSync('/run/vnest/real-nodes') ? readdirSync('/run/vnest/real-nodes').map((f) => `lock /run/vnest/real-nodes/${f}`) : [];
+  return [...cgroups, ...links, ...mounts, ...locks];
+}
+
 export default async function setup(): Promise<() => void> {
   const kit = await loadKit();
   process.env.VNEST_KIT_DIR = kit.dir;
   const before = new Set(kitProcesses(kit.dir).map((p) => p.pid));
+  const tracesBefore = new Set(realNodeTraces());
   return () => {
+    const traces = realNodeTraces().filter((t) => !tracesBefore.has(t));
+    if (traces.length > 0) throw new Error(`integration tests left real-node traces behind:\n${traces.join('\n')}`);
     const leaked = kitProcesses(kit.dir).filter((p) => !before.has(p.pid));
     for (const p of leaked) {
       try {
