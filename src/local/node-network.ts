@@ -144,6 +144,16 @@ export class NodeNetwork {
     await sh('nsenter', [`--net=${this.netns}`, 'nft', '-f', '-'], rules);
   }
 
+  /**
+   * Lets the node's pods reach one more TCP port on this machine's end of the link: a front door
+   * run as a process here (local mode, tests) that pods reach through a Service.
+   */
+  async allow(port: number): Promise<void> {
+    const rule = `oifname "${uplink}" ip daddr ${this.hostIp} tcp dport ${port} accept`;
+    await sh('nsenter', [`--net=${this.netns}`, 'nft', '-f', '-'],
+      `insert rule inet vnest-guard forward ${rule}\ninsert rule inet vnest-guard output ${rule}\n`);
+  }
+
   /** Runs a command inside the node's namespace. */
   exec(command: string, args: string[], input?: string): Promise<string> {
     return sh('nsenter', [`--net=${this.netns}`, command, ...args], input);

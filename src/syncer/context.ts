@@ -21,8 +21,12 @@ export interface SyncerConfig {
   nodeSync: 'fake' | 'real';
   /** Service account host pods run as (its token is not mounted). */
   hostServiceAccount: string;
-  /** Where in-pod clients reach the tenant's API (KUBERNETES_SERVICE_HOST/PORT); unset leaves them. */
-  tenantApi?: { host: string; port: number };
+  /**
+   * Where in-pod clients reach the tenant's API (KUBERNETES_SERVICE_HOST/PORT) and the CA that
+   * signs its serving certificate (the `ca.crt` of every kube-root-ca.crt ConfigMap's host copy);
+   * unset leaves them.
+   */
+  tenantApi?: { host: string; port: number; caPem?: string };
   /** Lifetime of the service-account tokens the syncer requests for host pods. */
   tokenExpirationSeconds: number;
   /** Where host pods get their tokens: a host Secret per pod, or the host pod's annotations. */

@@ -71,6 +71,12 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     }
   }
 
+  // The front door's certificates. In-pod clients verify the address they dial: the owner
+  // Service's cluster IP (their KUBERNETES_SERVICE_HOST) and a specific listen address are names
+  // of the front door too, and its CA is the ca.crt pods get.
+  const sans = [...opts.extraSans, ...(ownerIp ? [ownerIp] : []), ...(isSpecificAddress(opts.listenAddress) ? [opts.listenAddress] : [])];
+  const certs = opts.listenPort > 0 ? await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, sans) : undefined;
+
   const config: SyncerConfig = {
     tenant: opts.tenant,
     hostNamespace: opts.hostNamespace,
@@ -81,8 +87,8 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     nodeSync: opts.nodeSync,
     hostServiceAccount: opts.hostServiceAccount,
     // In-pod clients reach the tenant's API through its host Service (the front door behind it).
-    ...(opts.tenantApiHost ? { tenantApi: { host: opts.tenantApiHost, port: opts.tenantApiPort } }
-      : ownerIp && opts.listenPort > 0 ? { tenantApi: { host: ownerIp, port: 443 } } : {}),
+    ...(opts.tenantApiHost ? { tenantApi: { host: opts.tenantApiHost, port: opts.tenantApiPort, ...(certs ? { caPem: certs.ca.certPem } : {}) } }
+      : ownerIp && certs ? { tenantApi: { host: ownerIp, port: 443, caPem: certs.ca.certPem } } : {}),
     tokenExpirationSeconds: opts.tokenExpirationSeconds,
     tokenStorage: opts.tokenStorage,
     customResources: await resolveCustomResources(host, opts.customResourceSpecs),
@@ -105,8 +111,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   await syncer.start();
   let frontDoor: FrontDoor | undefined;
   let frontDoorPort: number | undefined;
-  if (opts.listenPort > 0) {
-    const certs = await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, opts.extraSans);
+  if (certs) {
     await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, opts.kubeconfigServer ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace));
     frontDoor = new FrontDoor({
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
@@ -132,4 +137,9 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       host.close();
     },
   };
+}
+
+/** An address that names one interface (not a wildcard such as 0.0.0.0 or ::). */
+function isSpecificAddress(address: string | undefined): address is string {
+  return !!address && address !== '0.0.0.0' && address !== '::' && address !== '127.0.0.1';
 }

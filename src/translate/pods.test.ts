@@ -86,6 +86,13 @@ describe('translatePod: policy', () => {
     expect(problems({ schedulerName: 'default-scheduler' })).toEqual([]);
   });
 
+  it('gives the container its virtual name as host name unless the pod names one', () => {
+    expect(hostPodSpec(pod({})).hostname).toBe('p');
+    expect(hostPodSpec(pod({ hostname: 'db-0', subdomain: 'hl' })).hostname).toBe('db-0');
+    const dotted: Pod = { ...pod({}), metadata: { name: 'a.b', namespace: 'app', uid: 'u2' } };
+    expect(hostPodSpec(dotted).hostname).toBeUndefined();
+  });
+
   it('drops the nodeName of a pod the syncer bound itself', () => {
     const r = translatePod(pod({ nodeName: 'n1' }), { ...ctx, boundBySyncer: true });
     expect(r.problems).toEqual([]);

@@ -376,6 +376,9 @@ export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; 
   out.problems.push(...podSecurityViolations(spec, ctx.policy), ...placementProblems(spec, ctx.policy, ctx.boundBySyncer ?? false));
   if (ctx.boundBySyncer) delete spec.nodeName;
 
+  // The container sees its virtual name as its host name, as on a real cluster (a name with dots
+  // is no host name: the kubelet's default, the host pod's name, stays then).
+  if (!spec.hostname && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(pod.metadata.name ?? '')) spec.hostname = pod.metadata.name;
   spec.serviceAccountName = ctx.hostServiceAccount;
   spec.automountServiceAccountToken = false;
   // Host Services are not the tenant's; the tenant's own API is set below.

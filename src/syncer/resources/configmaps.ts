@@ -9,6 +9,10 @@ import type { ReferenceIndex } from './references.ts';
 
 type DataObject = KubeObject & { data?: Record<string, string>; binaryData?: Record<string, string>; type?: string; immutable?: boolean };
 
+/** The ConfigMap Kubernetes publishes in every namespace with the CA in-pod clients trust. */
+export const rootCaConfigMap = 'kube-root-ca.crt';
+const rootCaKey = 'ca.crt';
+
 /** Secret types a workload needs, copied as they are: host controllers act on none of them. */
 const workloadSecretTypes = new Set([
   'Opaque', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg', 'kubernetes.io/tls', 'kubernetes.io/basic-auth', 'kubernetes.io/ssh-auth',
@@ -29,7 +33,9 @@ export function hostSecretType(type: string | undefined): { type: string } | { r
 /** Shared by ConfigMaps and Secrets: the same flow over different payload fields. */
 export function createReferencedSync(ctx: SyncContext, refs: ReferenceIndex, which: 'configmaps' | 'secrets'): SyncController<DataObject> {
   const rt = types[which];
-  const payload = (o: DataObject) => (which === 'configmaps' ? { data: o.data ?? {}, binaryData: o.binaryData ?? {} } : { data: o.data ?? {} });
+  // Pods trust the CA in kube-root-ca.crt; they talk to the front door, so its CA goes there.
+  const rootCa = (o: DataObject): Record<string, string> => (o.metadata.name === rootCaConfigMap && ctx.config.tenantApi?.caPem ? { [rootCaKey]: ctx.config.tenantApi.caPem } : {});
+  const payload = (o: DataObject) => (which === 'configmaps' ? { data: { ...o.data, ...rootCa(o) }, binaryData: o.binaryData ?? {} } : { data: o.data ?? {} });
   const sc: SyncController<DataObject> = new SyncController<DataObject>(ctx, {
     kind: rt.kind,
     virtual: rt,

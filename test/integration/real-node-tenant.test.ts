@@ -1,0 +1,136 @@
+// A tenant whose pods run for real: its syncer runs here as a process (as in local mode) and its
+// front door is reached by pods through the tenant's owner Service. Tenant pods resolve names
+// through the tenant's own CoreDNS, reach Services by name and cluster IP, and the tenant's admin
+// gets logs, exec, attach and port-forward of real containers through the front door.
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
+import { busyboxImage } from '../../src/local/node-images.ts';
+import { waitFor } from '../../src/local/wait.ts';
+import { kit, ports, useEnvironment } from '../helpers.ts';
+import { hostNamespace, TenantBed } from '../tenant-bed.ts';
+
+const tenant = 'real';
+
+describe('a tenant on a real node', async () => {
+  const k = await kit();
+  const env = useEnvironment(() => TenantBed.start([tenant], { realNodes: 1, nodes: 0 }));
+  let kubeconfig = '';
+  const kubectl = (...args: string[]) => kubectlOk(k.bin.kubectl, kubeconfig, args);
+  const tryKubectl = (...args: string[]) => runKubectl(k.bin.kubectl, kubeconfig, args);
+  const apply = (...objs: unknown[]) => kubectlOk(k.bin.kubectl, kubeconfig, ['apply', '-f', '-'], { input: objs.map((o) => JSON.stringify(o)).join('\n') });
+  const container = (command: string, extra: Record<string, unknown> = {}) => ({ name: 'main', image: busyboxImage, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', command], ...extra });
+  const podSpec = (command: string, extra: Record<string, unknown> = {}) => ({ terminationGracePeriodSeconds: 1, containers: [container(command, extra)] });
+  const inCli = (script: string) => tryKubectl('-n', 'apps', 'exec', 'cli', '--', 'sh', '-c', script);
+
+  beforeAll(async () => {
+    const bed = env.current;
+    const net = bed.host.realNode?.network;
+    if (!net) throw new Error('no real node');
+    // The front door listens on this machine's end of the node's link; the owner Service points at
+    // it (no selector: an EndpointSlice names the address), and the node's guard lets pods reach it.
+    const port = await ports.next();
+    await net.allow(port);
+    await bed.hostKubectl('-n', hostNamespace, 'patch', 'service', tenant, '--type=json', '-p',
+      JSON.stringify([{ op: 'remove', path: '/spec/selector' }, { op: 'replace', path: '/spec/ports/0/targetPort', value: port }]));
+    await kubectlOk(k.bin.kubectl, bed.host.kubeconfigPath, ['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+        metadata: { name: `${tenant}-front-door`, namespace: hostNamespace, labels: { 'kubernetes.io/service-name': tenant } },
+        addressType: 'IPv4', endpoints: [{ addresses: [net.hostIp] }], ports: [{ name: '443-8443', port, protocol: 'TCP' }],
+      }),
+    });
+    await bed.startSyncer(tenant, { listenPort: port, listenAddress: net.hostIp, kubeconfigServer: `https://${net.hostIp}:${port}`, coredns: true, frontDoorIp: net.hostIp });
+    const secret = await bed.hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', `${tenant}-kubeconfig`);
+    kubeconfig = join(bed.host.controlPlane.dir, 'tenant.kubeconfig');
+    await writeFile(kubeconfig, Buffer.from(secret.data.config ?? '', 'base64'));
+
+    await kubectl('create', 'namespace', 'apps');
+    await waitFor('the default ServiceAccount', async () => (await tryKubectl('-n', 'apps', 'get', 'sa', 'default')).code === 0, { timeoutMs: 60_000 });
+    const labels = (app: string) => ({ matchLabels: { app } });
+    await apply(
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'apps' }, spec: { replicas: 1, selector: labels('web'), template: { metadata: { labels: { app: 'web' } }, spec: podSpec('mkdir -p /tmp/www && echo "served by $(hostname)" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www') } } },
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'apps' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'hl', namespace: 'apps' }, spec: { clusterIP: 'None', selector: { app: 'db' }, ports: [{ port: 5432 }] } },
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: 'apps' }, spec: { serviceName: 'hl', replicas: 1, selector: labels('db'), template: { metadata: { labels: { app: 'db' } }, spec: podSpec('exec sleep 3600') } } },
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'cli', namespace: 'apps' }, spec: podSpec('exec sleep 3600') },
+    );
+    await kubectl('-n', 'apps', 'wait', '--for=condition=Ready', 'pod', '--all', '--timeout=150s');
+    const dns = await tryKubectl('-n', 'kube-system', 'wait', '--for=condition=Ready', 'pod', '-l', 'k8s-app=kube-dns', '--timeout=150s');
+    if (dns.code !== 0) {
+      const why = [await tryKubectl('-n', 'kube-system', 'get', 'pods,events', '-o', 'wide'), await tryKubectl('-n', 'kube-system', 'logs', '-l', 'k8s-app=kube-dns', '--tail=30')];
+      throw new Error(`CoreDNS did not become Ready: ${dns.stderr}\n${why.map((r) => r.stdout + r.stderr).join('\n')}`);
+    }
+  }, 400_000);
+
+  it('runs the tenant\'s pods and its CoreDNS as real containers on the real node', async () => {
+    const hostPods = await env.current.hostJson<{ items: Array<{ spec: { nodeName: string }; status: { phase: string } }> }>('-n', hostNamespace, 'get', 'pods');
+    expect(hostPods.items.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(hostPods.items.map((p) => p.spec.nodeName))).toEqual(new Set(['real-node-0']));
+    expect(hostPods.items.every((p) => p.status.phase === 'Running')).toBe(true);
+  });
+
+  it('resolves kubernetes.default, Services and a headless Service\'s pod names through the tenant\'s CoreDNS', async () => {
+    const ip = (ns: string, svc: string) => kubectl('-n', ns, 'get', 'service', svc, '-o', 'jsonpath={.spec.clusterIP}');
+    const dbIp = await kubectl('-n', 'apps', 'get', 'pod', 'db-0', '-o', 'jsonpath={.status.podIP}');
+    const lookup = async (name: string) => {
+      const r = await waitFor(`nslookup ${name}`, async () => {
+        const res = await inCli(`nslookup ${name}`);
+        return res.code === 0 ? res : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 1000 });
+      return r.stdout;
+    };
+    expect(await lookup('kubernetes.default.svc.cluster.local')).toContain(`Address: ${await ip('default', 'kubernetes')}`);
+    expect(await lookup('web.apps.svc.cluster.local')).toContain(`Address: ${await ip('apps', 'web')}`);
+    expect(await lookup('db-0.hl.apps.svc.cluster.local')).toContain(`Address: ${dbIp}`);
+    const missing = await inCli('nslookup no-such-service.apps.svc.cluster.local');
+    expect(missing.code).not.toBe(0);
+  });
+
+  it('reaches a tenant Service by name and by cluster IP', async () => {
+    const ip = await kubectl('-n', 'apps', 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}');
+    const webPod = await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}');
+    for (const url of [`http://${ip}/`, 'http://web.apps.svc.cluster.local/', 'http://web/']) {
+      const body = await waitFor(`GET ${url}`, async () => {
+        const r = await inCli(`timeout 5 wget -q -O - ${url}`);
+        return r.code === 0 ? r.stdout : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 1000 });
+      expect(body).toBe(`served by ${webPod}\n`);
+    }
+  });
+
+  it('serves logs, exec with exit codes, attach and port-forward of real containers through the front door', async () => {
+    const webPod = await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}');
+    await kubectl('-n', 'apps', 'exec', 'cli', '--', 'sh', '-c', 'echo note > /tmp/note');
+    expect(await kubectl('-n', 'apps', 'exec', 'cli', '--', 'cat', '/tmp/note')).toBe('note\n');
+    expect((await tryKubectl('-n', 'apps', 'exec', 'cli', '--', 'sh', '-c', 'exit 7')).code).toBe(7);
+
+    await apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'talker', namespace: 'apps' }, spec: { ...podSpec('echo ready; while read line; do echo "got $line"; done', { stdin: true }) } });
+    await kubectl('-n', 'apps', 'wait', '--for=condition=Ready', 'pod/talker', '--timeout=90s');
+    expect(await kubectl('-n', 'apps', 'logs', 'talker')).toBe('ready\n');
+    const attach = spawn(k.bin.kubectl, [`--kubeconfig=${kubeconfig}`, '-n', 'apps', 'attach', '-i', 'talker']);
+    let said = '';
+    attach.stdout.on('data', (d: Buffer) => (said += d.toString()));
+    try {
+      attach.stdin.write('hello\n');
+      await waitFor('the attached container to answer', async () => said.includes('got hello'), { timeoutMs: 30_000 });
+    } finally {
+      attach.kill();
+    }
+    await waitFor('the answer in the logs', async () => (await kubectl('-n', 'apps', 'logs', 'talker')).includes('got hello'), { timeoutMs: 30_000 });
+
+    const localPort = await ports.next();
+    const forwarder = spawn(k.bin.kubectl, [`--kubeconfig=${kubeconfig}`, '-n', 'apps', 'port-forward', `pod/${webPod}`, `${localPort}:8080`]);
+    try {
+      const page = await waitFor('a page through port-forward', async () => {
+        const res = await fetch(`http://127.0.0.1:${localPort}/`);
+        return res.ok ? res.text() : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 300 });
+      expect(page).toBe(`served by ${webPod}\n`);
+    } finally {
+      forwarder.kill();
+    }
+  });
+});
