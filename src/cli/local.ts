@@ -28,14 +28,28 @@ const localOptions = (cmd: Command): Command =>
   cmd
     .addOption(stateDirOption())
     .option('--tenant <name>', 'tenant name', tenantName, 'demo')
-    .option('--nodes <n>', 'number of simulated host nodes', count, 3);
+    .option('--nodes <n>', 'number of simulated host nodes', count, 3)
+    .option('--real-node', 'run one real node instead (containerd, runc, kubelet, kube-proxy in a network namespace of its own); every tenant pod runs on it, offline; needs root', false);
+
+type LocalFlags = { stateDir: string; tenant: string; nodes: number; realNode: boolean };
+
+/** --nodes counts simulated nodes: with --real-node there are none. */
+function checkNodes(cmd: Command, opts: LocalFlags): void {
+  if (opts.realNode && cmd.getOptionValueSource('nodes') === 'cli') {
+    cmd.error('error: --nodes and --real-node cannot be combined: with --real-node the host has one real node and no simulated ones', { exitCode: 2 });
+  }
+}
 
 export function upCommand(): Command {
   return localOptions(new Command('up'))
     .description('local mode: start a host cluster, one tenant and its syncer in the background, and print the tenant kubeconfig')
-    .action(async (opts: { stateDir: string; tenant: string; nodes: number }) => {
+    .action(async (opts: LocalFlags, cmd: Command) => {
+      checkNodes(cmd, opts);
+      if (opts.realNode && process.getuid?.() !== 0) {
+        cmd.error('error: --real-node needs root (it runs containerd, a kubelet and kube-proxy): run "sudo vnest up --real-node"', { exitCode: 2 });
+      }
       console.error('vnest: starting local mode (the first run builds the upstream components; that takes a while) ...');
-      const state = await up({ stateDir: opts.stateDir, tenant: opts.tenant, nodes: opts.nodes }, entrypoint());
+      const state = await up({ stateDir: opts.stateDir, tenant: opts.tenant, nodes: opts.nodes, realNode: opts.realNode }, entrypoint());
       console.log(`tenant "${state.tenant}" is ready; its pods run in host namespace ${state.hostNamespace}`);
       console.log(`tenant kubeconfig: ${state.tenantKubeconfig}`);
       console.log(`host kubeconfig:   ${state.hostKubeconfig}`);
@@ -57,7 +71,7 @@ export function downCommand(): Command {
 export function localDaemonCommand(): Command {
   return localOptions(new Command('local-daemon'))
     .description('the background process of local mode (started by "vnest up")')
-    .action(async (opts: { stateDir: string; tenant: string; nodes: number }) => {
+    .action(async (opts: LocalFlags) => {
       const logger = pino({ level: process.env.VNEST_LOG_LEVEL ?? 'info' });
       const stop = new AbortController();
       process.once('SIGTERM', () => stop.abort());

@@ -202,6 +202,28 @@ export class HostCluster {
     return new HostCluster(cp, nodeNames, podLogsFile, execDir, node, teardown);
   }
 
+  /**
+   * Makes Service `namespace/name` (port 443) lead to `port` on this machine's end of the real
+   * node's link, where a process here (a syncer's front door) listens: the Service loses its
+   * selector and gets an EndpointSlice with that address, and the node's guard lets pods through.
+   * Returns the address to listen on.
+   */
+  async routeServiceHere(namespace: string, name: string, port: number): Promise<string> {
+    const net = this.realNode?.network;
+    if (!net) throw new Error('routeServiceHere needs a real node');
+    await net.allow(port);
+    const kubectl = (args: string[], input?: string) => kubectlOk(this.controlPlane.kit.bin.kubectl, this.kubeconfigPath, args, input === undefined ? {} : { input });
+    const service = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ name: 'https', port: 443, targetPort: port, protocol: 'TCP' }] } };
+    const slice = {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name: `${name}-here`, namespace, labels: { 'kubernetes.io/service-name': name } },
+      addressType: 'IPv4', endpoints: [{ addresses: [net.hostIp] }], ports: [{ name: 'https', port, protocol: 'TCP' }],
+    };
+    await kubectl(['-n', namespace, 'patch', 'service', name, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/selector' }])]).catch(() => undefined);
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], [service, slice].map((o) => JSON.stringify(o)).join('\n'));
+    return net.hostIp;
+  }
+
   async stop(): Promise<void> {
     await this.nodeTeardown();
     await this.controlPlane.stop();

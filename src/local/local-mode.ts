@@ -33,6 +33,8 @@ export interface LocalOptions {
   stateDir: string;
   tenant: string;
   nodes: number;
+  /** One real node (containerd, runc, kubelet, kube-proxy) instead of simulated ones; needs root. */
+  realNode?: boolean;
 }
 
 export const defaultStateDir = () => process.env.VNEST_LOCAL_DIR ?? join(homedir(), '.vnest', 'local');
@@ -58,8 +60,11 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
   let syncer: RunningSyncer | undefined;
   try {
     logger.info('starting the host cluster and the tenant control plane');
+    if (opts.realNode && process.getuid?.() !== 0) {
+      throw new Error('--real-node runs containerd, a kubelet and kube-proxy, which need root: run "sudo vnest up --real-node"');
+    }
     [host, virtual] = await Promise.all([
-      HostCluster.start({ kit, ports, nodes: opts.nodes, name: 'local-host' }),
+      HostCluster.start({ kit, ports, name: 'local-host', ...(opts.realNode ? { realNodes: 1, nodes: 0 } : { nodes: opts.nodes }) }),
       startVirtualControlPlane({ kit, ports, name: `local-${opts.tenant}` }),
     ]);
     const kc = (path: string, ...args: string[]) => kubectlOk(kit.bin.kubectl, path, args);
@@ -73,9 +78,13 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     await copyFile(host.kubeconfigPath, hostKubeconfig);
     logger.info('starting the syncer and the tenant API front door');
     const port = await ports.next();
+    // With a real node, pods reach the front door through the tenant's Service, as they would a
+    // front door pod: it listens on this machine's end of the node's link.
+    const address = opts.realNode ? await host.routeServiceHere(hostNamespace, opts.tenant, port) : '127.0.0.1';
     syncer = await startSyncer(resolveSyncerOptions({
       tenant: opts.tenant, hostNamespace, virtualKubeconfig: controlPlaneKubeconfig, hostKubeconfig,
-      listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`,
+      listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`,
+      ...(opts.realNode ? { frontDoorIp: address } : {}),
     }, {}), logger.child({ component: 'syncer' }));
     // The tenant's kubeconfig is the one the syncer exported: through the front door, like a user's.
     const exported = JSON.parse(await kc(hostKubeconfig, '-n', hostNamespace, 'get', 'secret', kubeconfigSecretName(opts.tenant), '-o', 'json')) as { data: { config: string } };
@@ -99,7 +108,8 @@ export async function up(opts: LocalOptions, entrypoint: string, timeoutMs = 600
   await mkdir(opts.stateDir, { recursive: true });
   await rm(stateFile(opts.stateDir), { force: true });
   const fd = openSync(daemonLog(opts.stateDir), 'a');
-  const child = spawn(process.execPath, [entrypoint, 'local-daemon', `--state-dir=${opts.stateDir}`, `--tenant=${opts.tenant}`, `--nodes=${opts.nodes}`], {
+  const args = [entrypoint, 'local-daemon', `--state-dir=${opts.stateDir}`, `--tenant=${opts.tenant}`, `--nodes=${opts.nodes}`, ...(opts.realNode ? ['--real-node'] : [])];
+  const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', fd, fd],
   });

@@ -27,6 +27,8 @@ const recipeVersion = 1;
 export interface ImageSpec {
   /** The name containerd knows it by, e.g. docker.io/library/busybox:latest. */
   ref: string;
+  /** More names for the same image (a version tag, so IfNotPresent is the default pull policy). */
+  aliases?: string[];
   /** Files copied in: source on this machine, destination path in the image. */
   files: Array<{ from: string; to: string }>;
   /** Symbolic links: path in the image, target. */
@@ -44,6 +46,7 @@ export interface ImageSpec {
 
 export interface NodeImage {
   ref: string;
+  aliases?: string[];
   tarball: string;
 }
 
@@ -60,6 +63,8 @@ interface ChartValues {
 export async function nodeImageSpecs(kit: Kit): Promise<ImageSpec[]> {
   const values = parse(await readFile(join(repoRoot, 'charts', 'vnest', 'values.yaml'), 'utf8')) as ChartValues;
   const applets = (await run(busyboxBinary, ['--list-full'])).stdout.split('\n').filter((l) => l.trim() !== '');
+  // "BusyBox v1.35.0 (Debian ...) multi-call binary." names the version the image is tagged with.
+  const busyboxVersion = /BusyBox v(\d+\.\d+)\.(\d+)/.exec((await run(busyboxBinary, [])).stdout);
   const passwd = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\nnonroot:x:65532:65532:nonroot:/home/nonroot:/bin/false\n';
   const group = 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n';
   const identity = [{ path: 'etc/passwd', content: passwd }, { path: 'etc/group', content: group }];
@@ -79,7 +84,7 @@ export async function nodeImageSpecs(kit: Kit): Promise<ImageSpec[]> {
       texts: identity,
       dirs: ['tmp', 'root', 'home', 'var/www'],
       cmd: ['sh'],
-      version: (await run(busyboxBinary, [])).stdout.split('\n')[0]?.trim() ?? 'busybox',
+      ...(busyboxVersion ? { version: `${busyboxVersion[1]}.${busyboxVersion[2]}`, aliases: [`docker.io/library/busybox:${busyboxVersion[1]}`, `docker.io/library/busybox:${busyboxVersion[1]}.${busyboxVersion[2]}`] } : {}),
     },
     { ref: defaultCorednsImage, ...binary(kit.node.bin.coredns, 'coredns'), version: kit.versions.coredns },
     { ref: values.k8s.apiServerImage, ...binary(kit.bin.kubeApiserver, 'kube-apiserver'), version: kit.versions.kubernetes },
@@ -106,7 +111,7 @@ export async function buildNodeImages(kit: Kit, specs: ImageSpec[]): Promise<Nod
   }));
   const missing = wanted.filter((w) => !existsSync(w.tarball));
   if (missing.length > 0) await assemble(kit, missing);
-  return wanted.map((w) => ({ ref: w.spec.ref, tarball: w.tarball }));
+  return wanted.map((w) => ({ ref: w.spec.ref, ...(w.spec.aliases ? { aliases: w.spec.aliases } : {}), tarball: w.tarball }));
 }
 
 /** crane works against a registry: an in-memory one on loopback, for the length of the build. */

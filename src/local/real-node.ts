@@ -145,7 +145,10 @@ export class RealNode {
     const ctr = (...args: string[]) => sh(kit.node.bin.ctr, ['--address', paths.containerdSock, '--namespace', 'k8s.io', ...args]);
     await waitFor('containerd', async () => (await ctr('version')).includes('Server'), { timeoutMs, intervalMs: 200, check: () => containerd.assertRunning() });
     const images = [...(await buildNodeImages(kit, await nodeImageSpecs(kit))), ...(opts.extraImages ?? [])];
-    for (const image of images) await ctr('images', 'import', '--local', image.tarball);
+    for (const image of images) {
+      await ctr('images', 'import', '--local', image.tarball);
+      for (const alias of image.aliases ?? []) await ctr('images', 'tag', '--force', image.ref, alias);
+    }
 
     // kubelet
     const resolvConf = join(dir, 'resolv.conf');

@@ -27,22 +27,11 @@ describe('a tenant on a real node', async () => {
 
   beforeAll(async () => {
     const bed = env.current;
-    const net = bed.host.realNode?.network;
-    if (!net) throw new Error('no real node');
-    // The front door listens on this machine's end of the node's link; the owner Service points at
-    // it (no selector: an EndpointSlice names the address), and the node's guard lets pods reach it.
+    // The front door listens here, on this machine's end of the node's link; the owner Service
+    // leads there, so pods reach it as they would reach a front door pod.
     const port = await ports.next();
-    await net.allow(port);
-    await bed.hostKubectl('-n', hostNamespace, 'patch', 'service', tenant, '--type=json', '-p',
-      JSON.stringify([{ op: 'remove', path: '/spec/selector' }, { op: 'replace', path: '/spec/ports/0/targetPort', value: port }]));
-    await kubectlOk(k.bin.kubectl, bed.host.kubeconfigPath, ['apply', '-f', '-'], {
-      input: JSON.stringify({
-        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-        metadata: { name: `${tenant}-front-door`, namespace: hostNamespace, labels: { 'kubernetes.io/service-name': tenant } },
-        addressType: 'IPv4', endpoints: [{ addresses: [net.hostIp] }], ports: [{ name: '443-8443', port, protocol: 'TCP' }],
-      }),
-    });
-    await bed.startSyncer(tenant, { listenPort: port, listenAddress: net.hostIp, kubeconfigServer: `https://${net.hostIp}:${port}`, coredns: true, frontDoorIp: net.hostIp });
+    const address = await bed.host.routeServiceHere(hostNamespace, tenant, port);
+    await bed.startSyncer(tenant, { listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`, coredns: true, frontDoorIp: address });
     const secret = await bed.hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', `${tenant}-kubeconfig`);
     kubeconfig = join(bed.host.controlPlane.dir, 'tenant.kubeconfig');
     await writeFile(kubeconfig, Buffer.from(secret.data.config ?? '', 'base64'));
