@@ -132,7 +132,7 @@ export class RealNode {
     await writeFile(containerdConfig, containerdToml({ kit, state, paths, dir, slot }));
     await writeFile(join(paths.cniConf, '10-vnest.conflist'), JSON.stringify({
       cniVersion: '1.0.0',
-      name: 'vnest',
+      name: `vnest-node-${slot}`,
       plugins: [
         {
           type: 'bridge', bridge: 'cni0', isGateway: true, isDefaultGateway: true, ipMasq: false, hairpinMode: true,
@@ -322,8 +322,20 @@ kill -KILL ${a.holderPid} 2>/dev/null
 awk '{print $5}' /proc/self/mountinfo | grep -E '^(${dirPattern})(/|$)' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 for g in $groups; do [ -d "$g" ] && find "$g" -depth -type d -exec rmdir {} + 2>/dev/null; done
 ip link del ${a.hostLink} 2>/dev/null
+# What the kubelet and libcni keep in fixed places: container log links, CNI result caches.
+find /var/log/containers -maxdepth 1 -type l -lname '${a.dirs[0]}/*' -delete 2>/dev/null
+for f in /var/lib/cni/results/vnest-node-${a.slot}-*; do
+  [ -e "$f" ] || continue
+  id=\${f#/var/lib/cni/results/vnest-node-${a.slot}-}; id=\${id%-*}
+  rm -f "$f" "/var/lib/cni/results/cni-loopback-$id-lo"
+done
 rm -rf ${a.dirs.map((d) => `"${d}"`).join(' ')}
 rm -f "${a.lockFile}"
+# The last real node also removes the kubelet's fixed device-plugin socket (when nothing else is there).
+if [ -z "$(ls -A /run/vnest/real-nodes 2>/dev/null)" ] && [ "$(ls -A /var/lib/kubelet 2>/dev/null)" = "device-plugins" ]; then
+  rm -f /var/lib/kubelet/device-plugins/kubelet.sock
+  rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null
+fi
 exit 0
 `;
 }

@@ -2,7 +2,7 @@
 // the kubelet API serves logs, exec and port-forward from them, Services route by cluster IP, and
 // pods reach nothing outside but the host API server. Stopping the cluster leaves nothing behind.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HostCluster } from '../../src/local/host-cluster.ts';
@@ -41,8 +41,17 @@ describe('real node', async () => {
     const cgroups = readdirSync('/sys/fs/cgroup').filter((h) => existsSync(`/sys/fs/cgroup/${h}/vnest-node-${slot}`));
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(nodeDir) || l.includes(`/run/vnest-node-${slot}/`));
     const links = readdirSync('/sys/class/net').filter((l) => l === `vnest${slot}h`);
-    expect({ cgroups, mounts, links, lock: existsSync(`/run/vnest/real-nodes/${slot}`), dir: existsSync(nodeDir) })
-      .toEqual({ cgroups: [], mounts: [], links: [], lock: false, dir: false });
+    // The kubelet's and libcni's fixed places: container log links and CNI result caches.
+    const logLinks = existsSync('/var/log/containers') ? readdirSync('/var/log/containers').filter((f) => {
+      try {
+        return readlinkSync(`/var/log/containers/${f}`).startsWith(`${nodeDir}/`);
+      } catch {
+        return false;
+      }
+    }) : [];
+    const cniResults = existsSync('/var/lib/cni/results') ? readdirSync('/var/lib/cni/results').filter((f) => f.startsWith(`vnest-node-${slot}-`)) : [];
+    expect({ cgroups, mounts, links, logLinks, cniResults, lock: existsSync(`/run/vnest/real-nodes/${slot}`), dir: existsSync(nodeDir) })
+      .toEqual({ cgroups: [], mounts: [], links: [], logLinks: [], cniResults: [], lock: false, dir: false });
   });
   const env = useEnvironment(async () => {
     const host = await HostCluster.start({ kit: k, ports, nodes: 1, realNodes: 1 });
