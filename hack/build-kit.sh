@@ -2,8 +2,8 @@
 # Builds the pinned upstream components vnest tests and local mode run (kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, helm) and those of a real node
 # (kubelet, kube-proxy, containerd and its runc shim, ctr, the CNI plugins, CoreDNS, crane, a pause
-# binary) from the Go module proxy, into a per-version cache outside the repository. Idempotent: a
-# warm run only checks what is there.
+# binary) and BuildKit (buildkitd, buildctl) from the Go module proxy, into a per-version cache
+# outside the repository. Idempotent: a warm run only checks what is there.
 #
 # Usage: hack/build-kit.sh [--print-dir]
 #   --print-dir   print the kit directory (building it first if needed) and nothing else on stdout
@@ -27,13 +27,13 @@ log() { echo "build-kit: $*" >&2; }
 die() { echo "build-kit: error: $*" >&2; exit 1; }
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
-command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. Install Go 1.26.6 or later (https://go.dev/dl/) and run again."
-# containerd $CONTAINERD_VERSION asks for Go 1.26.6; everything else for 1.26.
+command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. Install Go 1.26.8 or later (https://go.dev/dl/) and run again."
+# BuildKit $BUILDKIT_VERSION asks for Go 1.26.8, containerd $CONTAINERD_VERSION for 1.26.6, everything else for 1.26.
 go_version=$(go env GOVERSION | sed -E 's/^go//')
 go_minor=$(echo "$go_version" | cut -d. -f2)
 go_patch=$(echo "$go_version" | cut -d. -f3 | sed -E 's/[^0-9].*$//')
-[[ "$go_minor" =~ ^[0-9]+$ && ( "$go_minor" -gt 26 || ( "$go_minor" -eq 26 && "${go_patch:-0}" -ge 6 ) ) ]] ||
-  die "Go $go_version is too old; the pinned components (containerd $CONTAINERD_VERSION) need Go 1.26.6 or later."
+[[ "$go_minor" =~ ^[0-9]+$ && ( "$go_minor" -gt 26 || ( "$go_minor" -eq 26 && "${go_patch:-0}" -ge 8 ) ) ]] ||
+  die "Go $go_version is too old; the pinned components (BuildKit $BUILDKIT_VERSION) need Go 1.26.8 or later."
 
 cache_root=${VNEST_KIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vnest/kit}
 kit_key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_$(go env GOOS)-$(go env GOARCH)"
@@ -56,6 +56,7 @@ check_pin containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION"
 check_pin cni github.com/containernetworking/plugins "$CNI_PLUGINS_VERSION"
 check_pin coredns github.com/coredns/coredns "$COREDNS_VERSION"
 check_pin ggcr github.com/google/go-containerregistry "$GGCR_VERSION"
+check_pin buildkit github.com/moby/buildkit "$BUILDKIT_VERSION"
 
 proxy_checked=false
 check_proxy() {
@@ -111,6 +112,12 @@ build coredns coredns . "-X github.com/coredns/coredns/coremain.GitCommit=$CORED
 build ggcr crane github.com/google/go-containerregistry/cmd/crane "-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=$GGCR_VERSION" "$node/bin"
 build pause pause . "" "$node/bin"
 
+# BuildKit, to build the vnest image from its Dockerfile (a folder of its own version).
+buildkit="$kit/buildkit-${BUILDKIT_VERSION}"
+bk_ld="-X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit"
+build buildkit buildkitd github.com/moby/buildkit/cmd/buildkitd "$bk_ld" "$buildkit/bin"
+build buildkit buildctl github.com/moby/buildkit/cmd/buildctl "$bk_ld" "$buildkit/bin"
+
 # kwok simulates nothing without stages: take the upstream "fast" node and pod stages and the
 # lease-based node heartbeat from the same kwok module version.
 if [[ ! -f "$kit/kwok-stages/pod-ready.yaml" ]]; then
@@ -124,7 +131,7 @@ if [[ ! -f "$kit/kwok-stages/pod-ready.yaml" ]]; then
 fi
 
 cat > "$kit/versions.json.tmp.$$" <<EOF
-{"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION","containerd":"$CONTAINERD_VERSION","cniPlugins":"$CNI_PLUGINS_VERSION","coredns":"$COREDNS_VERSION","ggcr":"$GGCR_VERSION","nodeDir":"$node"}
+{"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION","containerd":"$CONTAINERD_VERSION","cniPlugins":"$CNI_PLUGINS_VERSION","coredns":"$COREDNS_VERSION","ggcr":"$GGCR_VERSION","buildkit":"$BUILDKIT_VERSION","nodeDir":"$node","buildkitDir":"$buildkit"}
 EOF
 mv "$kit/versions.json.tmp.$$" "$kit/versions.json"
 

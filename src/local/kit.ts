@@ -32,7 +32,9 @@ export interface Kit {
     /** The CNI plugins (bridge, host-local, loopback, portmap). */
     cniBinDir: string;
   };
-  versions: { kubernetes: string; etcd: string; kwok: string; helm: string; containerd: string; cniPlugins: string; coredns: string; ggcr: string; nodeDir: string };
+  /** BuildKit, to build the vnest image from its Dockerfile. */
+  buildkit: { buildkitd: string; buildctl: string };
+  versions: { kubernetes: string; etcd: string; kwok: string; helm: string; containerd: string; cniPlugins: string; coredns: string; ggcr: string; buildkit: string; nodeDir: string; buildkitDir: string };
 }
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -81,10 +83,11 @@ export async function loadKit(env: NodeJS.ProcessEnv = process.env): Promise<Kit
       },
       cniBinDir: join(versions.nodeDir, 'cni'),
     },
+    buildkit: { buildkitd: join(versions.buildkitDir, 'bin', 'buildkitd'), buildctl: join(versions.buildkitDir, 'bin', 'buildctl') },
     versions,
   };
   const cni = ['bridge', 'host-local', 'loopback', 'portmap'].map((p) => join(kit.node.cniBinDir, p));
-  for (const path of [...Object.values(kit.bin), ...Object.values(kit.node.bin), ...cni]) {
+  for (const path of [...Object.values(kit.bin), ...Object.values(kit.node.bin), ...cni, ...Object.values(kit.buildkit)]) {
     await access(path).catch((err: unknown) => {
       throw new Error(`kit at ${dir} lacks ${path}; run hack/build-kit.sh`, { cause: err });
     });

@@ -34,4 +34,10 @@ describe('kit: the real node\'s parts', () => {
     expect(await run(k.node.bin.crane, ['version'])).toContain(k.versions.ggcr.replace(/^v/, ''));
     expect(await run(k.node.bin.pause, ['-v'])).toContain('vnest-pause');
   });
+
+  it('has BuildKit (buildkitd and buildctl) of the pinned version', async () => {
+    const k = await kit();
+    expect(await run(k.buildkit.buildkitd, ['--version'])).toContain(`github.com/moby/buildkit ${k.versions.buildkit}`);
+    expect(await run(k.buildkit.buildctl, ['--version'])).toContain(`github.com/moby/buildkit ${k.versions.buildkit}`);
+  });
 });
