@@ -19,7 +19,7 @@ import { waitFor } from './wait.ts';
 const run = promisify(execFile);
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const busyboxBinary = '/bin/busybox';
-const searchPath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const searchPath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Bump when the way images are assembled changes, so cached tarballs are rebuilt. */
 const recipeVersion = 1;
@@ -114,40 +114,57 @@ export async function buildNodeImages(kit: Kit, specs: ImageSpec[]): Promise<Nod
   return wanted.map((w) => ({ ref: w.spec.ref, ...(w.spec.aliases ? { aliases: w.spec.aliases } : {}), tarball: w.tarball }));
 }
 
-/** crane works against a registry: an in-memory one on loopback, for the length of the build. */
-async function assemble(kit: Kit, jobs: Array<{ spec: ImageSpec; tarball: string }>): Promise<void> {
-  const work = await mkdtemp(join(kit.dir, 'images', '.build-'));
+/**
+ * Runs `fn` with an in-memory registry on loopback (crane works against a registry), given as
+ * host:port; the registry stops afterwards.
+ */
+export async function withCraneRegistry<T>(kit: Kit, work: string, fn: (registry: string) => Promise<T>): Promise<T> {
   const processes = new ProcessGroup(work);
   try {
     const port = await new PortAllocator().next();
     const registry = processes.start({ name: 'registry', command: kit.node.bin.crane, args: ['registry', 'serve', '--address', `127.0.0.1:${port}`] });
     await waitFor('crane registry', async () => (await fetch(`http://127.0.0.1:${port}/v2/`)).ok, { timeoutMs: 20_000, intervalMs: 100, check: () => registry.assertRunning() });
-    for (const [i, { spec, tarball }] of jobs.entries()) {
-      const stage = join(work, `stage-${i}`);
-      await stageFiles(stage, spec);
-      const layer = join(work, `layer-${i}.tar`);
-      await run('tar', ['--sort=name', '--numeric-owner', '--owner=0', '--group=0', '--mtime=@0', '-C', stage, '-cf', layer, '.']);
-      const scratch = `127.0.0.1:${port}/stage/${i}:latest`;
-      await crane(kit, ['append', '--oci-empty-base', '-f', layer, '-t', scratch]);
-      const mutate = ['mutate', scratch, '--set-platform', 'linux/amd64', '-t', spec.ref, '-o', `${tarball}.tmp`];
-      if (spec.entrypoint) mutate.push('--entrypoint', spec.entrypoint.join(','));
-      if (spec.cmd) mutate.push('--cmd', spec.cmd.join(','));
-      if (spec.user) mutate.push('--user', spec.user);
-      mutate.push('-e', searchPath);
-      if (spec.version) mutate.push('-l', `org.opencontainers.image.version=${spec.version}`);
-      mutate.push('-l', 'dev.vnest.image=assembled-locally');
-      await crane(kit, mutate);
-      await rename(`${tarball}.tmp`, tarball);
-    }
+    return await fn(`127.0.0.1:${port}`);
   } finally {
     await processes.stopAll();
+  }
+}
+
+/** A layer tarball of folder `stage`, owned by root, with fixed times (reproducible). */
+export async function tarLayer(stage: string, out: string): Promise<void> {
+  await run('tar', ['--sort=name', '--numeric-owner', '--owner=0', '--group=0', '--mtime=@0', '-C', stage, '-cf', out, '.']);
+}
+
+async function assemble(kit: Kit, jobs: Array<{ spec: ImageSpec; tarball: string }>): Promise<void> {
+  const work = await mkdtemp(join(kit.dir, 'images', '.build-'));
+  try {
+    await withCraneRegistry(kit, work, async (registry) => {
+      for (const [i, { spec, tarball }] of jobs.entries()) {
+        const stage = join(work, `stage-${i}`);
+        await stageFiles(stage, spec);
+        const layer = join(work, `layer-${i}.tar`);
+        await tarLayer(stage, layer);
+        const scratch = `${registry}/stage/${i}:latest`;
+        await crane(kit, ['append', '--oci-empty-base', '-f', layer, '-t', scratch]);
+        const mutate = ['mutate', scratch, '--set-platform', 'linux/amd64', '-t', spec.ref, '-o', `${tarball}.tmp`];
+        if (spec.entrypoint) mutate.push('--entrypoint', spec.entrypoint.join(','));
+        if (spec.cmd) mutate.push('--cmd', spec.cmd.join(','));
+        if (spec.user) mutate.push('--user', spec.user);
+        mutate.push('-e', searchPath);
+        if (spec.version) mutate.push('-l', `org.opencontainers.image.version=${spec.version}`);
+        mutate.push('-l', 'dev.vnest.image=assembled-locally');
+        await crane(kit, mutate);
+        await rename(`${tarball}.tmp`, tarball);
+      }
+    });
+  } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-async function crane(kit: Kit, args: string[]): Promise<void> {
+export async function crane(kit: Kit, args: string[]): Promise<string> {
   try {
-    await run(kit.node.bin.crane, args, { maxBuffer: 16 << 20 });
+    return (await run(kit.node.bin.crane, args, { maxBuffer: 16 << 20 })).stdout;
   } catch (err) {
     throw new Error(`crane ${args.join(' ')}: ${((err as { stderr?: string }).stderr ?? '').trim() || (err as Error).message}`, { cause: err });
   }
