@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { parse, stringify } from 'yaml';
 import { isPortFree, PortAllocator } from '../local/ports.ts';
 import { waitFor } from '../local/wait.ts';
-import { errors, exportedKubeconfig, hostArgs, hostClient, hostOptions, kubeconfigPath, tenantName, tool, type HostFlags } from './host.ts';
+import { CliError, errors, exportedKubeconfig, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { withServer } from './kubeconfig.ts';
 
 interface ConnectFlags extends HostFlags {
@@ -38,12 +38,13 @@ function reachable(url: string): Promise<boolean> {
 }
 
 /** Port-forwards a local port to the tenant pod's front door; resolves once it listens. */
-async function portForward(flags: ConnectFlags, name: string, ns: string): Promise<{ child: ChildProcess; server: string }> {
+async function portForward(flags: ConnectFlags & { reuse?: boolean }, name: string, ns: string): Promise<{ child: ChildProcess; server: string }> {
   let port: number;
   if (flags.localPort) {
     port = Number(flags.localPort);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw errors.portInUse(port);
-    if (!(await isPortFree(port))) throw errors.portInUse(port);
+    // A restart takes the port back; a first start needs it free.
+    if (!flags.reuse && !(await isPortFree(port))) throw errors.portInUse(port);
   } else {
     port = await new PortAllocator().next();
   }
@@ -59,6 +60,46 @@ async function portForward(flags: ConnectFlags, name: string, ns: string): Promi
     },
   });
   return { child, server: `https://127.0.0.1:${port}` };
+}
+
+/**
+ * A port-forward that stays up: kubectl port-forward ends at the first local connection a client
+ * resets, so when it ends it is started again on the same port. `ended` resolves when it cannot be
+ * started again (the tenant pod is gone, say), with the reason.
+ */
+class LastingForward {
+  readonly server: string;
+  readonly ended: Promise<Error>;
+  private child: ChildProcess;
+  private stopped = false;
+
+  private constructor(child: ChildProcess, server: string, restart: () => Promise<ChildProcess>) {
+    this.child = child;
+    this.server = server;
+    this.ended = new Promise<Error>((resolve) => {
+      const watch = (c: ChildProcess) => c.once('exit', () => {
+        if (this.stopped) return;
+        console.error(`vnest: the port-forward to ${server} ended (a client reset its connection?); starting it again`);
+        restart().then((next) => {
+          if (this.stopped) next.kill('SIGTERM');
+          this.child = next;
+          watch(next);
+        }, (err: unknown) => resolve(err as Error));
+      });
+      watch(child);
+    });
+  }
+
+  static async start(flags: ConnectFlags, name: string, ns: string): Promise<LastingForward> {
+    const first = await portForward(flags, name, ns);
+    const port = new URL(first.server).port;
+    return new LastingForward(first.child, first.server, async () => (await portForward({ ...flags, localPort: port, reuse: true }, name, ns)).child);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.child.kill('SIGTERM');
+  }
 }
 
 /** Adds the tenant as a context of the user's kubeconfig and switches to it. */
@@ -95,12 +136,15 @@ export function connectCommand(): Command {
       } finally {
         client.close();
       }
-      let forward: ChildProcess | undefined;
+      let forward: LastingForward | undefined;
       let server = flags.server;
       if (!server) {
         const exported = (parse(config) as { clusters: Array<{ cluster: { server: string } }> }).clusters[0]?.cluster.server ?? '';
         if (exported && (await reachable(exported))) server = exported;
-        else ({ child: forward, server } = await portForward(flags, name, ns));
+        else {
+          forward = await LastingForward.start(flags, name, ns);
+          server = forward.server;
+        }
       }
       const tenantConfig = withServer(config, server);
       try {
@@ -126,7 +170,8 @@ export function connectCommand(): Command {
         if (flags.print) {
           process.stdout.write(tenantConfig);
         } else {
-          const target = kubeconfigPath({ ...flags, kubeconfig: process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config') });
+          // As kubectl does: the first file of $KUBECONFIG (or ~/.kube/config), created when missing.
+          const target = process.env.KUBECONFIG?.split(':')[0] || join(homedir(), '.kube', 'config');
           const previous = switchContext(target, tenantConfig, `vnest_${name}_${ns}`);
           mkdirSync(dirname(previousContextFile()), { recursive: true });
           if (previous) writeFileSync(previousContextFile(), previous);
@@ -135,13 +180,17 @@ export function connectCommand(): Command {
         if (forward) {
           console.error(`port-forwarding ${server} to ${ns}/${name}-0; press Ctrl-C to stop`);
           await new Promise<void>((resolve) => {
-            forward?.once('exit', () => resolve());
+            void forward?.ended.then((err) => {
+              console.error(`vnest: the port-forward to ${ns}/${name}-0 ended and could not be started again: ${err.message}`);
+              process.exitCode = err instanceof CliError ? err.exitCode : 1;
+              resolve();
+            });
             process.once('SIGINT', () => resolve());
             process.once('SIGTERM', () => resolve());
           });
         }
       } finally {
-        forward?.kill('SIGTERM');
+        forward?.stop();
       }
     });
 }
