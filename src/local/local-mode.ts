@@ -13,7 +13,9 @@ import { resolveSyncerOptions } from '../syncer/options.ts';
 import { startSyncer, type RunningSyncer } from '../syncer/run.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { HostCluster, startVirtualControlPlane } from './host-cluster.ts';
-import { loadKit } from './kit.ts';
+import { buildVnestImage, canBuildVnestImage } from './image-build.ts';
+import { loadKit, type Kit } from './kit.ts';
+import type { NodeImage } from './node-images.ts';
 import { kubectlOk } from './kubectl.ts';
 import { PortAllocator } from './ports.ts';
 import { isAlive, tail } from './process.ts';
@@ -63,8 +65,10 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     if (opts.realNode && process.getuid?.() !== 0) {
       throw new Error('--real-node runs containerd, a kubelet and kube-proxy, which need root: run "sudo vnest up --real-node"');
     }
+    // The real node also gets the vnest image, so `vnest create` works against it offline.
+    const realNodeImages = opts.realNode ? await vnestImageIfBuildable(kit, logger) : [];
     [host, virtual] = await Promise.all([
-      HostCluster.start({ kit, ports, name: 'local-host', ...(opts.realNode ? { realNodes: 1, nodes: 0 } : { nodes: opts.nodes }) }),
+      HostCluster.start({ kit, ports, name: 'local-host', ...(opts.realNode ? { realNodes: 1, nodes: 0, realNodeImages } : { nodes: opts.nodes }) }),
       startVirtualControlPlane({ kit, ports, name: `local-${opts.tenant}` }),
     ]);
     const kc = (path: string, ...args: string[]) => kubectlOk(kit.bin.kubectl, path, args);
@@ -96,9 +100,20 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
   } finally {
     logger.info('stopping local mode');
     await syncer?.stop().catch((err: unknown) => logger.error({ err }, 'stopping the syncer failed'));
-    await Promise.all([host?.stop(), virtual?.stop()]);
+    const stopped = await Promise.allSettled([host?.stop(), virtual?.stop()]);
+    for (const s of stopped) if (s.status === 'rejected') logger.error({ err: s.reason as Error }, 'stopping a cluster failed');
     await rm(stateFile(opts.stateDir), { force: true });
   }
+}
+
+/** The vnest image built from this checkout's Dockerfile, or none (with a warning) where there is no checkout. */
+async function vnestImageIfBuildable(kit: Kit, logger: Logger): Promise<NodeImage[]> {
+  if (!canBuildVnestImage()) {
+    logger.warn('no Dockerfile and sources beside this vnest: the real node has no vnest image, so "vnest create" against it needs one imported');
+    return [];
+  }
+  logger.info('building the vnest image from the Dockerfile (cached after the first time)');
+  return [await buildVnestImage({ kit, log: (line) => logger.info(line) })];
 }
 
 /** Starts the local-mode daemon in the background and waits until it is ready (or has failed). */

@@ -51,6 +51,9 @@ export class Component {
   /** Ends the process group: SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 5000): Promise<void> {
     if (!this.running) return;
+    // Until it has exited, its exit must keep this process alive (children are unref'd so they do
+    // not hold a test run open; a stop with nothing else pending would otherwise never finish).
+    this.child.ref();
     signalGroup(this.pid, 'SIGTERM');
     const done = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
     if (!done) {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
+import { tail } from '../../src/local/process.ts';
 import type { LocalState } from '../../src/local/local-mode.ts';
 import { waitFor } from '../../src/local/wait.ts';
 import { kit } from '../helpers.ts';
@@ -16,7 +17,9 @@ const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
 async function vnest(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], { timeout: 400_000 });
+    const k = await kit();
+    const env = { ...process.env, VNEST_HELM: k.bin.helm, VNEST_KUBECTL: k.bin.kubectl };
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], { timeout: 400_000, env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -48,14 +51,19 @@ describe('local mode with a real node (vnest up --real-node)', async () => {
     expect(res.stderr).toContain('--nodes and --real-node cannot be combined');
   });
 
-  it('starts a tenant whose pods run for real, offline, with busybox preloaded', async () => {
+  it('starts a tenant whose pods run for real, offline, with busybox and the vnest image preloaded', async () => {
     const res = await vnest(['up', `--state-dir=${stateDir}`, '--real-node', '--tenant=demo']);
     expect(res.code, res.stderr).toBe(0);
     const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as LocalState;
     kubeconfig = state.tenantKubeconfig;
+    await kubectl('-n', 'kube-system', 'wait', '--for=condition=Ready', 'pod', '-l', 'k8s-app=kube-dns', '--timeout=120s');
     // A version tag: IfNotPresent is the default pull policy, so the preloaded image is used.
     await kubectl('run', 'hello', '--image=busybox:1.35', '--restart=Never', '--', 'sh', '-c', 'nslookup kubernetes.default.svc.cluster.local >/dev/null && echo "resolved; I am $(hostname)"');
-    await waitFor('pod hello to succeed', async () => (await kubectl('get', 'pod', 'hello', '-o', 'jsonpath={.status.phase}')) === 'Succeeded', { timeoutMs: 180_000, intervalMs: 1000 });
+    const phase = await waitFor('pod hello to finish', async () => {
+      const p = await kubectl('get', 'pod', 'hello', '-o', 'jsonpath={.status.phase}');
+      return ['Succeeded', 'Failed'].includes(p) ? p : undefined;
+    }, { timeoutMs: 180_000, intervalMs: 1000 });
+    expect(phase, await kubectl('logs', 'hello')).toBe('Succeeded');
     expect(await kubectl('logs', 'hello')).toBe('resolved; I am hello\n');
     const hostPods = await kubectlOk(k.bin.kubectl, state.hostKubeconfig, ['get', 'pods', '-A', '-o', 'jsonpath={.items[*].spec.nodeName}']);
     expect(new Set(hostPods.split(' '))).toEqual(new Set(['real-node-0']));
@@ -67,11 +75,20 @@ describe('local mode with a real node (vnest up --real-node)', async () => {
     expect(reason).toMatch(/ErrImagePull|ImagePullBackOff/);
   }, 600_000);
 
+  it('lets vnest create install a second tenant (k8s distro) on the local cluster, offline', async () => {
+    const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as LocalState;
+    const res = await vnest(['create', 'second', `--kubeconfig=${state.hostKubeconfig}`, '--set', 'distro=k8s', '--set', 'serviceCIDR=10.96.0.0/16',
+      '--set', 'storage.persistence=false', '--timeout=300']);
+    expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+    const pod = await kubectlOk(k.bin.kubectl, state.hostKubeconfig, ['-n', 'second', 'get', 'pod', 'second-0', '-o', 'jsonpath={.spec.nodeName} {.status.containerStatuses[*].ready}']);
+    expect(pod).toBe('real-node-0 true true true true');
+  }, 600_000);
+
   it('stops everything with vnest down, the node\'s cgroups and links included', async () => {
     const res = await vnest(['down', `--state-dir=${stateDir}`]);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('local mode stopped');
     expect(nodeCgroups().filter((c) => !before.has(c))).toEqual([]);
-    expect(existsSync(join(stateDir, 'state.json'))).toBe(false);
+    expect(existsSync(join(stateDir, 'state.json')), tail(join(stateDir, 'daemon.log'), 30)).toBe(false);
   }, 120_000);
 });
