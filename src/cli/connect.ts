@@ -3,7 +3,7 @@
 // then switches the kubeconfig context, prints the kubeconfig, or runs a command with it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
+import { createServer, connect as tcpConnect, type Server } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
@@ -38,16 +38,8 @@ function reachable(url: string): Promise<boolean> {
 }
 
 /** Port-forwards a local port to the tenant pod's front door; resolves once it listens. */
-async function portForward(flags: ConnectFlags & { reuse?: boolean }, name: string, ns: string): Promise<{ child: ChildProcess; server: string }> {
-  let port: number;
-  if (flags.localPort) {
-    port = Number(flags.localPort);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw errors.portInUse(port);
-    // A restart takes the port back; a first start needs it free.
-    if (!flags.reuse && !(await isPortFree(port))) throw errors.portInUse(port);
-  } else {
-    port = await new PortAllocator().next();
-  }
+async function portForward(flags: ConnectFlags & { localPort: string }, name: string, ns: string): Promise<{ child: ChildProcess; server: string }> {
+  const port = Number(flags.localPort);
   const kubectl = await tool('kubectl');
   const child = spawn(kubectl, [...hostArgs(flags), '-n', ns, 'port-forward', `pod/${name}-0`, `${port}:8443`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let said = '';
@@ -63,42 +55,85 @@ async function portForward(flags: ConnectFlags & { reuse?: boolean }, name: stri
 }
 
 /**
- * A port-forward that stays up: kubectl port-forward ends at the first local connection a client
- * resets, so when it ends it is started again on the same port. `ended` resolves when it cannot be
- * started again (the tenant pod is gone, say), with the reason.
+ * A port-forward that stays up. kubectl port-forward ends at the first local connection a client
+ * resets, so vnest owns the local port: each connection is piped to a kubectl port-forward on a
+ * private port, started again when it ends; connections that arrive meanwhile wait for it.
+ * `ended` resolves when it cannot be started again (the tenant pod is gone, say), with the reason.
  */
 class LastingForward {
   readonly server: string;
   readonly ended: Promise<Error>;
-  private child: ChildProcess;
+  private ready: Promise<number>;
+  private child: ChildProcess | undefined;
   private stopped = false;
+  private readonly listener: Server;
+  private fail: (err: Error) => void = () => undefined;
+  private readonly flags: ConnectFlags;
+  private readonly name: string;
+  private readonly ns: string;
 
-  private constructor(child: ChildProcess, server: string, restart: () => Promise<ChildProcess>) {
-    this.child = child;
-    this.server = server;
-    this.ended = new Promise<Error>((resolve) => {
-      const watch = (c: ChildProcess) => c.once('exit', () => {
-        if (this.stopped) return;
-        console.error(`vnest: the port-forward to ${server} ended (a client reset its connection?); starting it again`);
-        restart().then((next) => {
-          if (this.stopped) next.kill('SIGTERM');
-          this.child = next;
-          watch(next);
-        }, (err: unknown) => resolve(err as Error));
-      });
-      watch(child);
+  private constructor(port: number, flags: ConnectFlags, name: string, ns: string) {
+    this.flags = flags;
+    this.name = name;
+    this.ns = ns;
+    this.server = `https://127.0.0.1:${port}`;
+    this.ended = new Promise<Error>((resolve) => (this.fail = resolve));
+    this.ready = this.launch();
+    this.listener = createServer((client) => {
+      client.on('error', () => undefined);
+      // A forward that has just ended refuses until its exit is seen and it is started again.
+      const attempt = (tries: number): void => {
+        this.ready.then((inner) => {
+          const upstream = tcpConnect(inner, '127.0.0.1');
+          upstream.once('error', () => {
+            if (tries > 0 && !this.stopped) setTimeout(() => attempt(tries - 1), 300);
+            else client.destroy();
+          });
+          upstream.once('connect', () => {
+            upstream.on('error', () => client.destroy());
+            client.on('close', () => upstream.destroy());
+            upstream.on('close', () => client.destroy());
+            client.pipe(upstream).pipe(client);
+          });
+        }, () => client.destroy());
+      };
+      attempt(20);
     });
   }
 
   static async start(flags: ConnectFlags, name: string, ns: string): Promise<LastingForward> {
-    const first = await portForward(flags, name, ns);
-    const port = new URL(first.server).port;
-    return new LastingForward(first.child, first.server, async () => (await portForward({ ...flags, localPort: port, reuse: true }, name, ns)).child);
+    let port: number;
+    if (flags.localPort) {
+      port = Number(flags.localPort);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw errors.portInUse(port);
+      if (!(await isPortFree(port))) throw errors.portInUse(port);
+    } else {
+      port = await new PortAllocator().next();
+    }
+    const forward = new LastingForward(port, flags, name, ns);
+    await forward.ready;
+    await new Promise<void>((resolve, reject) => forward.listener.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
+    return forward;
+  }
+
+  /** Starts kubectl port-forward on a private port; when it ends, starts it again. */
+  private async launch(): Promise<number> {
+    const inner = await new PortAllocator().next();
+    const { child } = await portForward({ ...this.flags, localPort: String(inner) }, this.name, this.ns);
+    this.child = child;
+    child.once('exit', () => {
+      if (this.stopped) return;
+      console.error(`vnest: the port-forward to ${this.ns}/${this.name}-0 ended (a client reset its connection?); starting it again`);
+      this.ready = this.launch();
+      this.ready.catch((err: unknown) => this.fail(err as Error));
+    });
+    return inner;
   }
 
   stop(): void {
     this.stopped = true;
-    this.child.kill('SIGTERM');
+    this.listener.close();
+    this.child?.kill('SIGTERM');
   }
 }
 
