@@ -82,120 +82,126 @@ export class RealNode {
       cgroupRoot, dirs: [dir, state], script: join(dir, 'cleanup.sh'), network: net, processes,
       extraCleanup: fixedPlacesCleanup(slot, dir), afterRelease: devicePluginCleanup,
     });
-    const cleanupScript = sandbox.cleanupScript;
-    const inNode = (componentName: string, command: string, args: string[]) => sandbox.start(`${name}-${componentName}`, command, args);
+    // A start that fails half-way removes what it made (containers included) before it reports.
+    try {
+      const cleanupScript = sandbox.cleanupScript;
+      const inNode = (componentName: string, command: string, args: string[]) => sandbox.start(`${name}-${componentName}`, command, args);
 
-    // Credentials: the kubelet as system:node:<name>, kube-proxy as system:kube-proxy, and the
-    // kubelet's serving certificate for its address.
-    const [kubeletClient, proxyClient, kubeletServing] = await Promise.all([
-      issueCertificate(opts.ca, { commonName: `system:node:${name}`, organizations: ['system:nodes'], usages: ['client'] }),
-      issueCertificate(opts.ca, { commonName: 'system:kube-proxy', usages: ['client'] }),
-      issueCertificate(opts.ca, { commonName: name, usages: ['server'], dnsNames: [name], ipAddresses: [net.nodeIp] }),
-    ]);
-    const caFile = join(paths.pki, 'ca.crt');
-    await writeFile(caFile, opts.ca.certPem);
-    await writeFile(join(paths.pki, 'kubelet.crt'), kubeletServing.certPem);
-    await writeFile(join(paths.pki, 'kubelet.key'), kubeletServing.keyPem, { mode: 0o600 });
-    const kubeletKubeconfig = join(dir, 'kubelet.kubeconfig');
-    const proxyKubeconfig = join(dir, 'kube-proxy.kubeconfig');
-    await writeFile(kubeletKubeconfig, renderKubeconfig({ name: 'kubelet', server: opts.server, caPem: opts.ca.certPem, credentials: kubeletClient }), { mode: 0o600 });
-    await writeFile(proxyKubeconfig, renderKubeconfig({ name: 'kube-proxy', server: opts.server, caPem: opts.ca.certPem, credentials: proxyClient }), { mode: 0o600 });
+      // Credentials: the kubelet as system:node:<name>, kube-proxy as system:kube-proxy, and the
+      // kubelet's serving certificate for its address.
+      const [kubeletClient, proxyClient, kubeletServing] = await Promise.all([
+        issueCertificate(opts.ca, { commonName: `system:node:${name}`, organizations: ['system:nodes'], usages: ['client'] }),
+        issueCertificate(opts.ca, { commonName: 'system:kube-proxy', usages: ['client'] }),
+        issueCertificate(opts.ca, { commonName: name, usages: ['server'], dnsNames: [name], ipAddresses: [net.nodeIp] }),
+      ]);
+      const caFile = join(paths.pki, 'ca.crt');
+      await writeFile(caFile, opts.ca.certPem);
+      await writeFile(join(paths.pki, 'kubelet.crt'), kubeletServing.certPem);
+      await writeFile(join(paths.pki, 'kubelet.key'), kubeletServing.keyPem, { mode: 0o600 });
+      const kubeletKubeconfig = join(dir, 'kubelet.kubeconfig');
+      const proxyKubeconfig = join(dir, 'kube-proxy.kubeconfig');
+      await writeFile(kubeletKubeconfig, renderKubeconfig({ name: 'kubelet', server: opts.server, caPem: opts.ca.certPem, credentials: kubeletClient }), { mode: 0o600 });
+      await writeFile(proxyKubeconfig, renderKubeconfig({ name: 'kube-proxy', server: opts.server, caPem: opts.ca.certPem, credentials: proxyClient }), { mode: 0o600 });
 
-    // containerd
-    const containerdConfig = join(dir, 'containerd.toml');
-    await writeFile(containerdConfig, containerdToml({ kit, state, paths, dir, slot }));
-    await writeFile(join(paths.cniConf, '10-vnest.conflist'), JSON.stringify({
-      cniVersion: '1.0.0',
-      name: `vnest-node-${slot}`,
-      plugins: [
-        {
-          type: 'bridge', bridge: 'cni0', isGateway: true, isDefaultGateway: true, ipMasq: false, hairpinMode: true,
-          ipam: { type: 'host-local', ranges: [[{ subnet: net.podCidr }]], dataDir: paths.cniIpam },
-        },
-        { type: 'portmap', capabilities: { portMappings: true } },
-      ],
-    }, null, 2));
-    const containerd = inNode('containerd', kit.node.bin.containerd, ['--config', containerdConfig]);
-    const ctr = (...args: string[]) => sh(kit.node.bin.ctr, ['--address', paths.containerdSock, '--namespace', 'k8s.io', ...args]);
-    await waitFor('containerd', async () => (await ctr('version')).includes('Server'), { timeoutMs, intervalMs: 200, check: () => containerd.assertRunning() });
-    const images = [...(await buildNodeImages(kit, await nodeImageSpecs(kit))), ...(opts.extraImages ?? [])];
-    for (const image of images) {
-      await ctr('images', 'import', '--local', image.tarball);
-      for (const alias of image.aliases ?? []) await ctr('images', 'tag', '--force', image.ref, alias);
+      // containerd
+      const containerdConfig = join(dir, 'containerd.toml');
+      await writeFile(containerdConfig, containerdToml({ kit, state, paths, dir, slot }));
+      await writeFile(join(paths.cniConf, '10-vnest.conflist'), JSON.stringify({
+        cniVersion: '1.0.0',
+        name: `vnest-node-${slot}`,
+        plugins: [
+          {
+            type: 'bridge', bridge: 'cni0', isGateway: true, isDefaultGateway: true, ipMasq: false, hairpinMode: true,
+            ipam: { type: 'host-local', ranges: [[{ subnet: net.podCidr }]], dataDir: paths.cniIpam },
+          },
+          { type: 'portmap', capabilities: { portMappings: true } },
+        ],
+      }, null, 2));
+      const containerd = inNode('containerd', kit.node.bin.containerd, ['--config', containerdConfig]);
+      const ctr = (...args: string[]) => sh(kit.node.bin.ctr, ['--address', paths.containerdSock, '--namespace', 'k8s.io', ...args]);
+      await waitFor('containerd', async () => (await ctr('version')).includes('Server'), { timeoutMs, intervalMs: 200, check: () => containerd.assertRunning() });
+      const images = [...(await buildNodeImages(kit, await nodeImageSpecs(kit))), ...(opts.extraImages ?? [])];
+      for (const image of images) {
+        await ctr('images', 'import', '--local', image.tarball);
+        for (const alias of image.aliases ?? []) await ctr('images', 'tag', '--force', image.ref, alias);
+      }
+
+      // kubelet
+      const resolvConf = join(dir, 'resolv.conf');
+      // Pods with dnsPolicy Default (CoreDNS among them) ask their own loopback: nothing answers, so
+      // nothing is forwarded off this machine.
+      await writeFile(resolvConf, 'nameserver 127.0.0.1\noptions ndots:1 timeout:1 attempts:1\n');
+      const kubeletConfig = join(dir, 'kubelet.yaml');
+      await writeFile(kubeletConfig, stringify({
+        apiVersion: 'kubelet.config.k8s.io/v1beta1',
+        kind: 'KubeletConfiguration',
+        address: net.nodeIp,
+        port: 10250,
+        readOnlyPort: 0,
+        healthzBindAddress: '127.0.0.1',
+        healthzPort: 10248,
+        authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: caFile } },
+        authorization: { mode: 'Webhook' },
+        tlsCertFile: join(paths.pki, 'kubelet.crt'),
+        tlsPrivateKeyFile: join(paths.pki, 'kubelet.key'),
+        containerRuntimeEndpoint: `unix://${paths.containerdSock}`,
+        // This machine mounts cgroup v1 controllers (hybrid): Kubernetes 1.37 refuses that unless told.
+        cgroupDriver: 'cgroupfs',
+        failCgroupV1: false,
+        cgroupRoot,
+        cgroupsPerQOS: true,
+        enforceNodeAllocatable: ['pods'],
+        failSwapOn: false,
+        // Never change this machine's kernel settings: fail instead if they differ from the kubelet's.
+        protectKernelDefaults: true,
+        makeIPTablesUtilChains: false,
+        resolvConf,
+        clusterDNS: [opts.clusterDns],
+        clusterDomain: 'cluster.local',
+        podLogsDir: paths.podLogs,
+        volumePluginDir: join(dir, 'volume-plugins'),
+        // Preloaded images cannot be pulled again: never collect them, never evict for disk.
+        imageGCHighThresholdPercent: 100,
+        imageGCLowThresholdPercent: 99,
+        evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+        serializeImagePulls: false,
+        maxPods: 110,
+        shutdownGracePeriod: '0s',
+        registerNode: true,
+      }));
+      const nodeLabels = Object.entries(realNodeLabels).map(([k, v]) => `${k}=${v}`).join(',');
+      const kubelet = inNode('kubelet', kit.node.bin.kubelet, [
+        `--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--root-dir=${paths.kubeletRoot}`,
+        `--cert-dir=${paths.pki}`, `--hostname-override=${name}`, `--node-ip=${net.nodeIp}`, `--node-labels=${nodeLabels}`, '--v=1',
+      ]);
+
+      // kube-proxy, nftables mode: its tables live in the node's namespace.
+      const proxyConfig = join(dir, 'kube-proxy.yaml');
+      await writeFile(proxyConfig, stringify({
+        apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+        kind: 'KubeProxyConfiguration',
+        mode: 'nftables',
+        clientConnection: { kubeconfig: proxyKubeconfig },
+        hostnameOverride: name,
+        bindAddress: net.nodeIp,
+        healthzBindAddress: '127.0.0.1:10256',
+        metricsBindAddress: '127.0.0.1:10249',
+        clusterCIDR: net.podCidr,
+        // Conntrack limits are this machine's: leave them alone.
+        conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+      }));
+      const kubeProxy = inNode('kube-proxy', kit.node.bin.kubeProxy, [`--config=${proxyConfig}`, '--v=1']);
+      const components = [containerd, kubelet, kubeProxy];
+      const node = new RealNode(name, net, dir, images, cleanupScript, components);
+      await waitFor(`kubelet ${name} healthy`, async () => {
+        const out = await net.exec('sh', ['-c', 'busybox wget -q -O - http://127.0.0.1:10248/healthz 2>/dev/null || true']);
+        return out.trim() === 'ok';
+      }, { timeoutMs, intervalMs: 500, check: () => components.forEach((c) => c.assertRunning()) });
+      return node;
+    } catch (err) {
+      await sandbox.remove();
+      throw err;
     }
-
-    // kubelet
-    const resolvConf = join(dir, 'resolv.conf');
-    // Pods with dnsPolicy Default (CoreDNS among them) ask their own loopback: nothing answers, so
-    // nothing is forwarded off this machine.
-    await writeFile(resolvConf, 'nameserver 127.0.0.1\noptions ndots:1 timeout:1 attempts:1\n');
-    const kubeletConfig = join(dir, 'kubelet.yaml');
-    await writeFile(kubeletConfig, stringify({
-      apiVersion: 'kubelet.config.k8s.io/v1beta1',
-      kind: 'KubeletConfiguration',
-      address: net.nodeIp,
-      port: 10250,
-      readOnlyPort: 0,
-      healthzBindAddress: '127.0.0.1',
-      healthzPort: 10248,
-      authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: caFile } },
-      authorization: { mode: 'Webhook' },
-      tlsCertFile: join(paths.pki, 'kubelet.crt'),
-      tlsPrivateKeyFile: join(paths.pki, 'kubelet.key'),
-      containerRuntimeEndpoint: `unix://${paths.containerdSock}`,
-      // This machine mounts cgroup v1 controllers (hybrid): Kubernetes 1.37 refuses that unless told.
-      cgroupDriver: 'cgroupfs',
-      failCgroupV1: false,
-      cgroupRoot,
-      cgroupsPerQOS: true,
-      enforceNodeAllocatable: ['pods'],
-      failSwapOn: false,
-      // Never change this machine's kernel settings: fail instead if they differ from the kubelet's.
-      protectKernelDefaults: true,
-      makeIPTablesUtilChains: false,
-      resolvConf,
-      clusterDNS: [opts.clusterDns],
-      clusterDomain: 'cluster.local',
-      podLogsDir: paths.podLogs,
-      volumePluginDir: join(dir, 'volume-plugins'),
-      // Preloaded images cannot be pulled again: never collect them, never evict for disk.
-      imageGCHighThresholdPercent: 100,
-      imageGCLowThresholdPercent: 99,
-      evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
-      serializeImagePulls: false,
-      maxPods: 110,
-      shutdownGracePeriod: '0s',
-      registerNode: true,
-    }));
-    const nodeLabels = Object.entries(realNodeLabels).map(([k, v]) => `${k}=${v}`).join(',');
-    const kubelet = inNode('kubelet', kit.node.bin.kubelet, [
-      `--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--root-dir=${paths.kubeletRoot}`,
-      `--cert-dir=${paths.pki}`, `--hostname-override=${name}`, `--node-ip=${net.nodeIp}`, `--node-labels=${nodeLabels}`, '--v=1',
-    ]);
-
-    // kube-proxy, nftables mode: its tables live in the node's namespace.
-    const proxyConfig = join(dir, 'kube-proxy.yaml');
-    await writeFile(proxyConfig, stringify({
-      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
-      kind: 'KubeProxyConfiguration',
-      mode: 'nftables',
-      clientConnection: { kubeconfig: proxyKubeconfig },
-      hostnameOverride: name,
-      bindAddress: net.nodeIp,
-      healthzBindAddress: '127.0.0.1:10256',
-      metricsBindAddress: '127.0.0.1:10249',
-      clusterCIDR: net.podCidr,
-      // Conntrack limits are this machine's: leave them alone.
-      conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-    }));
-    const kubeProxy = inNode('kube-proxy', kit.node.bin.kubeProxy, [`--config=${proxyConfig}`, '--v=1']);
-    const components = [containerd, kubelet, kubeProxy];
-    const node = new RealNode(name, net, dir, images, cleanupScript, components);
-    await waitFor(`kubelet ${name} healthy`, async () => {
-      const out = await net.exec('sh', ['-c', 'busybox wget -q -O - http://127.0.0.1:10248/healthz 2>/dev/null || true']);
-      return out.trim() === 'ok';
-    }, { timeoutMs, intervalMs: 500, check: () => components.forEach((c) => c.assertRunning()) });
-    return node;
   }
 
   /** Stops every container and process of the node and removes what it made. */
