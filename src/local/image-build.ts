@@ -170,8 +170,10 @@ async function buildWithBuildkit(kit: Kit, base: string, ref: string, tarball: s
     await network.guard(registryPort);
     const root = join(work, 'root');
     await mkdir(root);
-    // Sockets want short paths: buildkitd's lives under /run.
+    // Sockets want short paths: buildkitd's lives under /run. The slot is ours now, so a folder of
+    // its name is what a killed build left: start from an empty one.
     const run_ = `/run/vnest-build-${network.slot}`;
+    await rm(run_, { recursive: true, force: true });
     await mkdir(run_, { recursive: true });
     sandbox = await Sandbox.create({ cgroupRoot: `/vnest-build-${network.slot}`, dirs: [work, run_], script: join(work, 'cleanup.sh'), network, processes });
     const upstream = (await run('npm', ['config', 'get', 'registry'])).stdout.trim() || 'https://registry.npmjs.org/';
