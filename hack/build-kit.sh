@@ -2,7 +2,7 @@
 # Builds the pinned upstream components vnest tests and local mode run (kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, helm) and those of a real node
 # (kubelet, kube-proxy, containerd and its runc shim, ctr, the CNI plugins, CoreDNS, crane, a pause
-# binary) and BuildKit (buildkitd, buildctl) from the Go module proxy, into a per-version cache
+# binary, kube-router as NetworkPolicy enforcer) and BuildKit (buildkitd, buildctl) from the Go module proxy, into a per-version cache
 # outside the repository. Idempotent: a warm run only checks what is there.
 #
 # Usage: hack/build-kit.sh [--print-dir]
@@ -57,6 +57,7 @@ check_pin cni github.com/containernetworking/plugins "$CNI_PLUGINS_VERSION"
 check_pin coredns github.com/coredns/coredns "$COREDNS_VERSION"
 check_pin ggcr github.com/google/go-containerregistry "$GGCR_VERSION"
 check_pin buildkit github.com/moby/buildkit "$BUILDKIT_VERSION"
+check_pin kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION"
 
 proxy_checked=false
 check_proxy() {
@@ -118,6 +119,11 @@ bk_ld="-X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION -X github.c
 build buildkit buildkitd github.com/moby/buildkit/cmd/buildkitd "$bk_ld" "$buildkit/bin"
 build buildkit buildctl github.com/moby/buildkit/cmd/buildctl "$bk_ld" "$buildkit/bin"
 
+# The real node's NetworkPolicy enforcer (a folder of its own version).
+kube_router="$kit/kube-router-${KUBE_ROUTER_VERSION}"
+build kube-router kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
+  "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" "$kube_router/bin"
+
 # kwok simulates nothing without stages: take the upstream "fast" node and pod stages and the
 # lease-based node heartbeat from the same kwok module version.
 if [[ ! -f "$kit/kwok-stages/pod-ready.yaml" ]]; then
@@ -131,7 +137,7 @@ if [[ ! -f "$kit/kwok-stages/pod-ready.yaml" ]]; then
 fi
 
 cat > "$kit/versions.json.tmp.$$" <<EOF
-{"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION","containerd":"$CONTAINERD_VERSION","cniPlugins":"$CNI_PLUGINS_VERSION","coredns":"$COREDNS_VERSION","ggcr":"$GGCR_VERSION","buildkit":"$BUILDKIT_VERSION","nodeDir":"$node","buildkitDir":"$buildkit"}
+{"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION","containerd":"$CONTAINERD_VERSION","cniPlugins":"$CNI_PLUGINS_VERSION","coredns":"$COREDNS_VERSION","ggcr":"$GGCR_VERSION","buildkit":"$BUILDKIT_VERSION","nodeDir":"$node","buildkitDir":"$buildkit","kubeRouter":"$KUBE_ROUTER_VERSION","kubeRouterDir":"$kube_router"}
 EOF
 mv "$kit/versions.json.tmp.$$" "$kit/versions.json"
 

@@ -11,6 +11,7 @@ import { kubectlOk } from './kubectl.ts';
 import { NodeNetwork } from './node-network.ts';
 import type { NodeImage } from './node-images.ts';
 import { ProcessGroup } from './process.ts';
+import { networkPolicyEnforcerRbac } from './network-policy.ts';
 import { RealNode } from './real-node.ts';
 import { waitFor } from './wait.ts';
 
@@ -91,6 +92,8 @@ export class HostCluster {
       network = await NodeNetwork.create(nodeProcesses);
       cp = await ControlPlane.start({ ...opts, kit, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true, bindAddress: network.hostIp });
       await network.guard(Number(new URL(cp.server).port));
+      // What the node's NetworkPolicy enforcer may read.
+      await kubectlOk(kit.bin.kubectl, cp.kubeconfigPath, ['apply', '-f', '-'], { input: networkPolicyEnforcerRbac().map((o) => JSON.stringify(o)).join('\n') });
       node = await RealNode.start({
         kit, processes: nodeProcesses, dir: join(nodeDir, 'node'), network, name: 'real-node-0', server: cp.server, ca: cp.ca,
         serviceCidr: cp.serviceCidr, clusterDns: clusterDnsIp(cp.serviceCidr), extraImages: opts.realNodeImages,

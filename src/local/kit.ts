@@ -17,7 +17,10 @@ export interface Kit {
     helm: string;
   };
   kwokStagesDir: string;
-  /** A real node's parts: kubelet, kube-proxy, containerd and its shim, ctr, CoreDNS, crane, pause. */
+  /**
+   * A real node's parts: kubelet, kube-proxy, containerd and its shim, ctr, CoreDNS, crane, pause,
+   * and kube-router (the NetworkPolicy enforcer).
+   */
   node: {
     bin: {
       kubelet: string;
@@ -28,13 +31,14 @@ export interface Kit {
       coredns: string;
       crane: string;
       pause: string;
+      kubeRouter: string;
     };
     /** The CNI plugins (bridge, host-local, loopback, portmap). */
     cniBinDir: string;
   };
   /** BuildKit, to build the vnest image from its Dockerfile. */
   buildkit: { buildkitd: string; buildctl: string };
-  versions: { kubernetes: string; etcd: string; kwok: string; helm: string; containerd: string; cniPlugins: string; coredns: string; ggcr: string; buildkit: string; nodeDir: string; buildkitDir: string };
+  versions: { kubernetes: string; etcd: string; kwok: string; helm: string; containerd: string; cniPlugins: string; coredns: string; ggcr: string; buildkit: string; kubeRouter: string; nodeDir: string; buildkitDir: string; kubeRouterDir: string };
 }
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -80,6 +84,7 @@ export async function loadKit(env: NodeJS.ProcessEnv = process.env): Promise<Kit
         coredns: n('coredns'),
         crane: n('crane'),
         pause: n('pause'),
+        kubeRouter: join(versions.kubeRouterDir, 'bin', 'kube-router'),
       },
       cniBinDir: join(versions.nodeDir, 'cni'),
     },

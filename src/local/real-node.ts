@@ -1,14 +1,17 @@
 // A real Kubernetes node on this machine, from upstream parts: containerd (with Debian's runc),
-// the CNI bridge, kubelet and kube-proxy (nftables mode), all inside the node's own network
-// namespace (see node-network.ts), with the pods' cgroups under one root of the node's own.
+// the CNI bridge, kubelet, kube-proxy (nftables mode) and kube-router as NetworkPolicy enforcer,
+// all inside the node's own network namespace (see node-network.ts), with the pods' cgroups under
+// one root of the node's own.
 // Everything it makes is keyed by its slot and removed by one script (cleanup.sh in its folder),
 // which `stop()` runs and the process group's watchdog runs if the test process dies first.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { renderKubeconfig } from '../kube/kubeconfig.ts';
 import { issueCertificate, type CertificateAuthority } from '../pki/certs.ts';
 import type { Kit } from './kit.ts';
+import { kubectlOk } from './kubectl.ts';
+import { networkPolicyEnforcerSpec, networkPolicyEnforcerSynced, networkPolicyEnforcerUser } from './network-policy.ts';
 import { buildNodeImages, nodeImageSpecs, pauseImage, type NodeImage } from './node-images.ts';
 import type { NodeNetwork} from './node-network.ts';
 import { sh } from './node-network.ts';
@@ -35,6 +38,11 @@ export interface RealNodeOptions {
   serviceCidr: string;
   /** The cluster DNS Service IP pods with dnsPolicy ClusterFirst get. */
   clusterDns: string;
+  /**
+   * Whether to run the NetworkPolicy enforcer (default true). Its ClusterRole and binding
+   * (`networkPolicyEnforcerRbac()`) must exist in the host cluster before the node starts.
+   */
+  networkPolicy?: boolean;
   /** Images to import besides the node's own (pause, busybox, CoreDNS, k8s distro). */
   extraImages?: NodeImage[];
   timeoutMs?: number;
@@ -85,13 +93,14 @@ export class RealNode {
     // A start that fails half-way removes what it made (containers included) before it reports.
     try {
       const cleanupScript = sandbox.cleanupScript;
-      const inNode = (componentName: string, command: string, args: string[]) => sandbox.start(`${name}-${componentName}`, command, args);
+      const inNode = (componentName: string, command: string, args: string[], env?: NodeJS.ProcessEnv) => sandbox.start(`${name}-${componentName}`, command, args, env);
 
       // Credentials: the kubelet as system:node:<name>, kube-proxy as system:kube-proxy, and the
       // kubelet's serving certificate for its address.
-      const [kubeletClient, proxyClient, kubeletServing] = await Promise.all([
+      const [kubeletClient, proxyClient, enforcerClient, kubeletServing] = await Promise.all([
         issueCertificate(opts.ca, { commonName: `system:node:${name}`, organizations: ['system:nodes'], usages: ['client'] }),
         issueCertificate(opts.ca, { commonName: 'system:kube-proxy', usages: ['client'] }),
+        issueCertificate(opts.ca, { commonName: networkPolicyEnforcerUser, usages: ['client'] }),
         issueCertificate(opts.ca, { commonName: name, usages: ['server'], dnsNames: [name], ipAddresses: [net.nodeIp] }),
       ]);
       const caFile = join(paths.pki, 'ca.crt');
@@ -100,6 +109,8 @@ export class RealNode {
       await writeFile(join(paths.pki, 'kubelet.key'), kubeletServing.keyPem, { mode: 0o600 });
       const kubeletKubeconfig = join(dir, 'kubelet.kubeconfig');
       const proxyKubeconfig = join(dir, 'kube-proxy.kubeconfig');
+      const enforcerKubeconfig = join(dir, 'network-policy.kubeconfig');
+      await writeFile(enforcerKubeconfig, renderKubeconfig({ name: 'network-policy', server: opts.server, caPem: opts.ca.certPem, credentials: enforcerClient }), { mode: 0o600 });
       await writeFile(kubeletKubeconfig, renderKubeconfig({ name: 'kubelet', server: opts.server, caPem: opts.ca.certPem, credentials: kubeletClient }), { mode: 0o600 });
       await writeFile(proxyKubeconfig, renderKubeconfig({ name: 'kube-proxy', server: opts.server, caPem: opts.ca.certPem, credentials: proxyClient }), { mode: 0o600 });
 
@@ -197,6 +208,20 @@ export class RealNode {
         const out = await net.exec('sh', ['-c', 'busybox wget -q -O - http://127.0.0.1:10248/healthz 2>/dev/null || true']);
         return out.trim() === 'ok';
       }, { timeoutMs, intervalMs: 500, check: () => components.forEach((c) => c.assertRunning()) });
+
+      if (opts.networkPolicy ?? true) {
+        // kube-router reads its own Node at start and exits without it: start once the kubelet has
+        // registered it. The node is not ready before the first sync (policies in force).
+        await waitFor(`node ${name} registered`, async () => {
+          await kubectlOk(kit.bin.kubectl, enforcerKubeconfig, ['get', 'node', name, '-o', 'name']);
+          return true;
+        }, { timeoutMs, intervalMs: 500, check: () => components.forEach((c) => c.assertRunning()) });
+        const spec = networkPolicyEnforcerSpec({ binary: kit.node.bin.kubeRouter, kubeconfig: enforcerKubeconfig, nodeName: name, serviceCidr: opts.serviceCidr });
+        const enforcer = inNode('network-policy', spec.command, spec.args, { PATH: await iptablesNftPath(dir), HOME: dir });
+        components.push(enforcer);
+        await waitFor('the NetworkPolicy enforcer\'s first sync', () => networkPolicyEnforcerSynced((c, a) => net.exec(c, a)),
+          { timeoutMs, intervalMs: 500, check: () => components.forEach((c) => c.assertRunning()) });
+      }
       return node;
     } catch (err) {
       await sandbox.remove();
@@ -217,6 +242,22 @@ export class RealNode {
   logTails(lines = 30): string {
     return this.components.map((c) => `----- ${c.name} (${c.logFile})\n${tail(c.logFile, lines)}`).join('\n');
   }
+}
+
+/**
+ * A PATH whose `iptables*` are the nftables-backed ones: they keep no lock file in this machine's
+ * /run (the legacy ones do, when a machine's alternatives point at them), and their rules live in
+ * the node's namespace like kube-proxy's. Then /usr/sbin for `ipset`.
+ */
+async function iptablesNftPath(dir: string): Promise<string> {
+  const bin = join(dir, 'iptables-nft');
+  await mkdir(bin, { recursive: true });
+  for (const tool of ['iptables', 'iptables-save', 'iptables-restore']) {
+    await symlink(`/usr/sbin/${tool.replace('iptables', 'iptables-nft')}`, join(bin, tool)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+  return `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`;
 }
 
 function containerdToml(a: { kit: Kit; state: string; dir: string; slot: number; paths: { containerdRoot: string; containerdSock: string; cniConf: string } }): string {

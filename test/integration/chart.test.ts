@@ -43,8 +43,8 @@ async function helm(args: string[]): Promise<{ code: number; stdout: string; std
   }
 }
 
-const render = async (release: string, sets: string[] = []): Promise<Doc[]> => {
-  const res = await helm(['template', release, chart, '--namespace', 'tenants', ...sets.flatMap((s) => ['--set', s])]);
+const render = async (release: string, sets: string[] = [], extra: string[] = []): Promise<Doc[]> => {
+  const res = await helm(['template', release, chart, '--namespace', 'tenants', ...sets.flatMap((s) => ['--set', s]), ...extra]);
   expect(res.stderr).toBe('');
   return parseAllDocuments(res.stdout).map((d) => d.toJS() as Doc).filter(Boolean);
 };
@@ -200,11 +200,38 @@ describe('helm chart', () => {
       expect(selector, svc.metadata.name).toEqual({ 'vnest.dev/control-plane': 't1' });
       expect(podLabels).toMatchObject(selector);
     }
-    const policy = docs.find((d) => d.kind === 'NetworkPolicy');
-    const selectors = [policy?.spec.podSelector, ...(policy?.spec.ingress as Array<{ from: Array<{ podSelector: unknown }> }>).flatMap((i) => i.from.map((f) => f.podSelector))] as Array<{ matchLabels: Record<string, string> }>;
-    for (const sel of selectors) expect(Object.keys(sel.matchLabels).filter((k) => !k.startsWith('vnest.dev/'))).toEqual([]);
-    expect(selectors).toContainEqual({ matchLabels: { 'vnest.dev/control-plane': 't1' } });
-    expect(selectors).toContainEqual({ matchLabels: { 'vnest.dev/tenant': 't1' } });
+    const policies = docs.filter((d) => d.kind === 'NetworkPolicy');
+    expect(policies.map((d) => d.metadata.name).sort()).toEqual(['vnest-t1-front-door', 'vnest-t1-workloads']);
+    for (const policy of policies) {
+      const selectors = [policy.spec.podSelector, ...(policy.spec.ingress as Array<{ from: Array<{ podSelector: unknown }> }>).flatMap((i) => i.from.map((f) => f.podSelector))] as Array<{ matchLabels: Record<string, string> }>;
+      for (const sel of selectors) expect(Object.keys(sel.matchLabels).filter((k) => !k.startsWith('vnest.dev/')), policy.metadata.name).toEqual([]);
+      expect(selectors, policy.metadata.name).toContainEqual({ matchLabels: { 'vnest.dev/tenant': 't1' } });
+    }
+    // The workloads policy lets the control plane in; the front door's selects the control plane.
+    const workloads = policies.find((d) => d.metadata.name === 'vnest-t1-workloads');
+    expect(workloads?.spec.ingress).toContainEqual({ from: expect.arrayContaining([{ podSelector: { matchLabels: { 'vnest.dev/control-plane': 't1' } } }]) });
+    const frontDoor = policies.find((d) => d.metadata.name === 'vnest-t1-front-door');
+    expect(frontDoor?.spec).toEqual({
+      podSelector: { matchLabels: { 'vnest.dev/control-plane': 't1' } },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [{ podSelector: { matchLabels: { 'vnest.dev/tenant': 't1' } } }], ports: [{ port: 8443, protocol: 'TCP' }] }],
+    });
+  });
+
+  it('opens the front door to the peers isolation.networkPolicy.frontDoorFrom names, and refuses a peer that is not one', async () => {
+    const values = join(await mkdtemp(join(tmpdir(), 'vnest-chart-')), 'values.yaml');
+    const peers = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }, { ipBlock: { cidr: '192.0.2.0/24' } }];
+    await writeFile(values, JSON.stringify({ isolation: { networkPolicy: { enabled: true, frontDoorFrom: peers } } }));
+    const docs = await render('t1', [], ['-f', values]);
+    const frontDoor = docs.find((d) => d.kind === 'NetworkPolicy' && d.metadata.name === 'vnest-t1-front-door');
+    expect(frontDoor?.spec.ingress).toEqual([
+      { from: [{ podSelector: { matchLabels: { 'vnest.dev/tenant': 't1' } } }], ports: [{ port: 8443, protocol: 'TCP' }] },
+      { from: peers, ports: [{ port: 8443, protocol: 'TCP' }] },
+    ]);
+    await writeFile(values, JSON.stringify({ isolation: { networkPolicy: { enabled: true, frontDoorFrom: [{ ports: [80] }] } } }));
+    const refused = await helm(['template', 't1', chart, '--namespace', 'tenants', '-f', values]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/frontDoorFrom/);
   });
 
   it('writes the isolation settings into the syncer\'s config file as the syncer reads them', async () => {

@@ -35,6 +35,11 @@ describe('kit: the real node\'s parts', () => {
     expect(await run(k.node.bin.pause, ['-v'])).toContain('vnest-pause');
   });
 
+  it('has kube-router (the NetworkPolicy enforcer) of the pinned version', async () => {
+    const k = await kit();
+    expect(await run(k.node.bin.kubeRouter, ['--version'])).toContain(`version ${k.versions.kubeRouter},`);
+  });
+
   it('has BuildKit (buildkitd and buildctl) of the pinned version', async () => {
     const k = await kit();
     expect(await run(k.buildkit.buildkitd, ['--version'])).toContain(`github.com/moby/buildkit ${k.versions.buildkit}`);
