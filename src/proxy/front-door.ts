@@ -6,7 +6,7 @@
 // to write, so such requests are answered here or refused, and so are paths not in canonical form.
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { createServer, request, type Agent, type Server } from 'node:https';
+import { Agent, createServer, request, type Server } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
@@ -79,6 +79,12 @@ export class FrontDoor {
   /** The tail of the queue of checked writes (see guardedWrite). */
   private guardedWrites: Promise<void> = Promise.resolve();
   private readonly tokens = new LRUCache<string, UserInfo | false>({ max: 10_000, ttl: 30_000 });
+  /**
+   * Tenant traffic has connections of its own, apart from the syncer's clients: every open watch
+   * holds one, so sharing the syncer's bounded pool would let a few operators' watches starve the
+   * tenant's other requests and the syncer itself. Unbounded, as an API server's clients expect.
+   */
+  private readonly agent = new Agent({ keepAlive: true });
 
   constructor(opts: FrontDoorOptions) {
     this.opts = opts;
@@ -116,7 +122,10 @@ export class FrontDoor {
 
   close(): Promise<void> {
     this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return new Promise((resolve) => this.server.close(() => {
+      this.agent.destroy();
+      resolve();
+    }));
   }
 
   private fail(res: ServerResponse, err: unknown): void {
@@ -198,7 +207,7 @@ export class FrontDoor {
       return;
     }
     const conn = await this.opts.virtual.connection();
-    const target = { ...conn, path: req.url ?? '/', headers: { ...forwardable(req.headers, false), ...conn.headers, ...impersonation(user) } };
+    const target = { ...conn, agent: this.agent, path: req.url ?? '/', headers: { ...forwardable(req.headers, false), ...conn.headers, ...impersonation(user) } };
     if (isGuardedWrite(req.method, path)) await this.guardedWrite(req, res, target);
     else await this.forward(req, res, target);
   }
@@ -261,7 +270,7 @@ export class FrontDoor {
     const conn = await this.opts.host.connection();
     const segment = proxyId({ ...route, name: hName });
     const path = `/api/v1/namespaces/${this.opts.hostNamespace}/${resource}/${segment}/${sub}${route.rest}${queryOf(req.url ?? '')}`;
-    return { ...conn, path, headers: { ...forwardable(req.headers, true), ...conn.headers } };
+    return { ...conn, agent: this.agent, path, headers: { ...forwardable(req.headers, true), ...conn.headers } };
   }
 
   /** Streams a plain request (or a body read before) and its answer (watches and logs -f included). */
@@ -269,6 +278,9 @@ export class FrontDoor {
     return new Promise((resolve, reject) => {
       const out = request(`${t.server}${t.path}`, { method: req.method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
         res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, upstream.headers);
+        // Node holds headers back until the first body byte: a watch that matches nothing yet
+        // would never open for its client (client-go waits for the headers without a timeout).
+        res.flushHeaders();
         upstream.pipe(res);
         upstream.on('end', () => resolve());
         upstream.on('error', reject);

@@ -3,12 +3,13 @@
 // without credentials, certificates that survive a syncer restart, and no way to make the tenant's
 // control plane dial a node or pod (node proxy refused, pod and service proxy served by the host).
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
 import { httpsGet } from '../../src/local/wait.ts';
@@ -96,6 +97,34 @@ describe('tenant API front door', async () => {
   it('answers 401 to a request without credentials', async () => {
     const res = await httpsGet(`https://127.0.0.1:${port}/api/v1/namespaces`, { insecure: true });
     expect(res.status).toBe(401);
+  });
+
+  it('opens quiet watches at once, and many of them leave the tenant API and the syncer room', async () => {
+    const doc = parse(await readFile(kubeconfig, 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }>; users: Array<{ user: Record<string, string> }> };
+    const b64 = (v: string | undefined) => Buffer.from(v ?? '', 'base64').toString();
+    const creds = { ca: b64(doc.clusters[0]?.cluster['certificate-authority-data']), cert: b64(doc.users[0]?.user['client-certificate-data']), key: b64(doc.users[0]?.user['client-key-data']) };
+    // A watch that matches nothing has no event to send: its headers must get through anyway.
+    const open = () => new Promise<ReturnType<typeof request>>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/api/v1/namespaces/default/configmaps?watch=1&labelSelector=nothing%3Dmatches', ...creds }, (res) => {
+        if (res.statusCode === 200) resolve(req);
+        else reject(new Error(`watch answered ${res.statusCode}`));
+      });
+      req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+      req.end();
+    });
+    const watches: Array<ReturnType<typeof request>> = [];
+    try {
+      // More than the syncer's own connection pool holds (64).
+      for (let i = 0; i < 80; i++) watches.push(await open());
+      expect(watches).toHaveLength(80);
+      // With all of them open, the tenant's other requests and the syncer's work still go through.
+      expect(await kubectl('get', 'namespace', 'default', '-o', 'name')).toBe('namespace/default\n');
+      await kubectl('create', 'namespace', 'watched');
+      await kubectl('-n', 'watched', 'create', 'configmap', 'c', '--from-literal=k=v');
+      await bed().virtualKubectl(tenant, '-n', 'watched', 'get', 'configmap', 'c');
+    } finally {
+      for (const w of watches) w.destroy();
+    }
   });
 
   it('lets the tenant admin create namespaces, CRDs, RBAC, deployments and services', async () => {
