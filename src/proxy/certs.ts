@@ -2,7 +2,7 @@
 // generated once, kept in a host Secret, reused across restarts (a serving certificate is reissued
 // only when the wanted names change or it nears expiry; the CA never changes).
 import { X509Certificate } from 'node:crypto';
-import type { KubeClient, KubeObject } from '../kube/client.ts';
+import type { KubeClient, KubeObject, OwnerReference } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { createCertificateAuthority, issueCertificate, loadCertificateAuthority, type CertificateAuthority, type KeyPairPem } from '../pki/certs.ts';
 import { marks } from '../translate/metadata.ts';
@@ -46,8 +46,11 @@ function coversAndFresh(certPem: string, names: { dnsNames: string[]; ipAddresse
   }
 }
 
-/** Loads the tenant's certificates from the host, creating or completing them when needed. */
-export async function ensureTenantCerts(host: KubeClient, tenant: string, hostNamespace: string, extraSans: string[] = []): Promise<TenantCerts> {
+/**
+ * Loads the tenant's certificates from the host, creating or completing them when needed. A new
+ * Secret is owned by `owner` (the tenant's host Service), so uninstalling the tenant removes it.
+ */
+export async function ensureTenantCerts(host: KubeClient, tenant: string, hostNamespace: string, extraSans: string[] = [], owner?: OwnerReference): Promise<TenantCerts> {
   const name = certsSecretName(tenant);
   let existing: Secret | undefined;
   try {
@@ -79,7 +82,7 @@ export async function ensureTenantCerts(host: KubeClient, tenant: string, hostNa
       'ca.crt': b64(ca.certPem), 'ca.key': b64(ca.keyPem), 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem),
       'admin.crt': b64(admin.certPem), 'admin.key': b64(admin.keyPem),
     };
-    const metadata = { name, namespace: hostNamespace, labels: { [marks.tenant]: tenant } };
+    const metadata = { name, namespace: hostNamespace, labels: { [marks.tenant]: tenant }, ...(owner ? { ownerReferences: [owner] } : {}) };
     if (existing) await host.patch(types.secrets, hostNamespace, name, { metadata: { resourceVersion: existing.metadata.resourceVersion }, data }, 'merge');
     else await host.create(types.secrets, hostNamespace, { apiVersion: 'v1', kind: 'Secret', metadata, type: 'Opaque', data });
   }

@@ -1,7 +1,7 @@
 // Writes the tenant's kubeconfig (cluster-admin by a client certificate of the tenant CA, never
 // host credentials) into host Secret `<tenant>-kubeconfig`, key `config`, rewriting it only when
 // its content changes. `vnest kubeconfig` and `vnest connect` read it.
-import type { KubeClient, KubeObject } from '../kube/client.ts';
+import type { KubeClient, KubeObject, OwnerReference } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { renderKubeconfig } from '../kube/kubeconfig.ts';
 import { types } from '../syncer/context.ts';
@@ -13,7 +13,8 @@ export const kubeconfigSecretName = (tenant: string) => `${tenant}-kubeconfig`;
 /** Default server address: the tenant's Service inside the host cluster. */
 export const defaultKubeconfigServer = (tenant: string, hostNamespace: string) => `https://${tenant}.${hostNamespace}.svc:443`;
 
-export async function exportKubeconfig(host: KubeClient, tenant: string, hostNamespace: string, certs: TenantCerts, server: string): Promise<boolean> {
+/** Writes the Secret (a new one owned by `owner`, the tenant's host Service); true when it changed. */
+export async function exportKubeconfig(host: KubeClient, tenant: string, hostNamespace: string, certs: TenantCerts, server: string, owner?: OwnerReference): Promise<boolean> {
   const config = renderKubeconfig({ name: tenant, server, caPem: certs.ca.certPem, credentials: certs.admin });
   const data = { config: Buffer.from(config).toString('base64') };
   const name = kubeconfigSecretName(tenant);
@@ -25,7 +26,7 @@ export async function exportKubeconfig(host: KubeClient, tenant: string, hostNam
     return true;
   } catch (err) {
     if (!isNotFound(err)) throw err;
-    await host.create(types.secrets, hostNamespace, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: hostNamespace, labels: { [marks.tenant]: tenant } }, type: 'Opaque', data });
+    await host.create(types.secrets, hostNamespace, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: hostNamespace, labels: { [marks.tenant]: tenant }, ...(owner ? { ownerReferences: [owner] } : {}) }, type: 'Opaque', data });
     return true;
   }
 }

@@ -75,7 +75,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   // Service's cluster IP (their KUBERNETES_SERVICE_HOST) and a specific listen address are names
   // of the front door too, and its CA is the ca.crt pods get.
   const sans = [...opts.extraSans, ...(ownerIp ? [ownerIp] : []), ...(isSpecificAddress(opts.listenAddress) ? [opts.listenAddress] : [])];
-  const certs = opts.listenPort > 0 ? await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, sans) : undefined;
+  const certs = opts.listenPort > 0 ? await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, sans, owner) : undefined;
 
   const config: SyncerConfig = {
     tenant: opts.tenant,
@@ -112,7 +112,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   let frontDoor: FrontDoor | undefined;
   let frontDoorPort: number | undefined;
   if (certs) {
-    await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, opts.kubeconfigServer ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace));
+    await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, opts.kubeconfigServer ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace), owner);
     frontDoor = new FrontDoor({
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
       virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),

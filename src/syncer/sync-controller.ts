@@ -8,7 +8,7 @@ import { apiVersionOf } from '../kube/client.ts';
 import { isAlreadyExists, isNotFound, isTerminal, KubeApiError } from '../kube/errors.ts';
 import { objectKey, type Informer } from '../kube/informer.ts';
 import { Controller } from '../controller/controller.ts';
-import { forgedKeys, marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
+import { marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName, splitKey } from '../translate/names.ts';
 import type { SyncContext } from './context.ts';
 
@@ -135,8 +135,6 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
 
   /** Why `vObj` must not have a host copy. */
   private refusal(vObj: V): string | undefined {
-    const forged = forgedKeys(vObj.metadata);
-    if (forged.length > 0) return `labels or annotations ${forged.join(', ')} are reserved for vnest and must not be set by tenants; not syncing`;
     const problems = this.descriptor.validate?.(vObj) ?? [];
     return problems.length ? `not synced to the host: ${problems.join('; ')}` : undefined;
   }

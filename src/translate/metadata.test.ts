@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copiedMetadata, forgedKeys, hostMetadata, managedMetadata } from './metadata.ts';
+import { copiedMetadata, hostMetadata, managedMetadata } from './metadata.ts';
 import { defaultPolicy, keyListed } from './policy.ts';
 
 const policy = defaultPolicy();
@@ -38,8 +38,11 @@ describe('hostMetadata and managedMetadata', () => {
     expect(view).toEqual({ labels: { app: 'a' }, annotations: { 'vnest.dev/object-uid': 'u1', note: 'x' } });
   });
 
-  it('finds forged ownership marks', () => {
-    expect(forgedKeys({ name: 'p', labels: { 'vnest.dev/tenant': 'x' }, annotations: { 'vnest.dev/token-a': 't', 'vnest.dev/sync': 'true' } })).toEqual(['vnest.dev/tenant', 'vnest.dev/token-a']);
+  it('never copies vnest.dev/ keys of a tenant object: the host copy carries only this tenant\'s marks', () => {
+    // A forged mark, or a nested tenant's own marks on its host copies in this tenant's cluster.
+    const meta = hostMetadata({ metadata: { name: 'p', namespace: 'app', uid: 'u1', labels: { 'vnest.dev/tenant': 'victim', app: 'a' }, annotations: { 'vnest.dev/object-uid': 'x', 'vnest.dev/token-a': 't' } } }, 'Pod', 'p-x-app-x-t1', { tenant: 't1', hostNamespace: 'h', policy });
+    expect(meta.labels).toEqual({ app: 'a', 'vnest.dev/tenant': 't1', 'vnest.dev/namespace': 'app' });
+    expect(meta.annotations).toEqual({ 'vnest.dev/object-name': 'p', 'vnest.dev/object-namespace': 'app', 'vnest.dev/object-uid': 'u1', 'vnest.dev/object-kind': 'Pod' });
   });
 });
 

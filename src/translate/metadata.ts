@@ -26,17 +26,6 @@ export const marks = {
 
 const prefix = 'vnest.dev/';
 
-/** Keys that claim ownership of a host object; a tenant setting any of them is forging. */
-const ownershipKeys = new Set<string>([marks.tenant, marks.namespace, marks.objectName, marks.objectNamespace, marks.objectUid, marks.objectKind]);
-
-
-/**
- * Ownership marks on a virtual object: a tenant trying to forge ownership. (Other vnest.dev/ keys,
- * such as the sync opt-in, are allowed but never copied to the host.)
- */
-export function forgedKeys(meta: ObjectMeta): string[] {
-  return [...Object.keys(meta.labels ?? {}), ...Object.keys(meta.annotations ?? {})].filter((k) => ownershipKeys.has(k) || k.startsWith(marks.tokenPrefix));
-}
 
 export interface HostMetaContext {
   tenant: string;

@@ -87,10 +87,14 @@ const podVectors: Vector[] = [
     what: 'an ephemeral claim cloned from a snapshot', field: 'ephemeral.volumeClaimTemplate.spec.dataSource',
     obj: pod('eph-snapshot', claimTemplate({ dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'host-snap' } })),
   },
-  { what: 'a forged tenant label', obj: pod('forged-label', {}, { labels: { 'vnest.dev/tenant': 'victim' } }), field: 'vnest.dev/tenant' },
-  { what: 'a forged ownership annotation', obj: pod('forged-ann', {}, { annotations: { 'vnest.dev/object-uid': 'x' } }), field: 'vnest.dev/object-uid' },
-  { what: 'a forged token annotation', obj: pod('forged-token', {}, { annotations: { 'vnest.dev/token-x': 'stolen' } }), field: 'vnest.dev/token-x' },
 ];
+
+/**
+ * Marks a tenant writes on its own objects are never copied or trusted: the host copy carries this
+ * tenant's marks only. (A nested tenant's syncer writes such marks on its host copies in this
+ * tenant's cluster: they must sync like anything else.)
+ */
+const forgedMarks = pod('forged', {}, { labels: { 'vnest.dev/tenant': 'victim', 'vnest.dev/namespace': 'kube-system' }, annotations: { 'vnest.dev/object-uid': 'x', 'vnest.dev/object-name': 'other', 'vnest.dev/token-x': 'stolen' } });
 
 const serviceVectors: Vector[] = [
   { what: 'external IPs', obj: service('ext-ips', { externalIPs: ['10.0.0.1'] }), field: 'spec.externalIPs' },
@@ -150,6 +154,17 @@ describe('hostile tenant', () => {
       const e = await warning(v.obj.kind, v.obj.metadata.name, 'SyncRefused', v.field);
       expect(e.message).toContain(v.field);
       expect(await hostGet(plural[v.obj.kind] as string, h(v.obj.metadata.name))).toBeUndefined();
+    });
+  });
+
+  it('copies no mark a tenant wrote on its pod: the host copy carries this tenant\'s marks only', async () => {
+    await apply(forgedMarks);
+    const hPod = await eventually('the host copy of the pod with forged marks', () => hostGet('pods', h('forged')));
+    const vUid = (await bed().virtualJson<Json>(tenant, '-n', ns, 'get', 'pod', 'forged')).metadata.uid as string;
+    const vnestKeys = (m: Record<string, string> | undefined) => Object.fromEntries(Object.entries(m ?? {}).filter(([k]) => k.startsWith('vnest.dev/')));
+    expect(vnestKeys(hPod.metadata.labels as Record<string, string>)).toEqual({ 'vnest.dev/tenant': tenant, 'vnest.dev/namespace': ns });
+    expect(vnestKeys(hPod.metadata.annotations as Record<string, string>)).toEqual({
+      'vnest.dev/object-name': 'forged', 'vnest.dev/object-namespace': ns, 'vnest.dev/object-uid': vUid, 'vnest.dev/object-kind': 'Pod',
     });
   });
 

@@ -58,8 +58,6 @@ describe('syncer: safety', () => {
       ['host networking', 'hostnet', { hostNetwork: true }],
       ['host PID and IPC', 'hostpid', { hostPID: true, hostIPC: true }],
       ['a chosen node', 'pinned', { nodeName: 'kwok-node-0' }],
-      ['a forged tenant label', 'forged', {}, { labels: { 'vnest.dev/tenant': 'beta' } }],
-      ['a forged ownership annotation', 'forged-ann', {}, { annotations: { 'vnest.dev/object-uid': 'x' } }],
     ];
     for (const [what, name, spec, metadata] of refused) {
       it(`refuses ${what}`, async () => {

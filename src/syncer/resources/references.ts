@@ -5,7 +5,6 @@ import { LRUCache } from 'lru-cache';
 import type { KubeObject } from '../../kube/client.ts';
 import type { Informer } from '../../kube/informer.ts';
 import { objectKey } from '../../kube/informer.ts';
-import { forgedKeys } from '../../translate/metadata.ts';
 import { podProblems, podReferences, type Pod } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 
@@ -31,7 +30,7 @@ export class ReferenceIndex {
         verdict = podProblems(p, ctx.config.policy).length > 0;
         if (key !== undefined) refused.set(key, verdict);
       }
-      return verdict || forgedKeys(p.metadata).length > 0;
+      return verdict;
     };
     this.addSource('Pod', ctx.informers.virtual<Pod>(types.pods), (p) => (isRefused(p) ? empty() : podReferences(p)));
   }

@@ -81,7 +81,9 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
   async function warnUnsyncedSelector(v: Service): Promise<void> {
     const selector: Record<string, string> = v.spec.selector ?? {};
     const kept = copiedMetadata({ name: '', labels: selector }, config.policy).labels;
-    const lost = Object.keys(selector).filter((k) => !(k in kept));
+    // The tenant and namespace marks are replaced by this tenant's own (a nested tenant's Services
+    // select on them), so they select as before.
+    const lost = Object.keys(selector).filter((k) => !(k in kept) && k !== marks.tenant && k !== marks.namespace);
     if (lost.length) await sc.warn(v, 'SelectorNotSynced', `selector keys ${lost.join(', ')} are not copied to host pods (operator setting: hostLabels); this Service selects no pods on the host`);
   }
 

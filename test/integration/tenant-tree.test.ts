@@ -1,0 +1,250 @@
+// A tenant tree on the kwok bed: tenant a on the host, b inside a, c inside b, each control plane
+// a process and each syncer using its parent's front door as its host (with only the namespaced
+// Role the chart gives it), as `vnest create child --kubeconfig <parent>` sets them up. A pod made
+// in c runs on the host with the right names, marks and status at every level; each parent sees
+// and manages its child; a child sees nothing above it; deleting the middle tenant leaves nothing
+// behind at any level.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { ControlPlane } from '../../src/local/control-plane.ts';
+import { HostCluster, startVirtualControlPlane } from '../../src/local/host-cluster.ts';
+import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
+import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
+import { resolveSyncerOptions } from '../../src/syncer/options.ts';
+import { hostRoleRules } from '../../src/syncer/resources/index.ts';
+import { startSyncer, type RunningSyncer } from '../../src/syncer/run.ts';
+import { hostName } from '../../src/translate/names.ts';
+import { kit, ports, useEnvironment } from '../helpers.ts';
+import { eventually, type List, type PodJson } from '../tenant-bed.ts';
+
+/** Each tenant, the host namespace it lives in (in its parent's cluster), and its parent. */
+const tree = [
+  { tenant: 'a', namespace: 'tenants', parent: undefined },
+  { tenant: 'b', namespace: 'team-b', parent: 'a' },
+  { tenant: 'c', namespace: 'team-c', parent: 'b' },
+] as const;
+type Name = (typeof tree)[number]['tenant'];
+const logLine = 'a line from the host pod\n';
+
+interface Level {
+  cp: ControlPlane;
+  syncer?: RunningSyncer;
+  /** The tenant's exported kubeconfig (cluster-admin through its front door). */
+  kubeconfig: string;
+}
+
+class TreeBed {
+  readonly host: HostCluster;
+  readonly levels = new Map<Name, Level>();
+  private constructor(host: HostCluster) {
+    this.host = host;
+  }
+
+  static async start(): Promise<TreeBed> {
+    const k = await kit();
+    const started = await Promise.allSettled([
+      HostCluster.start({ kit: k, ports, nodes: 2, podLogs: logLine }),
+      ...tree.map((t) => startVirtualControlPlane({ kit: k, ports, name: `tree-${t.tenant}` })),
+    ]);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.stop()] : [])));
+      throw failed.reason;
+    }
+    const [host, ...cps] = started.map((s) => (s as PromiseFulfilledResult<HostCluster | ControlPlane>).value) as [HostCluster, ...ControlPlane[]];
+    const bed = new TreeBed(host);
+    tree.forEach((t, i) => bed.levels.set(t.tenant, { cp: cps[i] as ControlPlane, kubeconfig: '' }));
+    return bed;
+  }
+
+  level(name: Name): Level {
+    const l = this.levels.get(name);
+    if (!l) throw new Error(`no tenant ${name}`);
+    return l;
+  }
+
+  /** The kubeconfig of the cluster `name` lives in, as its admin: the host's, or the parent's exported one. */
+  parentKubeconfig(name: Name): string {
+    const parent = tree.find((t) => t.tenant === name)?.parent;
+    return parent ? this.level(parent).kubeconfig : this.host.kubeconfigPath;
+  }
+
+  async kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
+    return kubectlOk((await kit()).bin.kubectl, kubeconfig, args);
+  }
+
+  async json<T>(kubeconfig: string, ...args: string[]): Promise<T> {
+    return JSON.parse(await this.kubectl(kubeconfig, ...args, '-o', 'json')) as T;
+  }
+
+  /**
+   * What the chart does in the parent's cluster (namespace, owner Service, ServiceAccount with the
+   * syncer's Role), then the syncer with that account's token against the parent's API.
+   */
+  async install(name: Name): Promise<void> {
+    const t = tree.find((x) => x.tenant === name);
+    if (!t) throw new Error(`no tenant ${name}`);
+    const parent = this.parentKubeconfig(name);
+    const k = await kit();
+    const apply = (objs: unknown[]) => kubectlOk(k.bin.kubectl, parent, ['apply', '-f', '-'], { input: objs.map((o) => JSON.stringify(o)).join('\n') });
+    const sa = `vnest-${name}`;
+    await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: t.namespace } }]);
+    await apply([
+      { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: t.namespace }, spec: { ports: [{ name: 'https', port: 443, targetPort: 8443 }], selector: { 'vnest.dev/control-plane': name } } },
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: t.namespace } },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: t.namespace }, rules: hostRoleRules() },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: sa, namespace: t.namespace },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: t.namespace }],
+      },
+    ]);
+    if (t.parent) {
+      // The owner Service is the parent's Service: wait until the parent's syncer has settled its
+      // cluster IP (it recreates a Service whose IP the host gave to another).
+      const parentOf = tree.find((x) => x.tenant === t.parent);
+      const copy = hostName(name, t.namespace, t.parent);
+      await eventually(`the host copy of ${t.parent}'s Service ${t.namespace}/${name}`, async () => {
+        const above = this.parentKubeconfig(t.parent);
+        const res = await runKubectl(k.bin.kubectl, above, ['-n', parentOf?.namespace ?? '', 'get', 'service', copy, '-o', 'jsonpath={.spec.clusterIP}']);
+        const mine = await this.kubectl(parent, '-n', t.namespace, 'get', 'service', name, '-o', 'jsonpath={.spec.clusterIP}');
+        return res.code === 0 && res.stdout !== '' && res.stdout === mine;
+      });
+    }
+    const token = (await this.kubectl(parent, '-n', t.namespace, 'create', 'token', sa, '--duration=2h')).trim();
+    const parentConfig = await this.json<{ clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }> }>(parent, 'config', 'view', '--raw', '--minify');
+    const cluster = parentConfig.clusters[0]?.cluster;
+    if (!cluster) throw new Error(`no cluster in ${parent}`);
+    const hostKubeconfig = join(this.host.controlPlane.dir, `${name}-host.kubeconfig`);
+    await writeFile(hostKubeconfig, renderKubeconfig({
+      name: `${name}-host`, server: cluster.server, caPem: Buffer.from(cluster['certificate-authority-data'], 'base64').toString(), credentials: { token }, namespace: t.namespace,
+    }), { mode: 0o600 });
+    const port = await ports.next();
+    const level = this.level(name);
+    level.syncer = await startSyncer(resolveSyncerOptions({
+      tenant: name, hostNamespace: t.namespace, virtualKubeconfig: level.cp.kubeconfigPath, hostKubeconfig,
+      resyncSeconds: 30, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: false,
+    }, {}), pino({ level: process.env.VNEST_TEST_LOG ?? 'silent' }));
+    const secret = await eventually(`${name}'s exported kubeconfig`, async () => {
+      const res = await runKubectl(k.bin.kubectl, parent, ['-n', t.namespace, 'get', 'secret', `${name}-kubeconfig`, '-o', 'jsonpath={.data.config}']);
+      return res.code === 0 && res.stdout ? res.stdout : undefined;
+    });
+    level.kubeconfig = join(this.host.controlPlane.dir, `${name}.kubeconfig`);
+    await writeFile(level.kubeconfig, Buffer.from(secret, 'base64'), { mode: 0o600 });
+  }
+
+  async stopTenant(name: Name): Promise<void> {
+    const level = this.level(name);
+    await level.syncer?.stop();
+    delete level.syncer;
+    await level.cp.stop();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of [...tree].reverse()) await this.level(t.tenant).syncer?.stop().catch(() => undefined);
+    await Promise.all([this.host.stop(), ...[...this.levels.values()].map((l) => l.cp.stop())]);
+  }
+
+  logTails(lines = 40): string {
+    return [this.host.logTails(lines), ...[...this.levels.values()].map((l) => l.cp.logTails(lines))].join('\n');
+  }
+}
+
+type Json = { metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } };
+
+describe('a tenant tree three levels deep', () => {
+  const env = useEnvironment(() => TreeBed.start());
+  const bed = () => env.current;
+  const admin = (name: Name) => bed().level(name).kubeconfig;
+  /** The names a pod of c's `apps` namespace has at each level, leaf first. */
+  const namesOf = (pod: string) => {
+    const inB = hostName(pod, 'apps', 'c');
+    const inA = hostName(inB, 'team-c', 'b');
+    const inHost = hostName(inA, 'team-b', 'a');
+    return { inB, inA, inHost };
+  };
+
+  it('installs each tenant inside its parent, its syncer using the parent\'s API with the chart\'s Role only', async () => {
+    for (const t of tree) await bed().install(t.tenant);
+    for (const t of tree) expect(await bed().kubectl(admin(t.tenant), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}')).toBe('vnest-admin');
+  });
+
+  it('runs a pod made in the leaf tenant on the host, with names, marks and status right at every level', async () => {
+    await bed().kubectl(admin('c'), 'create', 'namespace', 'apps');
+    await eventually('the default ServiceAccount in c', async () => (await runKubectl((await kit()).bin.kubectl, admin('c'), ['-n', 'apps', 'get', 'sa', 'default'])).code === 0);
+    const long = 'a-pod-whose-name-is-long-enough-to-need-hashing';
+    for (const pod of ['leaf', long]) await bed().kubectl(admin('c'), '-n', 'apps', 'run', pod, '--image=registry.k8s.io/pause:3.10', '--restart=Never');
+    for (const pod of ['leaf', long]) {
+      const { inB, inA, inHost } = namesOf(pod);
+      for (const n of [inB, inA, inHost]) expect(n.length, n).toBeLessThanOrEqual(63);
+      const leaf = await eventually(`${pod} Running in c`, async () => {
+        const p = await bed().json<PodJson>(admin('c'), '-n', 'apps', 'get', 'pod', pod);
+        return p.status.phase === 'Running' && p.status.podIP ? p : undefined;
+      });
+      const hostPod = await bed().json<PodJson>(bed().host.kubeconfigPath, '-n', 'tenants', 'get', 'pod', inHost);
+      expect(hostPod.status.phase).toBe('Running');
+      expect(leaf.status.podIP).toBe(hostPod.status.podIP);
+      expect(leaf.spec.nodeName).toBe(hostPod.spec.nodeName);
+      // Each level's copy carries that level's syncer's marks and names its own virtual object.
+      const copies: Array<[string, string, string, string, string]> = [
+        [admin('b'), 'team-c', inB, 'c', `apps/${pod}`],
+        [admin('a'), 'team-b', inA, 'b', `team-c/${inB}`],
+        [bed().host.kubeconfigPath, 'tenants', inHost, 'a', `team-b/${inA}`],
+      ];
+      for (const [kubeconfig, ns, name, tenant, source] of copies) {
+        const copy = await eventually(`${ns}/${name} Running`, async () => {
+          const p = await bed().json<PodJson>(kubeconfig, '-n', ns, 'get', 'pod', name);
+          return p.status.phase === 'Running' ? p : undefined;
+        });
+        expect(copy.metadata.labels?.['vnest.dev/tenant'], name).toBe(tenant);
+        const ann = copy.metadata.annotations ?? {};
+        expect(`${ann['vnest.dev/object-namespace']}/${ann['vnest.dev/object-name']}`, name).toBe(source);
+        expect(copy.status.podIP, name).toBe(hostPod.status.podIP);
+      }
+    }
+    // Logs reach the host pod through every front door on the way.
+    expect(await bed().kubectl(admin('c'), '-n', 'apps', 'logs', 'leaf')).toBe(logLine);
+  });
+
+  it('lets a parent\'s admin get a child\'s kubeconfig and manage its workloads', async () => {
+    // b's kubeconfig, as a's admin reads it from a (where b's syncer exported it).
+    const exported = await bed().kubectl(admin('a'), '-n', 'team-b', 'get', 'secret', 'b-kubeconfig', '-o', 'jsonpath={.data.config}');
+    const path = join(bed().host.controlPlane.dir, 'b-from-a.kubeconfig');
+    await writeFile(path, Buffer.from(exported, 'base64'), { mode: 0o600 });
+    await bed().kubectl(path, 'create', 'namespace', 'ops');
+    await eventually('the default ServiceAccount in b/ops', async () => (await runKubectl((await kit()).bin.kubectl, path, ['-n', 'ops', 'get', 'sa', 'default'])).code === 0);
+    await bed().kubectl(path, '-n', 'ops', 'run', 'tool', '--image=registry.k8s.io/pause:3.10', '--restart=Never');
+    await eventually('b/ops/tool Running', async () => (await bed().json<PodJson>(path, '-n', 'ops', 'get', 'pod', 'tool')).status.phase === 'Running');
+    expect((await bed().json<PodJson>(bed().host.kubeconfigPath, '-n', 'tenants', 'get', 'pod', hostName(hostName('tool', 'ops', 'b'), 'team-b', 'a'))).status.phase).toBe('Running');
+  });
+
+  it('shows a child\'s admin nothing of its parent or the host', async () => {
+    const namespaces = (await bed().json<List<Json>>(admin('b'), 'get', 'namespaces')).items.map((n) => n.metadata.name);
+    expect(namespaces).toContain('team-c');
+    expect(namespaces).not.toContain('team-b');
+    expect(namespaces).not.toContain('tenants');
+    // Nothing of a's copies is visible in b: only b's own pods and c's copies.
+    const pods = (await bed().json<List<PodJson>>(admin('b'), 'get', 'pods', '-A')).items;
+    expect(pods.every((p) => p.metadata.labels?.['vnest.dev/tenant'] !== 'b')).toBe(true);
+    const secrets = (await bed().json<List<Json>>(admin('c'), 'get', 'secrets', '-A')).items.map((s) => s.metadata.name);
+    expect(secrets.some((s) => s.endsWith('-kubeconfig') || s.endsWith('-certs'))).toBe(false);
+  });
+
+  it('removes everything of the middle tenant at every level when it is deleted', async () => {
+    // What uninstalling b from a does: b's control plane and syncer end (and c with them, which
+    // lived in b), and b's owner Service goes, which owns every copy b's syncer made in a.
+    await bed().stopTenant('c');
+    await bed().stopTenant('b');
+    await bed().kubectl(bed().parentKubeconfig('b'), '-n', 'team-b', 'delete', 'service', 'b', '--wait=false');
+    const kinds = 'pods,secrets,configmaps,services,persistentvolumeclaims';
+    await eventually('nothing of b left in a', async () => (await bed().json<List<Json>>(admin('a'), '-n', 'team-b', 'get', kinds, '-l', 'vnest.dev/tenant=b')).items.length === 0, 120_000);
+    await eventually('nothing of b left on the host', async () => {
+      const left = (await bed().json<List<Json>>(bed().host.kubeconfigPath, '-n', 'tenants', 'get', kinds, '-l', 'vnest.dev/tenant=a')).items
+        .filter((o) => o.metadata.annotations?.['vnest.dev/object-namespace'] === 'team-b');
+      return left.length === 0;
+    }, 120_000);
+    // a itself keeps running.
+    expect(await bed().kubectl(admin('a'), 'get', 'namespace', 'team-b', '-o', 'name')).toBe('namespace/team-b\n');
+  });
+});
