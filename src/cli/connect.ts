@@ -21,7 +21,7 @@ interface ConnectFlags extends HostFlags {
 
 const previousContextFile = () => join(process.env.VNEST_HOME ?? join(homedir(), '.vnest'), 'previous-context');
 
-function reachable(url: string): Promise<boolean> {
+export function reachable(url: string): Promise<boolean> {
   const u = new URL(url);
   return new Promise((resolve) => {
     const socket = tcpConnect({ host: u.hostname, port: Number(u.port || 443), timeout: 2000 });
@@ -38,7 +38,7 @@ function reachable(url: string): Promise<boolean> {
 }
 
 /** Port-forwards a local port to the tenant pod's front door; resolves once it listens. */
-async function portForward(flags: ConnectFlags & { localPort: string }, name: string, ns: string): Promise<{ child: ChildProcess; server: string }> {
+export async function portForward(flags: ConnectFlags & { localPort: string }, name: string, ns: string): Promise<{ child: ChildProcess; server: string }> {
   const port = Number(flags.localPort);
   const kubectl = await tool('kubectl');
   const child = spawn(kubectl, [...hostArgs(flags), '-n', ns, 'port-forward', `pod/${name}-0`, `${port}:8443`], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -10,7 +10,9 @@ import type { KubeClient, ResourceType } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { types } from '../syncer/context.ts';
 import { marks } from '../translate/metadata.ts';
-import { errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
+import { readTenantInfo } from '../syncer/tenant-info.ts';
+import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
+import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { statefulSets, tenantRow } from './list.ts';
 import { namespacePodSecurity, podSecurityPlan } from './pod-security.ts';
 
@@ -61,11 +63,14 @@ export function createCommand(): Command {
     .argument('<name>', 'tenant name (also the helm release name)', tenantName)
     .option('-f, --values <file...>', 'helm values files')
     .option('--set <key=value...>', 'helm values to set')
+    .option('--domain <name>', 'the tenant\'s domain (default: <name>.<the host\'s domain>, the host\'s from its kube-public/vnest-info ConfigMap, else vnest.local)')
     .option('--timeout <seconds>', 'how long to wait for the tenant to be ready', '600')
     .option('--connect', 'connect to the tenant once it is ready (switches your kubeconfig context)')
     .option('--no-pod-security-labels', 'do not label the host namespace for Pod Security Admission (by default it enforces, warns and audits at isolation.podSecurityStandard; "baseline" for a k3s tenant at "restricted", as the k3s server runs as root)')
-    .action(async (name: string, flags: HostFlags & { values?: string[]; set?: string[]; timeout: string; connect?: boolean; podSecurityLabels: boolean }, cmd: Command) => {
+    .action(async (name: string, flags: HostFlags & { values?: string[]; set?: string[]; domain?: string; timeout: string; connect?: boolean; podSecurityLabels: boolean }, cmd: Command) => {
       const ns = flags.namespace ?? name;
+      const domainProblemText = flags.domain === undefined ? undefined : domainProblem(flags.domain);
+      if (domainProblemText) throw new CliError('InvalidDomain', 2, `${domainProblemText}. Pass --domain as lower-case DNS labels joined by dots, e.g. team-a.example.org.`);
       const helm = await tool('helm');
       // Checked before installing, so a missing kubectl does not leave a half-done install.
       const kubectl = flags.podSecurityLabels ? await tool('kubectl') : undefined;
@@ -73,9 +78,13 @@ export function createCommand(): Command {
       if (!existsSync(chart)) throw errors.notReady(`the vnest chart is not at ${chart}; set $VNEST_CHART to its folder`);
       const client = await hostClient(flags);
       try {
-        console.error(`installing tenant ${name} into namespace ${ns} ...`);
+        // The tenant's place in the tree: the host's domain (a tenant's, or what the platform team
+        // set for the root) is the parent of the new tenant's default domain.
+        const parentDomain = (await readTenantInfo(client)).domain ?? defaultRootDomain;
+        const domainSets = flags.domain !== undefined ? [`domain=${flags.domain}`] : [`parentDomain=${parentDomain}`];
+        console.error(`installing tenant ${name} into namespace ${ns} (domain ${flags.domain ?? childDomain(name, parentDomain)}) ...`);
         const args = ['upgrade', '--install', name, chart, '--namespace', ns, '--create-namespace', ...hostArgs(flags).map((a) => a.replace('--context=', '--kube-context=')),
-          ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((s) => ['--set', s])];
+          ...domainSets.flatMap((s) => ['--set', s]), ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((s) => ['--set', s])];
         const res = await run(helm, args);
         if (res.code !== 0) throw errors.notReady(`helm could not install tenant ${name}: ${res.out}`);
         if (kubectl) await labelPodSecurity(client, { helm, kubectl }, flags, name, ns);

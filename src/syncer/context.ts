@@ -10,6 +10,8 @@ import type { EventRecorder } from './events.ts';
 export interface SyncerConfig {
   tenant: string;
   hostNamespace: string;
+  /** The tenant's domain: Ingress hosts must lie in it. */
+  domain: string;
   /** ownerReference put on every synced host object (the tenant's host Service); none when unset. */
   owner?: OwnerReference;
   /** Workers per controller. */

@@ -3,6 +3,7 @@
 // environment, then config file, then default. Every mistake is reported at once, with what to do.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
 import { validateTenantName } from '../translate/names.ts';
 import { podSecurityLevels, policyExceptions, serviceTypes, type IsolationPolicy, type PolicyException } from '../translate/policy.ts';
 import { parseCustomResources, profiles, type CustomResourceSpec } from './custom/config.ts';
@@ -32,6 +33,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'hostNamespace', flag: '--host-namespace <ns>', env: 'VNEST_HOST_NAMESPACE', kind: 'string', help: 'host namespace the tenant\'s pods run in (default: the pod\'s own namespace in a cluster)', check: (v: string) => (dnsLabel.test(v) ? undefined : `host namespace '${v}' is not a valid namespace name`) },
   { key: 'virtualKubeconfig', flag: '--virtual-kubeconfig <path>', env: 'VNEST_VIRTUAL_KUBECONFIG', kind: 'string', help: 'kubeconfig of the tenant\'s control plane' },
   { key: 'hostKubeconfig', flag: '--host-kubeconfig <path>', env: 'VNEST_HOST_KUBECONFIG', kind: 'string', help: 'kubeconfig of the host cluster (default: in-cluster configuration)' },
+  { key: 'domain', flag: '--domain <name>', env: 'VNEST_DOMAIN', kind: 'string', help: `the tenant's domain, which bounds the host names it may claim (Ingress hosts); children default to <name>.<this domain> (default: <tenant>.${defaultRootDomain})`, check: (v: string) => domainProblem(v) },
   { key: 'ownerService', flag: '--owner-service <name>', env: 'VNEST_OWNER_SERVICE', kind: 'string', help: 'host Service that owns every synced host object (default: the tenant name; "" for none)' },
   { key: 'workers', flag: '--workers <n>', env: 'VNEST_WORKERS', kind: 'int', default: 16, help: 'concurrent reconciles per synced kind', check: positive('workers') },
   { key: 'resyncSeconds', flag: '--resync-seconds <s>', env: 'VNEST_RESYNC_SECONDS', kind: 'int', default: 600, help: 'how often every object is reconciled again', check: positive('resync-seconds') },
@@ -77,6 +79,7 @@ export interface SyncerOptions {
   hostNamespace: string;
   virtualKubeconfig: string;
   hostKubeconfig?: string;
+  domain: string;
   ownerService: string;
   workers: number;
   resyncSeconds: number;
@@ -193,6 +196,7 @@ export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS
     ...(rest as unknown as SyncerOptions),
     customResourceSpecs: custom.specs,
     ownerService: (out.ownerService as string | undefined) ?? (out.tenant as string),
+    domain: (out.domain as string | undefined) ?? childDomain(out.tenant as string, defaultRootDomain),
     policy: {
       podSecurity: out.podSecurity as IsolationPolicy['podSecurity'],
       allow: new Set(strings('allow') as PolicyException[]),

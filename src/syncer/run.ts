@@ -14,6 +14,7 @@ import { defaultKubeconfigServer, exportKubeconfig } from '../proxy/kubeconfig-e
 import type { SyncerOptions } from './options.ts';
 import { installCoredns } from './coredns.ts';
 import { Syncer } from './syncer.ts';
+import { publishTenantInfo } from './tenant-info.ts';
 import { alignKubernetesService } from './tenant-api.ts';
 
 export function inClusterNamespace(): string | undefined {
@@ -80,6 +81,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   const config: SyncerConfig = {
     tenant: opts.tenant,
     hostNamespace: opts.hostNamespace,
+    domain: opts.domain,
     ...(owner ? { owner } : {}),
     workers: opts.workers,
     resyncSeconds: opts.resyncSeconds,
@@ -95,6 +97,9 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   };
   await installVirtualCrds(virtual, config.customResources);
   if (opts.coredns) await installCoredns(virtual, opts.corednsImage);
+  // For tenants created inside this one (their default domain); nothing else depends on it.
+  await publishTenantInfo(virtual, { tenant: opts.tenant, domain: opts.domain })
+    .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not publish kube-public/vnest-info in the tenant\'s cluster'));
   const syncer = new Syncer({ config, virtual, host, logger: log });
   let health: Server | undefined;
   if (opts.healthPort > 0) {
@@ -112,7 +117,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   let frontDoor: FrontDoor | undefined;
   let frontDoorPort: number | undefined;
   if (certs) {
-    await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, opts.kubeconfigServer ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace), owner);
+    await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, opts.kubeconfigServer ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace), { owner, domain: opts.domain });
     frontDoor = new FrontDoor({
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
       virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),

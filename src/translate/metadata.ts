@@ -20,6 +20,10 @@ export const marks = {
   tokenIssued: 'vnest.dev/token-issued',
   /** Prefix of host pod annotations that carry service-account tokens. */
   tokenPrefix: 'vnest.dev/token-',
+  /** Label on the exported kubeconfig Secret, by which `vnest list` finds the tenants of a cluster. */
+  kubeconfig: 'vnest.dev/kubeconfig',
+  /** Annotation on the exported kubeconfig Secret: the tenant's domain. */
+  domain: 'vnest.dev/domain',
   /** Label on objects the syncer made in the tenant's cluster (virtual nodes, CRDs, fromHost copies). */
   managed: 'vnest.dev/managed',
 } as const;

@@ -1,10 +1,13 @@
 // A tenant tree on the kwok bed: tenant a on the host, b inside a, c inside b, each control plane
 // a process and each syncer using its parent's front door as its host (with only the namespaced
-// Role the chart gives it), as `vnest create child --kubeconfig <parent>` sets them up. A pod made
-// in c runs on the host with the right names, marks and status at every level; each parent sees
-// and manages its child; a child sees nothing above it; deleting the middle tenant leaves nothing
-// behind at any level.
+// Role the chart gives it), as `vnest create child --kubeconfig <parent>` sets them up. Domains
+// follow the tree from the host's configured root; a pod made in c runs on the host with the right
+// names, marks and status at every level; `vnest list --tree` shows each kubeconfig what is below
+// it; each parent sees and manages its child; a child sees nothing above it; deleting the middle
+// tenant leaves nothing behind at any level.
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +30,9 @@ const tree = [
 ] as const;
 type Name = (typeof tree)[number]['tenant'];
 const logLine = 'a line from the host pod\n';
+/** The root of the tree's domain, as a platform team configures it on the host. */
+const rootDomain = 'example.org';
+const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
 interface Level {
   cp: ControlPlane;
@@ -120,10 +126,13 @@ class TreeBed {
     await writeFile(hostKubeconfig, renderKubeconfig({
       name: `${name}-host`, server: cluster.server, caPem: Buffer.from(cluster['certificate-authority-data'], 'base64').toString(), credentials: { token }, namespace: t.namespace,
     }), { mode: 0o600 });
+    // The domain `vnest create` gives: <name>.<the domain the parent's cluster publishes>.
+    const info = await runKubectl(k.bin.kubectl, parent, ['-n', 'kube-public', 'get', 'configmap', 'vnest-info', '-o', 'jsonpath={.data.domain}']);
+    const domain = `${name}.${info.stdout || 'vnest.local'}`;
     const port = await ports.next();
     const level = this.level(name);
     level.syncer = await startSyncer(resolveSyncerOptions({
-      tenant: name, hostNamespace: t.namespace, virtualKubeconfig: level.cp.kubeconfigPath, hostKubeconfig,
+      tenant: name, hostNamespace: t.namespace, domain, virtualKubeconfig: level.cp.kubeconfigPath, hostKubeconfig,
       resyncSeconds: 30, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: false,
     }, {}), pino({ level: process.env.VNEST_TEST_LOG ?? 'silent' }));
     const secret = await eventually(`${name}'s exported kubeconfig`, async () => {
@@ -165,9 +174,45 @@ describe('a tenant tree three levels deep', () => {
     return { inB, inA, inHost };
   };
 
+  const vnest = async (...args: string[]) => {
+    const k = await kit();
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], { env: { ...process.env, VNEST_KUBECTL: k.bin.kubectl }, timeout: 120_000 });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  };
+
   it('installs each tenant inside its parent, its syncer using the parent\'s API with the chart\'s Role only', async () => {
+    await bed().kubectl(bed().host.kubeconfigPath, '-n', 'kube-public', 'create', 'configmap', 'vnest-info', `--from-literal=domain=${rootDomain}`);
     for (const t of tree) await bed().install(t.tenant);
     for (const t of tree) expect(await bed().kubectl(admin(t.tenant), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}')).toBe('vnest-admin');
+  });
+
+  it('gives each tenant a domain under its parent\'s, published in its cluster for its children', async () => {
+    const domain = async (kubeconfig: string) => bed().kubectl(kubeconfig, '-n', 'kube-public', 'get', 'configmap', 'vnest-info', '-o', 'jsonpath={.data.domain}');
+    expect(await domain(admin('a'))).toBe('a.example.org');
+    expect(await domain(admin('b'))).toBe('b.a.example.org');
+    expect(await domain(admin('c'))).toBe('c.b.a.example.org');
+  });
+
+  it('vnest list --tree shows each kubeconfig the tenants below its cluster, and nothing above', async () => {
+    const tree = async (kubeconfig: string) => {
+      const res = await vnest('list', '--tree', '-o', 'json', `--kubeconfig=${kubeconfig}`);
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout) as unknown;
+    };
+    const node = (name: string, namespace: string, domain: string, parent: string | null, children: unknown[]) =>
+      expect.objectContaining({ name, namespace, domain, parent, children, status: 'Unknown' });
+    const c = node('c', 'team-c', 'c.b.a.example.org', 'team-b/b', []);
+    const b = node('b', 'team-b', 'b.a.example.org', 'tenants/a', [c]);
+    expect(await tree(bed().host.kubeconfigPath)).toEqual([node('a', 'tenants', 'a.example.org', null, [b])]);
+    expect(await tree(admin('b'))).toEqual([node('c', 'team-c', 'c.b.a.example.org', null, [])]);
+    expect(await tree(admin('c'))).toEqual([]);
+    const table = await vnest('list', '--tree', `--kubeconfig=${bed().host.kubeconfigPath}`);
+    expect(table.stdout).toMatch(/^NAME\s+NAMESPACE\s+STATUS\s+DOMAIN\s+AGE.*\n^a\s+tenants\s.*a\.example\.org.*\n^└─ b\s+team-b\s.*\n^ {3}└─ c\s+team-c\s.*c\.b\.a\.example\.org.*\n$/m);
   });
 
   it('runs a pod made in the leaf tenant on the host, with names, marks and status right at every level', async () => {
