@@ -43,6 +43,7 @@ export const syncerOptions: OptionSpec[] = [
     const bad = v.filter((f) => !/^(Pod|Service|PersistentVolumeClaim)\.spec(\.|$)/.test(f));
     return bad.length ? `--allow-fields: ${bad.join(', ')} must start with Pod.spec, Service.spec or PersistentVolumeClaim.spec` : undefined;
   } },
+  { key: 'ingressClasses', flag: '--ingress-classes <names>', env: 'VNEST_INGRESS_CLASSES', kind: 'list', default: [], help: 'host IngressClasses tenant Ingresses may name (default: none; an Ingress that names no class gets the host\'s default class)' },
   { key: 'priorityClasses', flag: '--priority-classes <names>', env: 'VNEST_PRIORITY_CLASSES', kind: 'list', default: [], help: 'host priority classes tenant pods may name (default: none)' },
   { key: 'runtimeClasses', flag: '--runtime-classes <names>', env: 'VNEST_RUNTIME_CLASSES', kind: 'list', default: [], help: 'host runtime classes tenant pods may name (default: none)' },
   { key: 'schedulers', flag: '--schedulers <names>', env: 'VNEST_SCHEDULERS', kind: 'list', default: [], help: 'host schedulers tenant pods may name besides default-scheduler' },
@@ -191,7 +192,7 @@ export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS
   problems.push(...custom.problems);
   if (problems.length) throw new OptionsError(problems);
   const strings = (key: string) => (out[key] as string[] | undefined) ?? [];
-  const { allow: _a, allowFields: _f, podSecurity: _p, priorityClasses: _pc, runtimeClasses: _rc, schedulers: _s, tolerations: _t, hostLabels: _hl, hostAnnotations: _ha, serviceTypes: _st, ...rest } = out;
+  const { allow: _a, allowFields: _f, podSecurity: _p, priorityClasses: _pc, runtimeClasses: _rc, schedulers: _s, tolerations: _t, hostLabels: _hl, hostAnnotations: _ha, serviceTypes: _st, ingressClasses: _ic, ...rest } = out;
   return {
     ...(rest as unknown as SyncerOptions),
     customResourceSpecs: custom.specs,
@@ -208,6 +209,7 @@ export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS
       hostLabels: strings('hostLabels'),
       hostAnnotations: strings('hostAnnotations'),
       serviceTypes: new Set(strings('serviceTypes')),
+      ingressClasses: new Set(strings('ingressClasses')),
     },
   };
 }

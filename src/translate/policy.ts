@@ -31,6 +31,8 @@ export interface IsolationPolicy {
   hostLabels: readonly string[];
   hostAnnotations: readonly string[];
   serviceTypes: ReadonlySet<string>;
+  /** Host IngressClasses tenant Ingresses may name (an Ingress naming none gets the host's default). */
+  ingressClasses: ReadonlySet<string>;
 }
 
 /** Taints every pod tolerates for a while: the virtual control plane's admission adds these. */
@@ -68,6 +70,7 @@ export function defaultPolicy(overrides: Partial<IsolationPolicy> = {}): Isolati
     hostLabels: [],
     hostAnnotations: [],
     serviceTypes: new Set(serviceTypes),
+    ingressClasses: new Set(),
     ...overrides,
   };
 }

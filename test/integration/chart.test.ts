@@ -236,7 +236,7 @@ describe('helm chart', () => {
 
   it('writes the isolation settings into the syncer\'s config file as the syncer reads them', async () => {
     const defaults = await syncerConfig([]);
-    expect(defaults.options.policy).toMatchObject({ podSecurity: 'baseline', allow: new Set(), allowFields: new Set(), hostLabels: [], hostAnnotations: [], serviceTypes: new Set(serviceTypes) });
+    expect(defaults.options.policy).toMatchObject({ podSecurity: 'baseline', allow: new Set(), allowFields: new Set(), hostLabels: [], hostAnnotations: [], serviceTypes: new Set(serviceTypes), ingressClasses: new Set() });
     // "privileged" is a level of its own now, not a list of exceptions.
     const privileged = await syncerConfig(['isolation.podSecurityStandard=privileged']);
     expect(privileged.raw).toMatchObject({ podSecurity: 'privileged', allow: [] });
@@ -244,15 +244,16 @@ describe('helm chart', () => {
       'isolation.podSecurityStandard=restricted', 'isolation.allow={hostPorts,sysctls}', 'isolation.allowFields={Pod.spec.x,Service.spec.loadBalancerIP}',
       'isolation.priorityClasses={high}', 'isolation.runtimeClasses={gvisor}', 'isolation.schedulers={bin-packer}', 'isolation.tolerations={dedicated}',
       'isolation.hostLabels={sidecar.istio.io/}', 'isolation.hostAnnotations={service.beta.kubernetes.io/aws-load-balancer-type}', 'isolation.serviceTypes={ClusterIP,NodePort}',
+      'isolation.ingressClasses={nginx}',
     ]);
     expect(set.raw).toMatchObject({
       podSecurity: 'restricted', allow: ['hostPorts', 'sysctls'], allowFields: ['Pod.spec.x', 'Service.spec.loadBalancerIP'], priorityClasses: ['high'], runtimeClasses: ['gvisor'],
-      schedulers: ['bin-packer'], tolerations: ['dedicated'], hostLabels: ['sidecar.istio.io/'], hostAnnotations: ['service.beta.kubernetes.io/aws-load-balancer-type'], serviceTypes: ['ClusterIP', 'NodePort'],
+      schedulers: ['bin-packer'], tolerations: ['dedicated'], hostLabels: ['sidecar.istio.io/'], hostAnnotations: ['service.beta.kubernetes.io/aws-load-balancer-type'], serviceTypes: ['ClusterIP', 'NodePort'], ingressClasses: ['nginx'],
     });
     expect(set.options.policy).toEqual({
       podSecurity: 'restricted', allow: new Set(['hostPorts', 'sysctls']), allowFields: new Set(['Pod.spec.x', 'Service.spec.loadBalancerIP']), priorityClasses: new Set(['high']),
       runtimeClasses: new Set(['gvisor']), schedulers: new Set(['bin-packer']), tolerations: new Set(['dedicated']), hostLabels: ['sidecar.istio.io/'],
-      hostAnnotations: ['service.beta.kubernetes.io/aws-load-balancer-type'], serviceTypes: new Set(['ClusterIP', 'NodePort']),
+      hostAnnotations: ['service.beta.kubernetes.io/aws-load-balancer-type'], serviceTypes: new Set(['ClusterIP', 'NodePort']), ingressClasses: new Set(['nginx']),
     });
   });
 });

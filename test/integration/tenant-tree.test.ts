@@ -252,6 +252,44 @@ describe('a tenant tree three levels deep', () => {
     expect(await bed().kubectl(admin('c'), '-n', 'apps', 'logs', 'leaf')).toBe(logLine);
   });
 
+  it('syncs an Ingress whose hosts lie in the tenant\'s domain through every level, and refuses names outside it', async () => {
+    const apply = async (obj: unknown) => kubectlOk((await kit()).bin.kubectl, admin('c'), ['apply', '-f', '-'], { input: JSON.stringify(obj) });
+    const ingress = (name: string, host: string | undefined, extra: Record<string, unknown> = {}) => ({
+      apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: 'apps' },
+      spec: { rules: [{ ...(host ? { host } : {}), http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }], ...extra },
+    });
+    await bed().kubectl(admin('c'), '-n', 'apps', 'create', 'service', 'clusterip', 'web', '--tcp=80:80');
+    await bed().kubectl(admin('c'), '-n', 'apps', 'create', 'secret', 'generic', 'site-cert', '--from-literal=tls.crt=cert', '--from-literal=tls.key=key');
+    await apply(ingress('site', 'www.c.b.a.example.org', { tls: [{ hosts: ['www.c.b.a.example.org'], secretName: 'site-cert' }] }));
+    // Its parent's name, a sibling's, one outside the tree, and every name at once.
+    const refused: Array<[string, string | undefined]> = [['parent', 'www.b.a.example.org'], ['sibling', 'www.d.b.a.example.org'], ['outside', 'example.com'], ['catch-all', undefined]];
+    for (const [name, host] of refused) await apply(ingress(name, host));
+
+    const up = (name: string) => hostName(hostName(hostName(name, 'apps', 'c'), 'team-c', 'b'), 'team-b', 'a');
+    type IngressJson = Json & { spec: { rules: Array<{ host: string; http: { paths: Array<{ backend: { service: { name: string } } }> } }>; tls: Array<{ secretName: string }> } };
+    const copy = await eventually('the Ingress on the host', async () => {
+      const res = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', 'tenants', 'get', 'ingress', up('site'), '-o', 'json']);
+      return res.code === 0 ? JSON.parse(res.stdout) as IngressJson : undefined;
+    });
+    expect(copy.spec.rules[0]?.host).toBe('www.c.b.a.example.org');
+    expect(copy.spec.rules[0]?.http.paths[0]?.backend.service.name).toBe(up('web'));
+    expect(copy.spec.tls[0]?.secretName).toBe(up('site-cert'));
+    const cert = await eventually('the TLS Secret on the host', async () => {
+      const res = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', 'tenants', 'get', 'secret', up('site-cert'), '-o', 'jsonpath={.data.tls\\.crt}']);
+      return res.code === 0 && res.stdout ? res.stdout : undefined;
+    });
+    expect(Buffer.from(cert, 'base64').toString()).toBe('cert');
+    expect(await bed().kubectl(bed().host.kubeconfigPath, '-n', 'tenants', 'get', 'service', up('web'), '-o', 'name')).toBe(`service/${up('web')}\n`);
+
+    for (const [name] of refused) {
+      const event = await eventually(`a SyncRefused Event on Ingress ${name}`, async () => (await bed().json<List<Json & { involvedObject: { name: string }; reason: string; message: string }>>(admin('c'), '-n', 'apps', 'get', 'events')).items
+        .find((e) => e.involvedObject.name === name && e.reason === 'SyncRefused'));
+      expect(event.message).toMatch(name === 'catch-all' ? /without a host/ : /not in the tenant's domain c\.b\.a\.example\.org/);
+      // Not even the first level up got a copy.
+      expect((await runKubectl((await kit()).bin.kubectl, admin('b'), ['-n', 'team-c', 'get', 'ingress', hostName(name, 'apps', 'c')])).code).not.toBe(0);
+    }
+  });
+
   it('lets a parent\'s admin get a child\'s kubeconfig and manage its workloads', async () => {
     // b's kubeconfig, as a's admin reads it from a (where b's syncer exported it).
     const exported = await bed().kubectl(admin('a'), '-n', 'team-b', 'get', 'secret', 'b-kubeconfig', '-o', 'jsonpath={.data.config}');
@@ -282,7 +320,7 @@ describe('a tenant tree three levels deep', () => {
     await bed().stopTenant('c');
     await bed().stopTenant('b');
     await bed().kubectl(bed().parentKubeconfig('b'), '-n', 'team-b', 'delete', 'service', 'b', '--wait=false');
-    const kinds = 'pods,secrets,configmaps,services,persistentvolumeclaims';
+    const kinds = 'pods,secrets,configmaps,services,persistentvolumeclaims,ingresses.networking.k8s.io';
     await eventually('nothing of b left in a', async () => (await bed().json<List<Json>>(admin('a'), '-n', 'team-b', 'get', kinds, '-l', 'vnest.dev/tenant=b')).items.length === 0, 120_000);
     await eventually('nothing of b left on the host', async () => {
       const left = (await bed().json<List<Json>>(bed().host.kubeconfigPath, '-n', 'tenants', 'get', kinds, '-l', 'vnest.dev/tenant=a')).items

@@ -4,6 +4,7 @@ import type { SyncContext } from '../context.ts';
 import type { ResolvedCustomResource } from '../custom/discovery.ts';
 import { createReferencedSync } from './configmaps.ts';
 import { EventSync } from './events.ts';
+import { createIngressSync } from './ingresses.ts';
 import { VirtualNodes } from './nodes.ts';
 import { createPodSync } from './pods.ts';
 import { createPvcSync } from './pvcs.ts';
@@ -52,6 +53,7 @@ export const resources: Record<string, ResourceEntry> = {
   secrets: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'secrets'), hostRules: [owned('secrets')] },
   persistentvolumeclaims: { create: (ctx) => createPvcSync(ctx), hostRules: [owned('persistentvolumeclaims')] },
   services: { create: (ctx) => createServiceSync(ctx), hostRules: [owned('services')] },
+  ingresses: { create: (ctx, s) => createIngressSync(ctx, s.refs), hostRules: [{ ...owned('ingresses'), apiGroups: ['networking.k8s.io'] }] },
   events: { create: (ctx) => new EventSync(ctx), hostRules: [{ apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] }] },
 };
 
