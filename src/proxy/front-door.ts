@@ -17,7 +17,8 @@ import { ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName } from '../translate/names.ts';
 import type { TenantCerts } from './certs.ts';
 import { isGuardedWrite, webhookRefusal, webhookUrls } from './dial-guard.ts';
-import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, type PathClass } from './paths.ts';
+import { sharedNamespace } from '../translate/sharing.ts';
+import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, writesNamespace, type PathClass } from './paths.ts';
 
 export interface FrontDoorOptions {
   port: number;
@@ -202,6 +203,9 @@ export class FrontDoor {
       return;
     }
     const { route, user } = await this.admit(req);
+    if (writesNamespace(req.method, path, sharedNamespace)) {
+      throw new HttpError(403, 'Forbidden', `namespaces "${sharedNamespace}" is forbidden: it holds the Services the host shares with this cluster, which only vnest changes`);
+    }
     if (route.kind === 'pod' || route.kind === 'service-proxy') {
       await this.forward(req, res, await this.hostTarget(req, user, route));
       return;

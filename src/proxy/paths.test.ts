@@ -1,6 +1,6 @@
 // The front door's path classifier against ordinary, proxied and hostile request paths.
 import { describe, expect, it } from 'vitest';
-import { classifyPath, proxyId, proxyVerb, queryOf } from './paths.ts';
+import { classifyPath, proxyId, proxyVerb, queryOf, writesNamespace } from './paths.ts';
 
 const kind = (url: string) => classifyPath(url).kind;
 
@@ -137,5 +137,18 @@ describe('proxyId', () => {
     expect(proxyId({ name: 's', port: '80' })).toBe('s:80');
     expect(proxyId({ name: 's', scheme: 'https', port: '' })).toBe('https:s:');
     expect(proxyId({ name: 's', scheme: '', port: '80' })).toBe(':s:80');
+  });
+});
+
+describe('writesNamespace', () => {
+  it('finds every write to the namespace or in it, in either API form', () => {
+    const w = (method: string, path: string) => writesNamespace(method, path, 'vnest-shared');
+    expect(w('DELETE', '/api/v1/namespaces/vnest-shared')).toBe(true);
+    expect(w('PATCH', '/api/v1/namespaces/vnest-shared/services/infra-dns')).toBe(true);
+    expect(w('POST', '/api/v1/namespaces/vnest-shared/configmaps')).toBe(true);
+    expect(w('DELETE', '/apis/discovery.k8s.io/v1/namespaces/vnest-shared/endpointslices')).toBe(true);
+    expect(w('GET', '/api/v1/namespaces/vnest-shared/services')).toBe(false);
+    expect(w('POST', '/api/v1/namespaces/vnest-shared-not/services')).toBe(false);
+    expect(w('POST', '/api/v1/namespaces')).toBe(false);
   });
 });

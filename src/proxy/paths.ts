@@ -132,3 +132,14 @@ export function classifyPath(url: string): PathClass {
   if (resource === 'services') return { kind: 'service-proxy', namespace, ...target, rest };
   return { kind: 'pod', namespace, ...target, sub: sub as PodSubresource, rest };
 }
+
+/**
+ * Whether a request changes the namespace that holds Services shared into the tenant, or anything
+ * in it: only the syncer (which does not come through the front door) writes there.
+ */
+export function writesNamespace(method: string | undefined, path: string, namespace: string): boolean {
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return false;
+  const ns = `/namespaces/${namespace}`;
+  const at = path.startsWith('/api/v1/') ? path.slice('/api/v1'.length) : /^\/apis\/[^/]+\/[^/]+\//.test(path) ? path.replace(/^\/apis\/[^/]+\/[^/]+/, '') : '';
+  return at === ns || at.startsWith(`${ns}/`);
+}

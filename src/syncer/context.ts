@@ -12,6 +12,8 @@ export interface SyncerConfig {
   hostNamespace: string;
   /** The tenant's domain: Ingress hosts must lie in it. */
   domain: string;
+  /** Whether host Services shared with this tenant appear in its vnest-shared namespace. */
+  sharedServices?: boolean;
   /** ownerReference put on every synced host object (the tenant's host Service); none when unset. */
   owner?: OwnerReference;
   /** Workers per controller. */

@@ -87,6 +87,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     resyncSeconds: opts.resyncSeconds,
     policy: opts.policy,
     nodeSync: opts.nodeSync,
+    sharedServices: opts.sharedServices,
     hostServiceAccount: opts.hostServiceAccount,
     // In-pod clients reach the tenant's API through its host Service (the front door behind it).
     ...(opts.tenantApiHost ? { tenantApi: { host: opts.tenantApiHost, port: opts.tenantApiPort, ...(certs ? { caPem: certs.ca.certPem } : {}) } }

@@ -9,6 +9,7 @@ import type { HostScope, Informers, SyncContext, SyncerConfig } from './context.
 import { EventRecorder } from './events.ts';
 import { createCustomSync } from './resources/custom.ts';
 import { createShared, resources } from './resources/index.ts';
+import { createSharedServices } from './shared-services.ts';
 
 export interface SyncerDeps {
   config: SyncerConfig;
@@ -48,6 +49,7 @@ export class Syncer {
       this.controllers.push(entry.create(this.context, shared).controller);
       this.log.debug({ resource: name }, 'registered');
     }
+    if (deps.config.sharedServices) this.controllers.push(createSharedServices(this.context).controller);
     for (const custom of deps.config.customResources) {
       this.controllers.push(createCustomSync(this.context, shared, custom).controller);
       this.log.debug({ resource: custom.type.plural, direction: custom.spec.direction }, 'registered custom resource');

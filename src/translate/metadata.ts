@@ -22,6 +22,14 @@ export const marks = {
   tokenPrefix: 'vnest.dev/token-',
   /** Label on the exported kubeconfig Secret, by which `vnest list` finds the tenants of a cluster. */
   kubeconfig: 'vnest.dev/kubeconfig',
+  /** Label on a Service shared into tenants (its provider sets it; `share-with` says with whom). */
+  shared: 'vnest.dev/shared',
+  /** Annotation on a shared Service: the tenants it is shared with (`name`, `namespace/name` or `*`). */
+  shareWith: 'vnest.dev/share-with',
+  /** Annotation on a shared Service: "false" keeps it from the named tenants' own children. */
+  shareSubtree: 'vnest.dev/share-subtree',
+  /** Annotation on a tenant's copy of a shared Service: where it comes from (`namespace/name`). */
+  sharedFrom: 'vnest.dev/shared-from',
   /** Annotation on the exported kubeconfig Secret: the tenant's domain. */
   domain: 'vnest.dev/domain',
   /** Label on objects the syncer made in the tenant's cluster (virtual nodes, CRDs, fromHost copies). */

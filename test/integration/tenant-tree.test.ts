@@ -16,7 +16,7 @@ import { HostCluster, startVirtualControlPlane } from '../../src/local/host-clus
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
 import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
 import { resolveSyncerOptions } from '../../src/syncer/options.ts';
-import { hostRoleRules } from '../../src/syncer/resources/index.ts';
+import { hostClusterRoleRules, hostRoleRules } from '../../src/syncer/resources/index.ts';
 import { startSyncer, type RunningSyncer } from '../../src/syncer/run.ts';
 import { hostName } from '../../src/translate/names.ts';
 import { kit, ports, useEnvironment } from '../helpers.ts';
@@ -105,6 +105,12 @@ class TreeBed {
         apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: sa, namespace: t.namespace },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: t.namespace }],
       },
+      // Shared services on: the chart's ClusterRole reads Services in every namespace.
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${t.namespace}-${sa}` }, rules: hostClusterRoleRules('fake', [], true) },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: `${t.namespace}-${sa}` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${t.namespace}-${sa}` }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: t.namespace }],
+      },
     ]);
     if (t.parent) {
       // The owner Service is the parent's Service: wait until the parent's syncer has settled its
@@ -133,7 +139,7 @@ class TreeBed {
     const level = this.level(name);
     level.syncer = await startSyncer(resolveSyncerOptions({
       tenant: name, hostNamespace: t.namespace, domain, virtualKubeconfig: level.cp.kubeconfigPath, hostKubeconfig,
-      resyncSeconds: 30, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: false,
+      resyncSeconds: 30, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: false, sharedServices: true,
     }, {}), pino({ level: process.env.VNEST_TEST_LOG ?? 'silent' }));
     const secret = await eventually(`${name}'s exported kubeconfig`, async () => {
       const res = await runKubectl(k.bin.kubectl, parent, ['-n', t.namespace, 'get', 'secret', `${name}-kubeconfig`, '-o', 'jsonpath={.data.config}']);
@@ -287,6 +293,44 @@ describe('a tenant tree three levels deep', () => {
       expect(event.message).toMatch(name === 'catch-all' ? /without a host/ : /not in the tenant's domain c\.b\.a\.example\.org/);
       // Not even the first level up got a copy.
       expect((await runKubectl((await kit()).bin.kubectl, admin('b'), ['-n', 'team-c', 'get', 'ingress', hostName(name, 'apps', 'c')])).code).not.toBe(0);
+    }
+  });
+
+  it('shares a host Service only with the tenants its provider names, their children too unless it says not', async () => {
+    const host = bed().host.kubeconfigPath;
+    const svc = (name: string, shareWith: string, subtree = true) => ({
+      apiVersion: 'v1', kind: 'Service', metadata: {
+        name, namespace: 'infra', labels: { 'vnest.dev/shared': 'true' },
+        annotations: { 'vnest.dev/share-with': shareWith, ...(subtree ? {} : { 'vnest.dev/share-subtree': 'false' }) },
+      },
+      spec: { selector: { app: name }, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] },
+    });
+    await bed().kubectl(host, 'create', 'namespace', 'infra');
+    const apply = async (obj: unknown) => kubectlOk((await kit()).bin.kubectl, host, ['apply', '-f', '-'], { input: JSON.stringify(obj) });
+    await apply(svc('dns', 'tenants/a'));
+    await apply(svc('private', 'a', false));
+    await apply(svc('elsewhere', 'other'));
+    // Not labelled as shared: an annotation alone shares nothing.
+    await apply({ ...svc('unlabelled', '*'), metadata: { ...svc('unlabelled', '*').metadata, labels: {} } });
+    const ip = (name: string) => bed().kubectl(host, '-n', 'infra', 'get', 'service', name, '-o', 'jsonpath={.spec.clusterIP}');
+    const shared = async (kubeconfig: string) => Object.fromEntries((await bed().json<List<Json & { spec: { clusterIP: string } }>>(kubeconfig, '-n', 'vnest-shared', 'get', 'services')).items
+      .map((s) => [s.metadata.name, s.spec.clusterIP]));
+    const dns = await ip('dns');
+    const expected: Record<Name, Record<string, string>> = { a: { 'infra-dns': dns, 'infra-private': await ip('private') }, b: { 'infra-dns': dns }, c: { 'infra-dns': dns } };
+    for (const t of ['a', 'b', 'c'] as const) {
+      await eventually(`the shared Services in ${t}`, async () => JSON.stringify(await shared(admin(t)).catch(() => ({}))) === JSON.stringify(expected[t]));
+    }
+    // The tenant cannot change them, nor put anything beside them.
+    for (const args of [['-n', 'vnest-shared', 'delete', 'service', 'infra-dns'], ['-n', 'vnest-shared', 'create', 'configmap', 'x'], ['delete', 'namespace', 'vnest-shared'], ['label', 'namespace', 'vnest-shared', 'x=y']]) {
+      const res = await runKubectl((await kit()).bin.kubectl, admin('a'), args);
+      expect(res.code, args.join(' ')).not.toBe(0);
+      expect(res.stderr, args.join(' ')).toMatch(/Forbidden|forbidden/);
+    }
+    expect(await shared(admin('a'))).toEqual(expected.a);
+    // Withdrawn by the provider: gone at every level.
+    await bed().kubectl(host, '-n', 'infra', 'annotate', 'service', 'dns', 'vnest.dev/share-with=other', '--overwrite');
+    for (const t of ['a', 'b', 'c'] as const) {
+      await eventually(`dns withdrawn from ${t}`, async () => !('infra-dns' in await shared(admin(t))));
     }
   });
 

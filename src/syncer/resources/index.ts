@@ -88,12 +88,15 @@ export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespa
 }
 
 /**
- * Cluster-wide rules: node reads for real-node sync; CRD reads and cluster-scoped fromHost kinds
- * when custom resources are configured. Empty in the default configuration.
+ * Cluster-wide rules: node reads for real-node sync; Service reads for shared services; CRD reads
+ * and cluster-scoped fromHost kinds when custom resources are configured. Empty in the default
+ * configuration.
  */
-export function hostClusterRoleRules(nodeSync: 'fake' | 'real', custom: ResolvedCustomResource[] = []): PolicyRule[] {
+export function hostClusterRoleRules(nodeSync: 'fake' | 'real', custom: ResolvedCustomResource[] = [], sharedServices = false): PolicyRule[] {
   const rules: PolicyRule[] = [];
   if (nodeSync === 'real') rules.push({ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] });
+  // Shared Services may live in any host namespace.
+  if (sharedServices) rules.push({ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] });
   if (custom.length > 0) rules.push({ apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: ['get', 'list'] });
   for (const c of custom) {
     if (!c.type.namespaced) rules.push({ apiGroups: [c.type.group], resources: [c.type.plural], verbs: ['get', 'list', 'watch'] });

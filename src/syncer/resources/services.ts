@@ -6,6 +6,7 @@ import type { KubeObject } from '../../kube/client.ts';
 import { isInvalid, isNotFound, KubeApiError } from '../../kube/errors.ts';
 import { copiedMetadata, hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
 import { allowedPaths, type IsolationPolicy } from '../../translate/policy.ts';
+import { sharedNamespace } from '../../translate/sharing.ts';
 import { list, project, type Projection, type Shape } from '../../translate/shape.ts';
 import { types, type SyncContext } from '../context.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
@@ -103,7 +104,8 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
     virtual: types.services,
     host: types.services,
     // The tenant API's own Service stands for the front door; it is handled apart.
-    wanted: (v) => !(v.metadata.namespace === 'default' && v.metadata.name === 'kubernetes'),
+    // Shared Services are the host's already (shared-services.ts).
+    wanted: (v) => !(v.metadata.namespace === 'default' && v.metadata.name === 'kubernetes') && v.metadata.namespace !== sharedNamespace,
     validate: (v) => hostServiceSpec(v, config.tenant, config.policy).problems,
     toHost: (v) => toHost(v, hasIp(v) ? v.spec.clusterIP : undefined),
     async syncToHost(v) {
