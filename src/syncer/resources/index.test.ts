@@ -18,11 +18,13 @@ describe('host RBAC', () => {
       { apiGroups: [''], resources: ['secrets'], verbs: all },
       { apiGroups: [''], resources: ['services'], verbs: all },
       { apiGroups: [''], resources: ['services/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
+      { apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: all },
     ]);
   });
 
-  it('needs cluster-wide node reads only for real-node sync', () => {
+  it('needs cluster-wide node reads only for real-node sync, Service reads only for shared services', () => {
     expect(hostClusterRoleRules('fake')).toEqual([]);
     expect(hostClusterRoleRules('real')).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
+    expect(hostClusterRoleRules('fake', [], true)).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }]);
   });
 });
