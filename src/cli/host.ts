@@ -26,6 +26,8 @@ export const errors = {
   toolMissing: (tool: string, env: string) => new CliError('ToolMissing', 5, `${tool} is not installed or not on PATH. Install it, or point $${env} at it.`),
   portInUse: (port: number) => new CliError('PortInUse', 6, `local port ${port} is already in use. Pick another with --local-port, or omit it to choose a free one.`),
   notReady: (what: string) => new CliError('NotReady', 7, what),
+  unknownType: (name: string, known: string[]) => new CliError('UnknownType', 8, `no tenant type "${name}" on this cluster (${known.length ? `types: ${known.join(', ')}` : 'it defines none'}). `
+    + 'A platform team defines a type as ConfigMap vnest-system/vnest-type-NAME with its objects under the key manifests.yaml.'),
 };
 
 export interface HostFlags {

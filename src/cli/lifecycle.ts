@@ -1,16 +1,18 @@
 // `vnest create`, `pause`, `resume` and `delete`: a tenant's life on the host, through helm and the
 // host API.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import type { KubeClient, ResourceType } from '../kube/client.ts';
+import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
+import { parseManifests } from '../syncer/bootstrap.ts';
 import { types } from '../syncer/context.ts';
-import { marks } from '../translate/metadata.ts';
 import { readTenantInfo } from '../syncer/tenant-info.ts';
+import { marks } from '../translate/metadata.ts';
 import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
 import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { statefulSets, tenantRow } from './list.ts';
@@ -57,6 +59,32 @@ async function statefulSet(client: KubeClient, name: string, ns: string): Promis
   }
 }
 
+/** Where a tenant type's objects are: a ConfigMap per type in vnest-system, key manifests.yaml. */
+export const tenantTypes = { namespace: 'vnest-system', prefix: 'vnest-type-', key: 'manifests.yaml' } as const;
+
+/** Writes the type's manifests to a private temporary file for helm --set-file; checks they parse. */
+async function tenantTypeFile(client: KubeClient, type: string): Promise<string> {
+  let manifests: string | undefined;
+  try {
+    const cm = await client.get<KubeObject & { data?: Record<string, string> }>(types.configmaps, tenantTypes.namespace, `${tenantTypes.prefix}${type}`);
+    manifests = cm.data?.[tenantTypes.key];
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (manifests === undefined) {
+    const all = await client.list(types.configmaps, tenantTypes.namespace).catch(() => ({ items: [] as KubeObject[] }));
+    throw errors.unknownType(type, all.items.map((c) => c.metadata.name).filter((n) => n.startsWith(tenantTypes.prefix)).map((n) => n.slice(tenantTypes.prefix.length)));
+  }
+  try {
+    parseManifests(manifests, `tenant type ${type}`);
+  } catch (err) {
+    throw new CliError('InvalidType', 8, `${(err as Error).message}. Fix ConfigMap ${tenantTypes.namespace}/${tenantTypes.prefix}${type}.`);
+  }
+  const file = join(mkdtempSync(join(tmpdir(), 'vnest-type-')), 'manifests.yaml');
+  writeFileSync(file, manifests, { mode: 0o600 });
+  return file;
+}
+
 export function createCommand(): Command {
   return hostOptions(new Command('create'))
     .description('install a tenant with helm and wait until it is ready')
@@ -64,10 +92,11 @@ export function createCommand(): Command {
     .option('-f, --values <file...>', 'helm values files')
     .option('--set <key=value...>', 'helm values to set')
     .option('--domain <name>', 'the tenant\'s domain (default: <name>.<the host\'s domain>, the host\'s from its kube-public/vnest-info ConfigMap, else vnest.local)')
+    .option('--type <name>', 'create the tenant as this type: the objects in the host\'s ConfigMap vnest-system/vnest-type-NAME (key manifests.yaml) are applied inside it once it runs')
     .option('--timeout <seconds>', 'how long to wait for the tenant to be ready', '600')
     .option('--connect', 'connect to the tenant once it is ready (switches your kubeconfig context)')
     .option('--no-pod-security-labels', 'do not label the host namespace for Pod Security Admission (by default it enforces, warns and audits at isolation.podSecurityStandard; "baseline" for a k3s tenant at "restricted", as the k3s server runs as root)')
-    .action(async (name: string, flags: HostFlags & { values?: string[]; set?: string[]; domain?: string; timeout: string; connect?: boolean; podSecurityLabels: boolean }, cmd: Command) => {
+    .action(async (name: string, flags: HostFlags & { values?: string[]; set?: string[]; domain?: string; type?: string; timeout: string; connect?: boolean; podSecurityLabels: boolean }, cmd: Command) => {
       const ns = flags.namespace ?? name;
       const domainProblemText = flags.domain === undefined ? undefined : domainProblem(flags.domain);
       if (domainProblemText) throw new CliError('InvalidDomain', 2, `${domainProblemText}. Pass --domain as lower-case DNS labels joined by dots, e.g. team-a.example.org.`);
@@ -82,10 +111,13 @@ export function createCommand(): Command {
         // set for the root) is the parent of the new tenant's default domain.
         const parentDomain = (await readTenantInfo(client)).domain ?? defaultRootDomain;
         const domainSets = flags.domain !== undefined ? [`domain=${flags.domain}`] : [`parentDomain=${parentDomain}`];
+        const typeFile = flags.type === undefined ? undefined : await tenantTypeFile(client, flags.type);
+        const typeArgs = typeFile === undefined ? [] : ['--set', `type.name=${flags.type ?? ''}`, '--set-file', `type.manifests=${typeFile}`];
         console.error(`installing tenant ${name} into namespace ${ns} (domain ${flags.domain ?? childDomain(name, parentDomain)}) ...`);
         const args = ['upgrade', '--install', name, chart, '--namespace', ns, '--create-namespace', ...hostArgs(flags).map((a) => a.replace('--context=', '--kube-context=')),
-          ...domainSets.flatMap((s) => ['--set', s]), ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((s) => ['--set', s])];
+          ...domainSets.flatMap((s) => ['--set', s]), ...typeArgs, ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((s) => ['--set', s])];
         const res = await run(helm, args);
+        if (typeFile) rmSync(dirname(typeFile), { recursive: true, force: true });
         if (res.code !== 0) throw errors.notReady(`helm could not install tenant ${name}: ${res.out}`);
         if (kubectl) await labelPodSecurity(client, { helm, kubectl }, flags, name, ns);
         const deadline = Date.now() + Number(flags.timeout) * 1000;

@@ -34,6 +34,8 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'virtualKubeconfig', flag: '--virtual-kubeconfig <path>', env: 'VNEST_VIRTUAL_KUBECONFIG', kind: 'string', help: 'kubeconfig of the tenant\'s control plane' },
   { key: 'hostKubeconfig', flag: '--host-kubeconfig <path>', env: 'VNEST_HOST_KUBECONFIG', kind: 'string', help: 'kubeconfig of the host cluster (default: in-cluster configuration)' },
   { key: 'domain', flag: '--domain <name>', env: 'VNEST_DOMAIN', kind: 'string', help: `the tenant's domain, which bounds the host names it may claim (Ingress hosts); children default to <name>.<this domain> (default: <tenant>.${defaultRootDomain})`, check: (v: string) => domainProblem(v) },
+  { key: 'type', flag: '--type <name>', env: 'VNEST_TYPE', kind: 'string', help: 'the tenant type this tenant was created as (reported in its kube-public/vnest-info)', check: (v: string) => (dnsLabel.test(v) ? undefined : `--type: "${v}" is not a DNS label`) },
+  { key: 'bootstrapManifests', flag: '--bootstrap-manifests <path>', env: 'VNEST_BOOTSTRAP_MANIFESTS', kind: 'string', help: 'YAML file of objects (the tenant type\'s) applied inside the tenant\'s cluster at every start, by server-side apply' },
   { key: 'ownerService', flag: '--owner-service <name>', env: 'VNEST_OWNER_SERVICE', kind: 'string', help: 'host Service that owns every synced host object (default: the tenant name; "" for none)' },
   { key: 'workers', flag: '--workers <n>', env: 'VNEST_WORKERS', kind: 'int', default: 16, help: 'concurrent reconciles per synced kind', check: positive('workers') },
   { key: 'resyncSeconds', flag: '--resync-seconds <s>', env: 'VNEST_RESYNC_SECONDS', kind: 'int', default: 600, help: 'how often every object is reconciled again', check: positive('resync-seconds') },
@@ -82,6 +84,8 @@ export interface SyncerOptions {
   virtualKubeconfig: string;
   hostKubeconfig?: string;
   domain: string;
+  type?: string;
+  bootstrapManifests?: string;
   ownerService: string;
   workers: number;
   resyncSeconds: number;

@@ -13,6 +13,7 @@ import { FrontDoor } from '../proxy/front-door.ts';
 import { defaultKubeconfigServer, exportKubeconfig } from '../proxy/kubeconfig-export.ts';
 import type { SyncerOptions } from './options.ts';
 import { installCoredns } from './coredns.ts';
+import { applyBootstrap, parseManifests } from './bootstrap.ts';
 import { Syncer } from './syncer.ts';
 import { publishTenantInfo } from './tenant-info.ts';
 import { alignKubernetesService } from './tenant-api.ts';
@@ -57,6 +58,8 @@ export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ l
 }
 
 async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: KubeClient): Promise<RunningSyncer> {
+  // The tenant type's manifests: a file that cannot be read or parsed stops the start, saying why.
+  const manifests = opts.bootstrapManifests ? parseManifests(readFileSync(opts.bootstrapManifests, 'utf8'), opts.bootstrapManifests) : [];
   let owner: SyncerConfig['owner'];
   let ownerIp: string | undefined;
   if (opts.ownerService) {
@@ -99,8 +102,10 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   await installVirtualCrds(virtual, config.customResources);
   if (opts.coredns) await installCoredns(virtual, opts.corednsImage);
   // For tenants created inside this one (their default domain); nothing else depends on it.
-  await publishTenantInfo(virtual, { tenant: opts.tenant, domain: opts.domain })
+  const info = { tenant: opts.tenant, domain: opts.domain, ...(opts.type ? { type: opts.type } : {}), ...(manifests.length > 0 ? { bootstrap: `applying ${manifests.length} object(s)` } : {}) };
+  const publish = (extra: { bootstrap?: string } = {}) => publishTenantInfo(virtual, { ...info, ...extra })
     .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not publish kube-public/vnest-info in the tenant\'s cluster'));
+  await publish();
   const syncer = new Syncer({ config, virtual, host, logger: log });
   let health: Server | undefined;
   if (opts.healthPort > 0) {
@@ -131,6 +136,15 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       await alignKubernetesService(virtual, { clusterIP: ownerIp, endpointPort: opts.listenPort, ...(endpointIP ? { endpointIP } : {}) }, log);
     }
     log.info({ port: frontDoorPort }, 'tenant API front door listening');
+  }
+  if (manifests.length > 0) {
+    // In the background: the tenant's API is usable meanwhile; the outcome goes to vnest-info.
+    void applyBootstrap(virtual, manifests).then(async (r) => {
+      const status = r.failed.length === 0 ? `applied ${r.applied} object(s)` : `applied ${r.applied} of ${manifests.length} object(s); failed: ${r.failed.join('; ')}`;
+      if (r.failed.length === 0) log.info({ type: opts.type, applied: r.applied }, 'tenant type applied');
+      else log.warn({ type: opts.type, applied: r.applied, failed: r.failed }, 'tenant type applied in part');
+      await publish({ bootstrap: status });
+    }).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not apply the tenant type'));
   }
   return {
     syncer,

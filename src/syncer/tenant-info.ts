@@ -14,14 +14,18 @@ export interface TenantInfo {
   /** The tenant this cluster is (absent on a host that is no tenant). */
   tenant?: string;
   domain?: string;
+  /** The tenant type it was created as, and how applying the type's manifests went. */
+  type?: string;
+  bootstrap?: string;
 }
 
 /** Writes kube-public/vnest-info into the tenant's cluster (server-side apply, idempotent). */
-export async function publishTenantInfo(virtual: KubeClient, info: Required<TenantInfo>): Promise<void> {
+export async function publishTenantInfo(virtual: KubeClient, info: TenantInfo & { tenant: string; domain: string }): Promise<void> {
+  const data = Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as Record<string, string>;
   const body = {
     apiVersion: 'v1', kind: 'ConfigMap',
     metadata: { name: tenantInfoName, namespace: tenantInfoNamespace, labels: { [marks.managed]: 'true' } },
-    data: { tenant: info.tenant, domain: info.domain },
+    data,
   };
   await virtual.patch(types.configmaps, tenantInfoNamespace, tenantInfoName, body, 'apply', undefined, { fieldManager: 'vnest-syncer', force: true });
 }

@@ -33,6 +33,36 @@ const logLine = 'a line from the host pod\n';
 /** The root of the tree's domain, as a platform team configures it on the host. */
 const rootDomain = 'example.org';
 const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+/** The tenant type c is created as: a namespace with a quota and a Role, a CRD and an object of it. */
+const teamType = `
+apiVersion: v1
+kind: ResourceQuota
+metadata: { name: team-quota, namespace: team-apps }
+spec: { hard: { pods: "20" } }
+---
+apiVersion: tenant.example/v1
+kind: Budget
+metadata: { name: default, namespace: team-apps }
+spec: { limit: 5 }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: team-apps, labels: { team: "yes" } }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: team-reader, namespace: team-apps }
+rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }]
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: { name: budgets.tenant.example }
+spec:
+  group: tenant.example
+  scope: Namespaced
+  names: { kind: Budget, plural: budgets, singular: budget }
+  versions: [{ name: v1, served: true, storage: true, schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } } }]
+`;
 
 interface Level {
   cp: ControlPlane;
@@ -137,9 +167,12 @@ class TreeBed {
     const domain = `${name}.${info.stdout || 'vnest.local'}`;
     const port = await ports.next();
     const level = this.level(name);
+    const typeFile = join(this.host.controlPlane.dir, `${name}-type.yaml`);
+    if (name === 'c') await writeFile(typeFile, teamType);
     level.syncer = await startSyncer(resolveSyncerOptions({
       tenant: name, hostNamespace: t.namespace, domain, virtualKubeconfig: level.cp.kubeconfigPath, hostKubeconfig,
       resyncSeconds: 30, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: false, sharedServices: true,
+      ...(name === 'c' ? { type: 'team', bootstrapManifests: typeFile } : {}),
     }, {}), pino({ level: process.env.VNEST_TEST_LOG ?? 'silent' }));
     const secret = await eventually(`${name}'s exported kubeconfig`, async () => {
       const res = await runKubectl(k.bin.kubectl, parent, ['-n', t.namespace, 'get', 'secret', `${name}-kubeconfig`, '-o', 'jsonpath={.data.config}']);
@@ -183,7 +216,7 @@ describe('a tenant tree three levels deep', () => {
   const vnest = async (...args: string[]) => {
     const k = await kit();
     try {
-      const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], { env: { ...process.env, VNEST_KUBECTL: k.bin.kubectl }, timeout: 120_000 });
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], { env: { ...process.env, VNEST_KUBECTL: k.bin.kubectl, VNEST_HELM: k.bin.helm }, timeout: 120_000 });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -202,6 +235,28 @@ describe('a tenant tree three levels deep', () => {
     expect(await domain(admin('a'))).toBe('a.example.org');
     expect(await domain(admin('b'))).toBe('b.a.example.org');
     expect(await domain(admin('c'))).toBe('c.b.a.example.org');
+  });
+
+  it('applies a tenant type\'s objects inside the new tenant, CRDs and namespaces first, and reports it', async () => {
+    const info = await eventually('the type applied in c', async () => {
+      const data = (await bed().json<{ data: Record<string, string> }>(admin('c'), '-n', 'kube-public', 'get', 'configmap', 'vnest-info')).data;
+      return data.bootstrap?.startsWith('applied 5') ? data : undefined;
+    });
+    expect(info).toMatchObject({ tenant: 'c', type: 'team', bootstrap: 'applied 5 object(s)' });
+    expect(await bed().kubectl(admin('c'), 'get', 'namespace', 'team-apps', '-o', 'jsonpath={.metadata.labels.team}')).toBe('yes');
+    expect(await bed().kubectl(admin('c'), '-n', 'team-apps', 'get', 'resourcequota', 'team-quota', '-o', 'jsonpath={.spec.hard.pods}')).toBe('20');
+    expect(await bed().kubectl(admin('c'), '-n', 'team-apps', 'get', 'role', 'team-reader', '-o', 'name')).toBe('role.rbac.authorization.k8s.io/team-reader\n');
+    expect(await bed().kubectl(admin('c'), '-n', 'team-apps', 'get', 'budgets.tenant.example', 'default', '-o', 'jsonpath={.spec.limit}')).toBe('5');
+    // Tenants made without a type get nothing of it.
+    expect((await runKubectl((await kit()).bin.kubectl, admin('b'), ['get', 'namespace', 'team-apps'])).code).not.toBe(0);
+  });
+
+  it('vnest create --type names a type the platform team defined, or says which there are', async () => {
+    const res = await vnest('create', 'typed', '--type', 'nope', `--kubeconfig=${bed().host.kubeconfigPath}`);
+    expect(res.code).toBe(8);
+    expect(res.stderr).toContain('no tenant type "nope" on this cluster (it defines none)');
+    // Nothing was installed.
+    expect((await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['get', 'namespace', 'typed'])).code).not.toBe(0);
   });
 
   it('vnest list --tree shows each kubeconfig the tenants below its cluster, and nothing above', async () => {
