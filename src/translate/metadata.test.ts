@@ -33,6 +33,11 @@ describe('hostMetadata and managedMetadata', () => {
     expect(meta.annotations).toEqual({ 'vnest.dev/object-name': 'p', 'vnest.dev/object-namespace': 'app', 'vnest.dev/object-uid': 'u1', 'vnest.dev/object-kind': 'Pod' });
   });
 
+  it('carries a nested tenant\'s control-plane label under a key only this tenant\'s selectors use', () => {
+    const meta = hostMetadata({ metadata: { name: 'b-0', namespace: 'team-b', uid: 'u2', labels: { 'vnest.dev/control-plane': 'b' } } }, 'Pod', 'b-0-x-team-b-x-a', { tenant: 'a', hostNamespace: 'h', policy });
+    expect(meta.labels).toEqual({ 'vnest.dev/tenant': 'a', 'vnest.dev/namespace': 'team-b', 'vnest.dev/nested-control-plane': 'b' });
+  });
+
   it('leaves the keys host controllers add out of the view a sync compares', () => {
     const view = managedMetadata({ name: 'c', annotations: { 'pv.kubernetes.io/bind-completed': 'yes', 'vnest.dev/object-uid': 'u1', note: 'x' }, labels: { app: 'a' } }, policy);
     expect(view).toEqual({ labels: { app: 'a' }, annotations: { 'vnest.dev/object-uid': 'u1', note: 'x' } });

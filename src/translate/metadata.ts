@@ -20,6 +20,14 @@ export const marks = {
   tokenIssued: 'vnest.dev/token-issued',
   /** Prefix of host pod annotations that carry service-account tokens. */
   tokenPrefix: 'vnest.dev/token-',
+  /**
+   * Label the chart puts on a tenant's control-plane pod; its Services and NetworkPolicies select
+   * on it. A tenant can set it on its own pods, so it is never copied as it is: a nested tenant's
+   * control-plane pod gets `nestedControlPlane` on the host instead, which only this tenant's
+   * (namespace-narrowed) Service selectors use.
+   */
+  controlPlane: 'vnest.dev/control-plane',
+  nestedControlPlane: 'vnest.dev/nested-control-plane',
   /** Label on the exported kubeconfig Secret, by which `vnest list` finds the tenants of a cluster. */
   kubeconfig: 'vnest.dev/kubeconfig',
   /** Label on a Service shared into tenants (its provider sets it; `share-with` says with whom). */
@@ -81,6 +89,8 @@ export function hostMetadata(vObj: KubeObject, kind: string, hostName: string, c
   const { labels, annotations } = copiedMetadata(vObj.metadata, ctx.policy);
   labels[marks.tenant] = ctx.tenant;
   if (vObj.metadata.namespace) labels[marks.namespace] = vObj.metadata.namespace;
+  const nested = vObj.metadata.labels?.[marks.controlPlane];
+  if (nested !== undefined) labels[marks.nestedControlPlane] = nested;
   annotations[marks.objectName] = vObj.metadata.name;
   annotations[marks.objectNamespace] = vObj.metadata.namespace ?? '';
   annotations[marks.objectUid] = vObj.metadata.uid ?? '';

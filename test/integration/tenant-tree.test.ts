@@ -230,6 +230,31 @@ describe('a tenant tree three levels deep', () => {
     for (const t of tree) expect(await bed().kubectl(admin(t.tenant), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}')).toBe('vnest-admin');
   });
 
+  it('routes a child\'s Service in its parent to the child\'s control-plane pod on the host', async () => {
+    // b's control plane as the chart runs it in a: a pod labelled vnest.dev/control-plane=b, which
+    // b's owner Service selects. (Here b's control plane is a process; this pod stands in for it.)
+    await eventually('the default ServiceAccount in a/team-b', async () => (await runKubectl((await kit()).bin.kubectl, admin('a'), ['-n', 'team-b', 'get', 'sa', 'default'])).code === 0);
+    await kubectlOk((await kit()).bin.kubectl, admin('a'), ['apply', '-f', '-'], { input: JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'b-0', namespace: 'team-b', labels: { 'vnest.dev/control-plane': 'b' } },
+      spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
+    }) });
+    const hostPod = hostName('b-0', 'team-b', 'a');
+    const ip = await eventually('b-0 running on the host', async () => {
+      const p = await bed().json<PodJson>(bed().host.kubeconfigPath, '-n', 'tenants', 'get', 'pod', hostPod).catch(() => undefined);
+      return p?.status.phase === 'Running' && p.status.podIP ? p.status.podIP : undefined;
+    });
+    // The copy of b's Service on the host has that pod as its endpoint, and no other pod of a.
+    const service = hostName('b', 'team-b', 'a');
+    await eventually('the endpoint of b\'s Service on the host', async () => {
+      const slices = await bed().json<List<{ endpoints?: Array<{ addresses: string[] }> }>>(bed().host.kubeconfigPath, '-n', 'tenants', 'get', 'endpointslices', '-l', `kubernetes.io/service-name=${service}`);
+      return JSON.stringify(slices.items.flatMap((e) => e.endpoints ?? []).flatMap((e) => e.addresses)) === JSON.stringify([ip]);
+    });
+    const hostLabels = (await bed().json<PodJson>(bed().host.kubeconfigPath, '-n', 'tenants', 'get', 'pod', hostPod)).metadata.labels ?? {};
+    // The control-plane key itself is never copied: a's pods cannot be selected by the host's own Services for a.
+    expect(hostLabels['vnest.dev/control-plane']).toBeUndefined();
+    expect(hostLabels['vnest.dev/nested-control-plane']).toBe('b');
+  });
+
   it('gives each tenant a domain under its parent\'s, published in its cluster for its children', async () => {
     const domain = async (kubeconfig: string) => bed().kubectl(kubeconfig, '-n', 'kube-public', 'get', 'configmap', 'vnest-info', '-o', 'jsonpath={.data.domain}');
     expect(await domain(admin('a'))).toBe('a.example.org');
@@ -419,6 +444,7 @@ describe('a tenant tree three levels deep', () => {
     await bed().stopTenant('c');
     await bed().stopTenant('b');
     await bed().kubectl(bed().parentKubeconfig('b'), '-n', 'team-b', 'delete', 'service', 'b', '--wait=false');
+    await bed().kubectl(bed().parentKubeconfig('b'), '-n', 'team-b', 'delete', 'pod', 'b-0', '--wait=false');
     const kinds = 'pods,secrets,configmaps,services,persistentvolumeclaims,ingresses.networking.k8s.io';
     await eventually('nothing of b left in a', async () => (await bed().json<List<Json>>(admin('a'), '-n', 'team-b', 'get', kinds, '-l', 'vnest.dev/tenant=b')).items.length === 0, 120_000);
     await eventually('nothing of b left on the host', async () => {

@@ -12,6 +12,11 @@ describe('hostServiceSpec', () => {
     expect(spec).toEqual({ type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ port: 80 }], selector: { app: 'web', 'vnest.dev/tenant': 't1', 'vnest.dev/namespace': 'app' } });
   });
 
+  it('selects a nested tenant\'s control-plane pod by the key its host copy carries', () => {
+    const { spec } = hostServiceSpec(svc({ selector: { 'vnest.dev/control-plane': 'b' } }), 'a', defaultPolicy(), '10.96.0.20');
+    expect(spec.selector).toEqual({ 'vnest.dev/nested-control-plane': 'b', 'vnest.dev/tenant': 'a', 'vnest.dev/namespace': 'app' });
+  });
+
   it('refuses external IPs, load-balancer fields, unknown fields and types the operator did not allow', () => {
     const { problems } = hostServiceSpec(svc({
       type: 'LoadBalancer', externalIPs: ['1.2.3.4'], loadBalancerIP: '1.2.3.4', loadBalancerSourceRanges: ['0.0.0.0/0'], loadBalancerClass: 'x', futureField: true,

@@ -56,7 +56,9 @@ export function hostServiceSpec(v: Service, tenant: string, policy: IsolationPol
   if (headless(v)) s.clusterIP = 'None';
   else if (hasIp(v) && clusterIP) s.clusterIP = clusterIP;
   if (s.selector && Object.keys(s.selector).length > 0) {
-    s.selector = { ...s.selector, [marks.tenant]: tenant, [marks.namespace]: v.metadata.namespace };
+    // A nested tenant's Services select its control-plane pod by the key its host copy carries.
+    const { [marks.controlPlane]: nested, ...rest } = s.selector as Record<string, string>;
+    s.selector = { ...rest, ...(nested !== undefined ? { [marks.nestedControlPlane]: nested } : {}), [marks.tenant]: tenant, [marks.namespace]: v.metadata.namespace };
   }
   return { spec: s, problems: out.problems };
 }
@@ -84,7 +86,7 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
     const kept = copiedMetadata({ name: '', labels: selector }, config.policy).labels;
     // The tenant and namespace marks are replaced by this tenant's own (a nested tenant's Services
     // select on them), so they select as before.
-    const lost = Object.keys(selector).filter((k) => !(k in kept) && k !== marks.tenant && k !== marks.namespace);
+    const lost = Object.keys(selector).filter((k) => !(k in kept) && k !== marks.tenant && k !== marks.namespace && k !== marks.controlPlane);
     if (lost.length) await sc.warn(v, 'SelectorNotSynced', `selector keys ${lost.join(', ')} are not copied to host pods (operator setting: hostLabels); this Service selects no pods on the host`);
   }
 
