@@ -70,6 +70,7 @@ export const types = {
   pvcs: core('persistentvolumeclaims', 'PersistentVolumeClaim'),
   services: core('services', 'Service'),
   nodes: core('nodes', 'Node', false),
+  namespaces: core('namespaces', 'Namespace', false),
   events: core('events', 'Event'),
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
 } satisfies Record<string, ResourceType>;

@@ -11,13 +11,11 @@ import { objectKey } from '../kube/informer.ts';
 import { marks } from '../translate/metadata.ts';
 import { splitKey } from '../translate/names.ts';
 import { sharedName, sharedNamespace, sharedWith, sharedWithSubtree } from '../translate/sharing.ts';
-import { core, types, type SyncContext } from './context.ts';
+import { types, type SyncContext } from './context.ts';
 import { guardedPatch } from './patcher.ts';
 
 interface ServicePort { name?: string; port: number; protocol?: string }
 type Service = KubeObject & { spec: { clusterIP?: string; clusterIPs?: string[]; type?: string; ports?: ServicePort[] } };
-
-const namespaces = core('namespaces', 'Namespace', false);
 
 /** What the tenant's copy of shared host Service `h` is. */
 function desired(h: Service): { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: Record<string, unknown> } {
@@ -67,7 +65,7 @@ export function createSharedServices(ctx: SyncContext): { controller: Controller
       return;
     }
     if (!namespaceReady) {
-      await ctx.virtual.create(namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: sharedNamespace, labels: { [marks.managed]: 'true' } } }).catch((err: unknown) => {
+      await ctx.virtual.create(types.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: sharedNamespace, labels: { [marks.managed]: 'true' } } }).catch((err: unknown) => {
         if (!isAlreadyExists(err)) throw err;
       });
       namespaceReady = true;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copiedMetadata, hostMetadata, managedMetadata } from './metadata.ts';
+import { copiedMetadata, hostMatchLabels, hostMetadata, managedMetadata } from './metadata.ts';
 import { defaultPolicy, keyListed } from './policy.ts';
 
 const policy = defaultPolicy();
@@ -43,11 +43,23 @@ describe('hostMetadata and managedMetadata', () => {
     expect(view).toEqual({ labels: { app: 'a' }, annotations: { 'vnest.dev/object-uid': 'u1', note: 'x' } });
   });
 
-  it('never copies vnest.dev/ keys of a tenant object: the host copy carries only this tenant\'s marks', () => {
+  it('never copies vnest.dev/ keys of a tenant object as they are: labels go under nested- keys, annotations nowhere', () => {
     // A forged mark, or a nested tenant's own marks on its host copies in this tenant's cluster.
-    const meta = hostMetadata({ metadata: { name: 'p', namespace: 'app', uid: 'u1', labels: { 'vnest.dev/tenant': 'victim', app: 'a' }, annotations: { 'vnest.dev/object-uid': 'x', 'vnest.dev/token-a': 't' } } }, 'Pod', 'p-x-app-x-t1', { tenant: 't1', hostNamespace: 'h', policy });
-    expect(meta.labels).toEqual({ app: 'a', 'vnest.dev/tenant': 't1', 'vnest.dev/namespace': 'app' });
+    const long = `vnest.dev/${'x'.repeat(57)}`;
+    const meta = hostMetadata({ metadata: { name: 'p', namespace: 'app', uid: 'u1', labels: { 'vnest.dev/tenant': 'victim', 'vnest.dev/nested-tenant': 'v2', [long]: 'y', app: 'a' }, annotations: { 'vnest.dev/object-uid': 'x', 'vnest.dev/token-a': 't' } } }, 'Pod', 'p-x-app-x-t1', { tenant: 't1', hostNamespace: 'h', policy });
+    expect(meta.labels).toEqual({ app: 'a', 'vnest.dev/tenant': 't1', 'vnest.dev/namespace': 'app', 'vnest.dev/nested-tenant': 'victim', 'vnest.dev/nested-nested-tenant': 'v2' });
     expect(meta.annotations).toEqual({ 'vnest.dev/object-name': 'p', 'vnest.dev/object-namespace': 'app', 'vnest.dev/object-uid': 'u1', 'vnest.dev/object-kind': 'Pod' });
+  });
+});
+
+describe('hostMatchLabels', () => {
+  it('narrows a selector to the tenant\'s pods of the namespace and carries vnest.dev/ keys as host copies do', () => {
+    expect(hostMatchLabels({ app: 'web', 'vnest.dev/tenant': 'b', 'vnest.dev/control-plane': 'b' }, 'a', 'team-b')).toEqual({
+      app: 'web', 'vnest.dev/nested-tenant': 'b', 'vnest.dev/nested-control-plane': 'b', 'vnest.dev/tenant': 'a', 'vnest.dev/namespace': 'team-b',
+    });
+    // Too long to carry: kept as it is, so it selects nothing on the host (no copy carries it).
+    const long = `vnest.dev/${'x'.repeat(57)}`;
+    expect(hostMatchLabels({ [long]: 'y' }, 'a', 'n')[long]).toBe('y');
   });
 });
 

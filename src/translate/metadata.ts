@@ -23,8 +23,7 @@ export const marks = {
   /**
    * Label the chart puts on a tenant's control-plane pod; its Services and NetworkPolicies select
    * on it. A tenant can set it on its own pods, so it is never copied as it is: a nested tenant's
-   * control-plane pod gets `nestedControlPlane` on the host instead, which only this tenant's
-   * (namespace-narrowed) Service selectors use.
+   * control-plane pod gets `nestedControlPlane` on the host instead (see nestedKey).
    */
   controlPlane: 'vnest.dev/control-plane',
   nestedControlPlane: 'vnest.dev/nested-control-plane',
@@ -45,6 +44,20 @@ export const marks = {
 } as const;
 
 const prefix = 'vnest.dev/';
+
+/**
+ * The host key of a vnest.dev/ label a tenant object carries: `vnest.dev/nested-<rest>`, or
+ * undefined when that would be too long for a label key. A nested tenant's syncer marks its host
+ * copies (in this tenant's cluster) with vnest.dev/ labels and selects on them; carried under
+ * this key they keep selecting the same pods one level down, and they can never pass for this
+ * tenant's own marks, which host Services and NetworkPolicies trust. Selectors of a tenant object
+ * are translated by the same rule, always narrowed to this tenant's pods of that namespace.
+ */
+export function nestedKey(key: string): string | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const name = `nested-${key.slice(prefix.length)}`;
+  return name.length <= 63 ? `${prefix}${name}` : undefined;
+}
 
 
 export interface HostMetaContext {
@@ -89,8 +102,10 @@ export function hostMetadata(vObj: KubeObject, kind: string, hostName: string, c
   const { labels, annotations } = copiedMetadata(vObj.metadata, ctx.policy);
   labels[marks.tenant] = ctx.tenant;
   if (vObj.metadata.namespace) labels[marks.namespace] = vObj.metadata.namespace;
-  const nested = vObj.metadata.labels?.[marks.controlPlane];
-  if (nested !== undefined) labels[marks.nestedControlPlane] = nested;
+  for (const [k, v] of Object.entries(vObj.metadata.labels ?? {})) {
+    const nested = nestedKey(k);
+    if (nested) labels[nested] = v;
+  }
   annotations[marks.objectName] = vObj.metadata.name;
   annotations[marks.objectNamespace] = vObj.metadata.namespace ?? '';
   annotations[marks.objectUid] = vObj.metadata.uid ?? '';
@@ -102,6 +117,21 @@ export function hostMetadata(vObj: KubeObject, kind: string, hostName: string, c
     annotations,
     ...(ctx.owner ? { ownerReferences: [ctx.owner] } : {}),
   };
+}
+
+/**
+ * A tenant's selector key as host copies carry it: vnest.dev/ keys under nestedKey (kept as they
+ * are when too long: no host copy carries them, so the selector selects nothing, as on the host).
+ */
+export function hostSelectorKey(key: string): string {
+  return key.startsWith(prefix) ? (nestedKey(key) ?? key) : key;
+}
+
+/** A tenant's matchLabels selector for its pods of `namespace`, as their host copies carry it. */
+export function hostMatchLabels(selector: Record<string, string>, tenant: string, namespace: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(selector)) out[hostSelectorKey(k)] = v;
+  return { ...out, [marks.tenant]: tenant, [marks.namespace]: namespace };
 }
 
 export type Ownership = 'ours' | 'stale' | 'foreign';

@@ -157,12 +157,15 @@ describe('hostile tenant', () => {
     });
   });
 
-  it('copies no mark a tenant wrote on its pod: the host copy carries this tenant\'s marks only', async () => {
+  it('copies no mark a tenant wrote on its pod: the host copy carries this tenant\'s marks, forged labels only under nested- keys', async () => {
     await apply(forgedMarks);
     const hPod = await eventually('the host copy of the pod with forged marks', () => hostGet('pods', h('forged')));
     const vUid = (await bed().virtualJson<Json>(tenant, '-n', ns, 'get', 'pod', 'forged')).metadata.uid as string;
     const vnestKeys = (m: Record<string, string> | undefined) => Object.fromEntries(Object.entries(m ?? {}).filter(([k]) => k.startsWith('vnest.dev/')));
-    expect(vnestKeys(hPod.metadata.labels as Record<string, string>)).toEqual({ 'vnest.dev/tenant': tenant, 'vnest.dev/namespace': ns });
+    // Forged labels stay under nested- keys, which only this tenant's own narrowed selectors use.
+    expect(vnestKeys(hPod.metadata.labels as Record<string, string>)).toEqual({
+      'vnest.dev/tenant': tenant, 'vnest.dev/namespace': ns, 'vnest.dev/nested-tenant': 'victim', 'vnest.dev/nested-namespace': 'kube-system',
+    });
     expect(vnestKeys(hPod.metadata.annotations as Record<string, string>)).toEqual({
       'vnest.dev/object-name': 'forged', 'vnest.dev/object-namespace': ns, 'vnest.dev/object-uid': vUid, 'vnest.dev/object-kind': 'Pod',
     });

@@ -31,7 +31,17 @@ describe('a tenant on a real node', async () => {
     // leads there, so pods reach it as they would reach a front door pod.
     const port = await ports.next();
     const address = await bed.host.routeServiceHere(hostNamespace, tenant, port);
-    await bed.startSyncer(tenant, { listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`, coredns: true, frontDoorIp: address });
+    // A host Service its provider shares with this tenant (and one it shares with another).
+    await bed.hostKubectl('create', 'namespace', 'infra');
+    const infraApply = (...objs: unknown[]) => kubectlOk(k.bin.kubectl, bed.host.kubeconfigPath, ['apply', '-f', '-'], { input: objs.map((o) => JSON.stringify(o)).join('\n') });
+    await infraApply(
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'metrics', namespace: 'infra', labels: { app: 'metrics' } }, spec: { nodeSelector: { type: 'real' }, ...podSpec('mkdir -p /tmp/www && echo "metrics here" > /tmp/www/index.html && exec httpd -f -p 9090 -h /tmp/www') } },
+      ...[['metrics', tenant], ['private', 'someone-else']].map(([name, shareWith]) => ({
+        apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'infra', labels: { 'vnest.dev/shared': 'true' }, annotations: { 'vnest.dev/share-with': shareWith } },
+        spec: { selector: { app: 'metrics' }, ports: [{ port: 80, targetPort: 9090 }] },
+      })),
+    );
+    await bed.startSyncer(tenant, { listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`, coredns: true, frontDoorIp: address, sharedServices: true });
     const secret = await bed.hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', `${tenant}-kubeconfig`);
     kubeconfig = join(bed.host.controlPlane.dir, 'tenant.kubeconfig');
     await writeFile(kubeconfig, Buffer.from(secret.data.config ?? '', 'base64'));
@@ -88,6 +98,46 @@ describe('a tenant on a real node', async () => {
       }, { timeoutMs: 60_000, intervalMs: 1000 });
       expect(body).toBe(`served by ${webPod}\n`);
     }
+  });
+
+  it('reaches a host Service shared with the tenant by its cluster IP and by name, and sees none it was not given', async () => {
+    const hostIp = await env.current.hostKubectl('-n', 'infra', 'get', 'service', 'metrics', '-o', 'jsonpath={.spec.clusterIP}');
+    const shared = await waitFor('the shared Service in the tenant', async () => {
+      const r = await tryKubectl('-n', 'vnest-shared', 'get', 'services', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.clusterIP}{"\\n"}{end}');
+      return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(shared).toBe(`infra-metrics=${hostIp}`);
+    for (const url of [`http://${hostIp}/`, 'http://infra-metrics.vnest-shared.svc.cluster.local/']) {
+      const body = await waitFor(`GET ${url}`, async () => {
+        const r = await inCli(`timeout 5 wget -q -O - ${url}`);
+        return r.code === 0 ? r.stdout : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 1000 });
+      expect(body).toBe('metrics here\n');
+    }
+  });
+
+  it('enforces the tenant\'s own NetworkPolicy on the real node, within the tenant only', async () => {
+    const webIp = await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].status.podIP}');
+    const reach = async (pod: string) => (await tryKubectl('-n', 'apps', 'exec', pod, '--', 'sh', '-c', `nc -w 2 ${webIp} 8080 </dev/null && echo open || echo closed`)).stdout.trim();
+    await apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'friend', namespace: 'apps', labels: { role: 'client' } }, spec: podSpec('exec sleep 3600') });
+    await kubectl('-n', 'apps', 'wait', '--for=condition=Ready', 'pod/friend', '--timeout=90s');
+    expect(await reach('cli')).toBe('open');
+    await apply({
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'web-clients', namespace: 'apps' },
+      spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 8080 }] }] },
+    });
+    // The host copy selects this tenant's web pods of that namespace, and admits its clients only.
+    const copy = await waitFor('the host copy of the policy', async () => {
+      const r = await env.current.hostJson<{ items: Array<{ spec: { podSelector: unknown; ingress: Array<{ from: Array<{ podSelector: unknown }> }> } }> }>('-n', hostNamespace, 'get', 'networkpolicies', '-l', `vnest.dev/tenant=${tenant}`);
+      return r.items[0];
+    }, { timeoutMs: 30_000 });
+    const own = { 'vnest.dev/tenant': tenant, 'vnest.dev/namespace': 'apps' };
+    expect(copy.spec.podSelector).toEqual({ matchLabels: { app: 'web', ...own } });
+    expect(copy.spec.ingress[0]?.from).toEqual([{ podSelector: { matchLabels: { role: 'client', ...own } } }]);
+    await waitFor('the policy enforced', async () => (await reach('cli')) === 'closed' && (await reach('friend')) === 'open', { timeoutMs: 60_000, intervalMs: 1000 });
+    await kubectl('-n', 'apps', 'delete', 'networkpolicy', 'web-clients');
+    await waitFor('the host copy gone and web open again', async () => (await reach('cli')) === 'open', { timeoutMs: 60_000, intervalMs: 1000 });
+    expect((await env.current.hostJson<{ items: unknown[] }>('-n', hostNamespace, 'get', 'networkpolicies')).items).toEqual([]);
   });
 
   it('serves logs, exec with exit codes, attach and port-forward of real containers through the front door', async () => {

@@ -5,6 +5,7 @@ import type { ResolvedCustomResource } from '../custom/discovery.ts';
 import { createReferencedSync } from './configmaps.ts';
 import { EventSync } from './events.ts';
 import { createIngressSync } from './ingresses.ts';
+import { createNetworkPolicySync } from './network-policies.ts';
 import { VirtualNodes } from './nodes.ts';
 import { createPodSync } from './pods.ts';
 import { createPvcSync } from './pvcs.ts';
@@ -54,6 +55,7 @@ export const resources: Record<string, ResourceEntry> = {
   persistentvolumeclaims: { create: (ctx) => createPvcSync(ctx), hostRules: [owned('persistentvolumeclaims')] },
   services: { create: (ctx) => createServiceSync(ctx), hostRules: [owned('services')] },
   ingresses: { create: (ctx, s) => createIngressSync(ctx, s.refs), hostRules: [{ ...owned('ingresses'), apiGroups: ['networking.k8s.io'] }] },
+  networkpolicies: { create: (ctx) => createNetworkPolicySync(ctx), hostRules: [{ ...owned('networkpolicies'), apiGroups: ['networking.k8s.io'] }] },
   events: { create: (ctx) => new EventSync(ctx), hostRules: [{ apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] }] },
 };
 

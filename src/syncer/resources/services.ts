@@ -4,7 +4,7 @@
 // select only this tenant's pods of the Service's virtual namespace.
 import type { KubeObject } from '../../kube/client.ts';
 import { isInvalid, isNotFound, KubeApiError } from '../../kube/errors.ts';
-import { copiedMetadata, hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
+import { copiedMetadata, hostMatchLabels, hostMetadata, managedMetadata, nestedKey } from '../../translate/metadata.ts';
 import { allowedPaths, type IsolationPolicy } from '../../translate/policy.ts';
 import { sharedNamespace } from '../../translate/sharing.ts';
 import { list, project, type Projection, type Shape } from '../../translate/shape.ts';
@@ -56,9 +56,7 @@ export function hostServiceSpec(v: Service, tenant: string, policy: IsolationPol
   if (headless(v)) s.clusterIP = 'None';
   else if (hasIp(v) && clusterIP) s.clusterIP = clusterIP;
   if (s.selector && Object.keys(s.selector).length > 0) {
-    // A nested tenant's Services select its control-plane pod by the key its host copy carries.
-    const { [marks.controlPlane]: nested, ...rest } = s.selector as Record<string, string>;
-    s.selector = { ...rest, ...(nested !== undefined ? { [marks.nestedControlPlane]: nested } : {}), [marks.tenant]: tenant, [marks.namespace]: v.metadata.namespace };
+    s.selector = hostMatchLabels(s.selector as Record<string, string>, tenant, v.metadata.namespace ?? '');
   }
   return { spec: s, problems: out.problems };
 }
@@ -84,9 +82,8 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
   async function warnUnsyncedSelector(v: Service): Promise<void> {
     const selector: Record<string, string> = v.spec.selector ?? {};
     const kept = copiedMetadata({ name: '', labels: selector }, config.policy).labels;
-    // The tenant and namespace marks are replaced by this tenant's own (a nested tenant's Services
-    // select on them), so they select as before.
-    const lost = Object.keys(selector).filter((k) => !(k in kept) && k !== marks.tenant && k !== marks.namespace && k !== marks.controlPlane);
+    // vnest.dev/ keys (a nested tenant's marks) are carried under nestedKey and select as before.
+    const lost = Object.keys(selector).filter((k) => !(k in kept) && !nestedKey(k));
     if (lost.length) await sc.warn(v, 'SelectorNotSynced', `selector keys ${lost.join(', ')} are not copied to host pods (operator setting: hostLabels); this Service selects no pods on the host`);
   }
 
