@@ -1,5 +1,6 @@
 // Shared services into this tenant (see translate/sharing.ts for the permission model): for each
-// host Service its provider shares with this tenant, a selectorless Service with the same cluster
+// host Service its provider shares with this tenant, or a sibling exports to it and this tenant
+// takes, a selectorless Service with the same cluster
 // IP and ports in the tenant's vnest-shared namespace. Traffic from the tenant's pods (which run
 // on the host) to that IP is the host's own routing. A copy carries the share on to this tenant's
 // children (label and `share-with: *`) unless the provider withheld it from subtrees. Only
@@ -10,7 +11,7 @@ import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { objectKey } from '../kube/informer.ts';
 import { marks } from '../translate/metadata.ts';
 import { splitKey } from '../translate/names.ts';
-import { sharedName, sharedNamespace, sharedWith, sharedWithSubtree } from '../translate/sharing.ts';
+import { exporterOf, importAccepted, importName, imports, sharedName, sharedNamespace, sharedWith, sharedWithSubtree } from '../translate/sharing.ts';
 import { types, type SyncContext } from './context.ts';
 import { guardedPatch } from './patcher.ts';
 
@@ -36,9 +37,16 @@ export function createSharedServices(ctx: SyncContext): { controller: Controller
   // Every namespace of the host, only Services a provider labelled as shared.
   const hInformer = ctx.informers.host<Service>(types.services, { namespace: '', labelSelector: `${marks.shared}=true` });
   const vInformer = ctx.informers.virtual<Service>(types.services);
+  // Whose exports this tenant takes: its admin's word, in its own cluster.
+  const vConfigMaps = ctx.informers.virtual<KubeObject & { data?: Record<string, string> }>(types.configmaps);
+  const importsKey = `${imports.namespace}/${imports.name}`;
   let namespaceReady = false;
 
-  const sourceOf = (vName: string) => hInformer.list().find((h) => sharedName(h.metadata.namespace ?? '', h.metadata.name) === vName && sharedWith(h, config.tenant, config.hostNamespace));
+  /** A provider's share shows as `<namespace>-<name>`, a sibling's export as `<tenant>-<namespace>-<name>`. */
+  const nameOf = (h: Service) => (exporterOf(h) ? importName(h) : sharedName(h.metadata.namespace ?? '', h.metadata.name));
+  const visible = (h: Service) => sharedWith(h, config.tenant, config.hostNamespace)
+    && (!exporterOf(h) || importAccepted(h, vConfigMaps.get(importsKey)?.data?.[imports.key]));
+  const sourceOf = (vName: string) => hInformer.list().find((h) => nameOf(h) === vName && visible(h));
 
   async function reconcile(vKey: string): Promise<void> {
     const { name } = splitKey(vKey);
@@ -85,8 +93,12 @@ export function createSharedServices(ctx: SyncContext): { controller: Controller
   }
 
   const controller = new Controller({ name: 'shared-services', workers: 2, logger: ctx.log, reconcile });
-  const fromHost = (h: Service) => controller.enqueue(`${sharedNamespace}/${sharedName(h.metadata.namespace ?? '', h.metadata.name)}`);
+  const fromHost = (h: Service) => controller.enqueue(`${sharedNamespace}/${nameOf(h)}`);
   hInformer.addHandlers({ onAdd: fromHost, onUpdate: (old, h) => { fromHost(old); fromHost(h); }, onDelete: fromHost });
+  const fromImports = (c: KubeObject) => {
+    if (objectKey(c) === importsKey) for (const h of hInformer.list()) fromHost(h);
+  };
+  vConfigMaps.addHandlers({ onAdd: fromImports, onUpdate: (_, c) => fromImports(c), onDelete: fromImports });
   const fromVirtual = (v: Service) => {
     if (v.metadata.namespace === sharedNamespace) controller.enqueue(objectKey(v));
   };

@@ -35,6 +35,12 @@ export const marks = {
   shareWith: 'vnest.dev/share-with',
   /** Annotation on a shared Service: "false" keeps it from the named tenants' own children. */
   shareSubtree: 'vnest.dev/share-subtree',
+  /**
+   * Annotation a tenant puts on one of its own Services to export it to sibling tenants (`name` or
+   * `namespace/name`, comma-separated): the one vnest.dev/ key a tenant writes. Its host copy is
+   * then shared with them, and they see it when they accept this tenant's exports.
+   */
+  exportTo: 'vnest.dev/export-to',
   /** Annotation on a tenant's copy of a shared Service: where it comes from (`namespace/name`). */
   sharedFrom: 'vnest.dev/shared-from',
   /** Annotation on the exported kubeconfig Secret: the tenant's domain. */

@@ -3,6 +3,10 @@
 // `namespace/name`, or `*` for every tenant of that cluster) appears in the tenant's cluster, in
 // namespace vnest-shared, with the same cluster IP. The tenant's children get it too unless the
 // provider says vnest.dev/share-subtree: "false". Nothing is shared by default.
+//
+// Between siblings both sides must say so: a tenant exports one of its Services by annotating it
+// vnest.dev/export-to (its syncer then shares the host copy with the siblings named), and a
+// sibling takes it only when its own kube-system/vnest-imports ConfigMap names the exporter.
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../kube/client.ts';
 import { marks } from './metadata.ts';
@@ -21,6 +25,50 @@ export function sharedWith(s: Service, tenant: string, hostNamespace: string): b
   if (!ip || ip === 'None' || (s.spec?.type ?? 'ClusterIP') === 'ExternalName') return false;
   const entries = (s.metadata.annotations?.[marks.shareWith] ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   return entries.some((e) => e === '*' || e === tenant || e === `${hostNamespace}/${tenant}`);
+}
+
+/** Where a tenant says whose exports it takes: ConfigMap kube-system/vnest-imports, key `from`. */
+export const imports = { namespace: 'kube-system', name: 'vnest-imports', key: 'from' } as const;
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const tenantRef = (e: string) => {
+  const parts = e.split('/');
+  return parts.length <= 2 && parts.every((p) => dnsLabel.test(p));
+};
+const entries = (text: string | undefined) => (text ?? '').split(/[\s,]+/).map((e) => e.trim()).filter(Boolean);
+
+/** The siblings a tenant's Service is exported to (vnest.dev/export-to), and what is wrong with the list. */
+export function exportTargets(s: KubeObject): { targets: string[]; problems: string[] } {
+  const list = entries(s.metadata.annotations?.[marks.exportTo]);
+  const bad = list.filter((e) => !tenantRef(e));
+  return {
+    targets: list.filter(tenantRef),
+    problems: bad.length ? [`metadata.annotations[${marks.exportTo}]: ${bad.map((b) => `"${b}"`).join(', ')} name no tenant; list sibling tenants as name or namespace/name`] : [],
+  };
+}
+
+/** The marks that share a tenant's host copy with the siblings it is exported to (none: no marks). */
+export function exportMarks(targets: string[]): { labels: Record<string, string>; annotations: Record<string, string> } {
+  if (targets.length === 0) return { labels: {}, annotations: {} };
+  return { labels: { [marks.shared]: 'true' }, annotations: { [marks.shareWith]: targets.join(','), [marks.shareSubtree]: 'false' } };
+}
+
+/** The tenant that exported host Service `s` (a tenant's copy, shared by its syncer), if it is one. */
+export function exporterOf(s: Service): string | undefined {
+  return s.metadata.labels?.[marks.tenant];
+}
+
+/** Whether the importing tenant's `from` list (kube-system/vnest-imports) takes the exports of `s`'s tenant. */
+export function importAccepted(s: Service, from: string | undefined): boolean {
+  const exporter = exporterOf(s);
+  if (!exporter) return false;
+  return entries(from).some((e) => e === exporter || e === `${s.metadata.namespace ?? ''}/${exporter}`);
+}
+
+/** The name an export shows under in vnest-shared: `<tenant>-<namespace>-<name>` of the exporter's own Service. */
+export function importName(s: Service): string {
+  const ann = s.metadata.annotations ?? {};
+  return sharedName(`${exporterOf(s) ?? ''}-${ann[marks.objectNamespace] ?? ''}`, ann[marks.objectName] ?? s.metadata.name);
 }
 
 /** Whether the tenant's children may have it too. */

@@ -213,15 +213,20 @@ describe('tenant API front door', async () => {
     expect(upstream).toBe('example.org');
   });
 
-  it('follows the host\'s cluster IP when the virtual one is taken on the host', async () => {
+  it('follows the host\'s cluster IP when the virtual one is taken on the host, keeping the virtual Service\'s identity', async () => {
     await bed().hostKubectl('-n', 'default', 'create', 'service', 'clusterip', 'squatter', '--clusterip=10.96.200.200', '--tcp=80:80');
     await kubectl('-n', 'apps', 'create', 'service', 'clusterip', 'clash', '--clusterip=10.96.200.200', '--tcp=80:80');
-    const ips = await eventually('virtual Service recreated with the host copy\'s IP', async () => {
+    const uid = await kubectl('-n', 'apps', 'get', 'service', 'clash', '-o', 'jsonpath={.metadata.uid}');
+    const ips = await eventually('virtual Service moved to the host copy\'s IP', async () => {
       const v = await runKubectl((await kit()).bin.kubectl, kubeconfig, ['-n', 'apps', 'get', 'service', 'clash', '-o', 'jsonpath={.spec.clusterIP}']);
       const h = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'service', `clash-x-apps-x-${tenant}`, '-o', 'jsonpath={.spec.clusterIP}']);
       return v.code === 0 && h.code === 0 && v.stdout === h.stdout ? v.stdout : undefined;
     });
     expect(ips).not.toBe('10.96.200.200');
+    // The same object (what it owns stays), of its own type again, with one host copy.
+    expect(await kubectl('-n', 'apps', 'get', 'service', 'clash', '-o', 'jsonpath={.metadata.uid} {.spec.type}')).toBe(`${uid} ClusterIP`);
+    const copies = await bed().hostJson<{ items: unknown[] }>('-n', hostNamespace, 'get', 'services', '-l', `vnest.dev/tenant=${tenant}`, '--field-selector', `metadata.name=clash-x-apps-x-${tenant}`);
+    expect(copies.items).toHaveLength(1);
   });
 
   it('points the tenant\'s default/kubernetes Service and in-pod clients at the front door', async () => {

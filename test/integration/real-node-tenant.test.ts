@@ -13,10 +13,12 @@ import { kit, ports, useEnvironment } from '../helpers.ts';
 import { hostNamespace, TenantBed } from '../tenant-bed.ts';
 
 const tenant = 'real';
+/** A sibling of the tenant (same host namespace), to which it exports a Service. */
+const sibling = 'peer';
 
 describe('a tenant on a real node', async () => {
   const k = await kit();
-  const env = useEnvironment(() => TenantBed.start([tenant], { realNodes: 1, nodes: 0 }));
+  const env = useEnvironment(() => TenantBed.start([tenant, sibling], { realNodes: 1, nodes: 0 }));
   let kubeconfig = '';
   const kubectl = (...args: string[]) => kubectlOk(k.bin.kubectl, kubeconfig, args);
   const tryKubectl = (...args: string[]) => runKubectl(k.bin.kubectl, kubeconfig, args);
@@ -42,6 +44,7 @@ describe('a tenant on a real node', async () => {
       })),
     );
     await bed.startSyncer(tenant, { listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`, coredns: true, frontDoorIp: address, sharedServices: true });
+    await bed.startSyncer(sibling, { sharedServices: true });
     const secret = await bed.hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', `${tenant}-kubeconfig`);
     kubeconfig = join(bed.host.controlPlane.dir, 'tenant.kubeconfig');
     await writeFile(kubeconfig, Buffer.from(secret.data.config ?? '', 'base64'));
@@ -138,6 +141,48 @@ describe('a tenant on a real node', async () => {
     await kubectl('-n', 'apps', 'delete', 'networkpolicy', 'web-clients');
     await waitFor('the host copy gone and web open again', async () => (await reach('cli')) === 'open', { timeoutMs: 60_000, intervalMs: 1000 });
     expect((await env.current.hostJson<{ items: unknown[] }>('-n', hostNamespace, 'get', 'networkpolicies')).items).toEqual([]);
+  });
+
+  it('exports a Service to a sibling only when both say so, and opens it to the sibling\'s pods alone', async () => {
+    const bed = env.current;
+    const peer = (...args: string[]) => bed.virtualKubectl(sibling, ...args);
+    const hostApply = (obj: unknown) => kubectlOk(k.bin.kubectl, bed.host.kubeconfigPath, ['apply', '-f', '-'], { input: JSON.stringify(obj) });
+    // The platform isolates the tenant's pods as the chart does: only its own pods get in.
+    const own = { matchLabels: { 'vnest.dev/tenant': tenant } };
+    await hostApply({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'isolate-real', namespace: hostNamespace }, spec: { podSelector: own, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: own }] }] } });
+    await peer('create', 'namespace', 'apps');
+    await waitFor('the default ServiceAccount in peer', async () => (await runKubectl(k.bin.kubectl, bed.virtual(sibling).kubeconfigPath, ['-n', 'apps', 'get', 'sa', 'default'])).code === 0, { timeoutMs: 60_000 });
+    await kubectlOk(k.bin.kubectl, bed.virtual(sibling).kubeconfigPath, ['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'consumer', namespace: 'apps' }, spec: podSpec('exec sleep 3600') }) });
+    await peer('-n', 'apps', 'wait', '--for=condition=Ready', 'pod/consumer', '--timeout=90s');
+    const webIp = await kubectl('-n', 'apps', 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}');
+    // The sibling has no front door here: its pod is reached on the host.
+    const fromPeer = async () => (await runKubectl(k.bin.kubectl, bed.host.kubeconfigPath, ['-n', hostNamespace, 'exec', `consumer-x-apps-x-${sibling}`, '--', 'sh', '-c', `timeout 3 wget -q -O - http://${webIp}/ || echo closed`])).stdout.trim();
+    const imported = async () => (await runKubectl(k.bin.kubectl, bed.virtual(sibling).kubeconfigPath, ['-n', 'vnest-shared', 'get', 'services', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.clusterIP} {end}'])).stdout.trim();
+    await waitFor('the isolation enforced', async () => (await fromPeer()) === 'closed', { timeoutMs: 60_000, intervalMs: 1000 });
+
+    // The sibling asks first: nothing comes of it alone.
+    await peer('-n', 'kube-system', 'create', 'configmap', 'vnest-imports', `--from-literal=from=${tenant}`);
+    // The tenant exports its web Service to the sibling: the sibling sees it, its pods get through.
+    await kubectl('-n', 'apps', 'annotate', 'service', 'web', `vnest.dev/export-to=${sibling}`);
+    await waitFor('the export in the sibling', async () => (await imported()) === `${tenant}-apps-web=${webIp}`, { timeoutMs: 60_000 });
+    const body = await waitFor('the sibling\'s pod through', async () => {
+      const r = await fromPeer();
+      return r.startsWith('served by') ? r : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1000 });
+    expect(body).toMatch(/^served by web-/);
+    // The door opens to the named sibling's pods, on the Service's pods and target port only.
+    const policy = await bed.hostJson<{ spec: { podSelector: unknown; ingress: unknown[] } }>('-n', hostNamespace, 'get', 'networkpolicy', `web-x-apps-x-${tenant}-export`);
+    expect(policy.spec.podSelector).toEqual({ matchLabels: { app: 'web', 'vnest.dev/tenant': tenant, 'vnest.dev/namespace': 'apps' } });
+    expect(policy.spec.ingress[0]).toEqual({ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'vnest.dev/tenant': sibling } } }], ports: [{ port: 8080, protocol: 'TCP' }] });
+
+    // The sibling takes it back: the Service goes, though the door stays open (the exporter's word).
+    await peer('-n', 'kube-system', 'delete', 'configmap', 'vnest-imports');
+    await waitFor('the export gone from the sibling', async () => (await imported()) === '', { timeoutMs: 60_000 });
+    // The tenant withdraws it: its policy goes, the sibling's pods are out again.
+    await kubectl('-n', 'apps', 'annotate', 'service', 'web', 'vnest.dev/export-to-');
+    await waitFor('the door closed again', async () => (await fromPeer()) === 'closed', { timeoutMs: 60_000, intervalMs: 1000 });
+    expect((await runKubectl(k.bin.kubectl, bed.host.kubeconfigPath, ['-n', hostNamespace, 'get', 'networkpolicy', `web-x-apps-x-${tenant}-export`])).code).not.toBe(0);
+    await bed.hostKubectl('-n', hostNamespace, 'delete', 'networkpolicy', 'isolate-real');
   });
 
   it('serves logs, exec with exit codes, attach and port-forward of real containers through the front door', async () => {

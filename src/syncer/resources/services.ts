@@ -3,10 +3,11 @@
 // another Service, the virtual Service is recreated with the IP the host chose. Host selectors
 // select only this tenant's pods of the Service's virtual namespace.
 import type { KubeObject } from '../../kube/client.ts';
-import { isInvalid, isNotFound, KubeApiError } from '../../kube/errors.ts';
+import { isInvalid, KubeApiError } from '../../kube/errors.ts';
+import { exportMarks, exportTargets, sharedNamespace } from '../../translate/sharing.ts';
+import { createExportPolicies } from './service-exports.ts';
 import { copiedMetadata, hostMatchLabels, hostMetadata, managedMetadata, nestedKey } from '../../translate/metadata.ts';
 import { allowedPaths, type IsolationPolicy } from '../../translate/policy.ts';
-import { sharedNamespace } from '../../translate/sharing.ts';
 import { list, project, type Projection, type Shape } from '../../translate/shape.ts';
 import { types, type SyncContext } from '../context.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
@@ -74,12 +75,22 @@ function mutable(spec: Record<string, any>): Record<string, any> {
 
 export function createServiceSync(ctx: SyncContext): SyncController<Service> {
   const { config } = ctx;
-  const toHost = (v: Service, clusterIP?: string): Service => ({
-    apiVersion: 'v1', kind: 'Service', metadata: hostMetadata(v, 'Service', sc.hostNameOf(v), config), spec: hostServiceSpec(v, config.tenant, config.policy, clusterIP).spec,
-  });
+  const exportPolicies = createExportPolicies(ctx);
+  const toHost = (v: Service, clusterIP?: string): Service => {
+    const metadata = hostMetadata(v, 'Service', sc.hostNameOf(v), config);
+    // Exported to siblings (vnest.dev/export-to): the host copy is shared with them.
+    const exported = exportMarks(exportTargets(v).targets);
+    return {
+      apiVersion: 'v1', kind: 'Service',
+      metadata: { ...metadata, labels: { ...metadata.labels, ...exported.labels }, annotations: { ...metadata.annotations, ...exported.annotations } },
+      spec: hostServiceSpec(v, config.tenant, config.policy, clusterIP).spec,
+    };
+  };
 
   /** Selector keys the host copies of pods do not carry: the Service would select nothing there. */
   async function warnUnsyncedSelector(v: Service): Promise<void> {
+    const { problems } = exportTargets(v);
+    if (problems.length) await sc.warn(v, 'ExportRefused', problems.join('; '));
     const selector: Record<string, string> = v.spec.selector ?? {};
     const kept = copiedMetadata({ name: '', labels: selector }, config.policy).labels;
     // vnest.dev/ keys (a nested tenant's marks) are carried under nestedKey and select as before.
@@ -87,15 +98,26 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
     if (lost.length) await sc.warn(v, 'SelectorNotSynced', `selector keys ${lost.join(', ')} are not copied to host pods (operator setting: hostLabels); this Service selects no pods on the host`);
   }
 
-  /** Recreates the virtual Service with the cluster IP the host gave its copy. */
+  /**
+   * Moves the virtual Service to the cluster IP the host gave its copy, keeping the object (its UID
+   * owns things: a nested tenant's owner Service owns every copy that tenant's syncer made). A
+   * cluster IP cannot change in place, but a Service may pass through type ExternalName, which
+   * releases it, and come back with the new one. Returns once the cache has the final object, so
+   * no sync acts on the passing ExternalName state.
+   */
   async function adoptHostIp(v: Service, ip: string): Promise<void> {
-    ctx.log.info({ service: `${v.metadata.namespace}/${v.metadata.name}`, from: v.spec.clusterIP, to: ip }, 'recreating the virtual Service with the host\'s cluster IP');
-    await ctx.virtual.delete(types.services, v.metadata.namespace, v.metadata.name, { uid: v.metadata.uid }).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
+    const { namespace, name } = { namespace: v.metadata.namespace ?? '', name: v.metadata.name };
+    ctx.log.info({ service: `${namespace}/${name}`, from: v.spec.clusterIP, to: ip }, 'moving the virtual Service to the host\'s cluster IP');
+    const type = v.spec.type ?? 'ClusterIP';
+    await ctx.virtual.patch(types.services, namespace, name, { metadata: { resourceVersion: v.metadata.resourceVersion }, spec: { type: 'ExternalName', externalName: 'vnest-moving-cluster-ip.invalid' } }, 'merge');
+    const back = await ctx.virtual.patch<Service>(types.services, namespace, name, { spec: { type, externalName: null, clusterIP: ip, clusterIPs: [ip] } }, 'merge').catch(async (err: unknown) => {
+      // The tenant gave that IP to another of its Services: back to its own IP, and try again later.
+      await ctx.virtual.patch(types.services, namespace, name, { spec: { type, externalName: null, clusterIP: v.spec.clusterIP ?? null, clusterIPs: v.spec.clusterIPs ?? null } }, 'merge')
+        .catch((e: unknown) => ctx.log.error({ service: `${namespace}/${name}`, err: (e as Error).message }, 'could not give the virtual Service its cluster IP back'));
+      throw err;
     });
-    const { uid: _u, resourceVersion: _r, creationTimestamp: _c, managedFields: _m, ...metadata } = v.metadata;
-    const spec = { ...structuredClone(v.spec), clusterIP: ip, clusterIPs: [ip] };
-    await ctx.virtual.create(types.services, v.metadata.namespace, { apiVersion: 'v1', kind: 'Service', metadata, spec });
+    const rv = back.metadata.resourceVersion;
+    for (let i = 0; i < 100 && sc.vInformer.get(`${namespace}/${name}`)?.metadata.resourceVersion !== rv; i++) await new Promise((r) => setTimeout(r, 50));
   }
 
   const sc: SyncController<Service> = new SyncController<Service>(ctx, {
@@ -133,6 +155,7 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
       const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), spec: mutable(h.spec) };
       const desired = { metadata: { labels: want.metadata.labels ?? {}, annotations: want.metadata.annotations ?? {} }, spec: mutable({ ...want.spec, ports: mergeNodePorts(want.spec.ports, h.spec.ports) }) };
       await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      await exportPolicies.sync(v, h, exportTargets(v).targets);
       const hostPorts = mergeNodePorts(v.spec.ports, h.spec.ports);
       if (!jsonEqual(v.spec.ports ?? [], hostPorts)) {
         // The host chose the node ports; the tenant sees the ones that really answer.
