@@ -11,6 +11,8 @@ import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { parseManifests } from '../syncer/bootstrap.ts';
 import { types } from '../syncer/context.ts';
+import { ingresses } from '../syncer/resources/ingresses.ts';
+import { networkPolicies } from '../syncer/resources/network-policies.ts';
 import { readTenantInfo } from '../syncer/tenant-info.ts';
 import { marks } from '../translate/metadata.ts';
 import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
@@ -181,7 +183,7 @@ export function resumeCommand(): Command {
     .action((name: string, flags: HostFlags) => scale(flags, name, 1));
 }
 
-const leftovers: ResourceType[] = [types.pods, types.services, types.configmaps, types.secrets, types.pvcs];
+const leftovers: ResourceType[] = [types.pods, types.services, types.configmaps, types.secrets, types.pvcs, ingresses, networkPolicies];
 
 export function deleteCommand(): Command {
   return hostOptions(new Command('delete'))

@@ -257,6 +257,26 @@ describe('hostile tenant', () => {
     });
   });
 
+  describe('network policies', () => {
+    const policy = (name: string, spec: Json): Json => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: ns }, spec });
+    const own = { 'vnest.dev/tenant': tenant };
+
+    it('narrows a policy that names another tenant\'s pods, or every namespace, to this tenant\'s own pods', async () => {
+      await apply(policy('grab', {
+        podSelector: { matchLabels: { 'vnest.dev/tenant': 'victim' } },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ from: [{ namespaceSelector: {}, podSelector: {} }, { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }] }],
+        egress: [{ to: [{ podSelector: { matchLabels: { 'vnest.dev/tenant': 'victim', app: 'db' } } }] }],
+      }));
+      const copy = await eventually('the host copy of the policy', () => hostGet('networkpolicies', h('grab')));
+      const spec = copy.spec as Json;
+      expect(spec.podSelector).toEqual({ matchLabels: { 'vnest.dev/nested-tenant': 'victim', ...own, 'vnest.dev/namespace': ns } });
+      // Every namespace means every namespace of this tenant; a namespace by name is this tenant's.
+      expect(spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: own } }, { podSelector: { matchLabels: { ...own, 'vnest.dev/namespace': 'kube-system' } } }]);
+      expect(spec.egress[0].to).toEqual([{ podSelector: { matchLabels: { 'vnest.dev/nested-tenant': 'victim', app: 'db', ...own, 'vnest.dev/namespace': ns } } }]);
+    });
+  });
+
   describe('services', () => {
     it('warns when a selector uses a key that host pods do not carry', async () => {
       await apply({ ...service('by-role', {}), spec: { ports: [{ port: 80 }], selector: { 'example.com/role': 'web' } } });

@@ -16,6 +16,7 @@ import { HostCluster } from '../../src/local/host-cluster.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
 import { busyboxImage } from '../../src/local/node-images.ts';
 import { waitFor } from '../../src/local/wait.ts';
+import { hostName } from '../../src/translate/names.ts';
 import { kit, ports, useEnvironment } from '../helpers.ts';
 
 const chart = join(import.meta.dirname, '..', '..', 'charts', 'vnest');
@@ -162,12 +163,58 @@ describe('the chart on a real node', async () => {
     }
   });
 
+  it('runs a tenant inside the tenant, made by vnest create with the same chart: its pods run on the real node two levels down', async () => {
+    const alpha = await startConnect();
+    const childConfig = join(env.current.controlPlane.dir, 'child.kubeconfig');
+    let beta: Awaited<ReturnType<typeof startConnect>> | undefined;
+    try {
+      const created = await run(process.execPath, [main, 'create', 'beta', '-n', 'team', '--kubeconfig', kubeconfig, '--timeout', '400',
+        '--set', 'distro=k8s', '--set', `serviceCIDR=${env.current.controlPlane.serviceCidr}`, '--set', 'storage.persistence=false', '--set', 'isolation.networkPolicy.enabled=true']);
+      expect(created.code, created.stderr).toBe(0);
+      // beta's control plane is a pod of alpha's, running on the host under alpha's marks.
+      const cp = JSON.parse(await host('-n', tenant, 'get', 'pods', '-l', 'vnest.dev/namespace=team,vnest.dev/nested-control-plane=beta', '-o', 'json')) as { items: Array<{ spec: { nodeName: string }; status: { phase: string } }> };
+      expect(cp.items.map((p) => [p.spec.nodeName, p.status.phase])).toEqual([['real-node-0', 'Running']]);
+
+      beta = await startConnect('beta', 'team', kubeconfig, childConfig);
+      const inBeta = (...args: string[]) => kubectlOk(k.bin.kubectl, childConfig, args);
+      await inBeta('create', 'namespace', 'apps');
+      await waitFor('the default ServiceAccount in beta', async () => (await runKubectl(k.bin.kubectl, childConfig, ['-n', 'apps', 'get', 'sa', 'default'])).code === 0, { timeoutMs: 60_000 });
+      await inBeta('-n', 'apps', 'run', 'leaf', `--image=${busyboxImage}`, '--image-pull-policy=IfNotPresent', '--', 'sleep', '3600');
+      await inBeta('-n', 'apps', 'wait', '--for=condition=Ready', 'pod/leaf', '--timeout=180s');
+      // On the host: the leaf's name within 63 characters, alpha's marks, beta's under nested- keys.
+      const hostPod = JSON.parse(await host('-n', tenant, 'get', 'pod', hostName(hostName('leaf', 'apps', 'beta'), 'team', tenant), '-o', 'json')) as { metadata: { labels: Record<string, string> }; spec: { nodeName: string }; status: { phase: string } };
+      expect(hostPod.spec.nodeName).toBe('real-node-0');
+      expect(hostPod.status.phase).toBe('Running');
+      expect(hostPod.metadata.labels).toMatchObject({ 'vnest.dev/tenant': tenant, 'vnest.dev/namespace': 'team', 'vnest.dev/nested-tenant': 'beta', 'vnest.dev/nested-namespace': 'apps' });
+      // The leaf resolves names through beta's own CoreDNS, which reads beta's API from its pod:
+      // in-pod API access works two levels down.
+      const betaApi = await inBeta('get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}');
+      const lookup = await waitFor('nslookup in beta', async () => {
+        const r = await runKubectl(k.bin.kubectl, childConfig, ['-n', 'apps', 'exec', 'leaf', '--', 'nslookup', 'kubernetes.default.svc.cluster.local']);
+        return r.code === 0 ? r.stdout : undefined;
+      }, { timeoutMs: 180_000, intervalMs: 2000 });
+      expect(lookup).toContain(`Address: ${betaApi}`);
+      beta.kill();
+      beta = undefined;
+
+      const deleted = await run(process.execPath, [main, 'delete', 'beta', '-n', 'team', '--kubeconfig', kubeconfig]);
+      expect(deleted.code, deleted.stderr).toBe(0);
+      await waitFor('nothing of beta left on the host', async () => {
+        const left = await host('-n', tenant, 'get', 'pods,services,configmaps,secrets,networkpolicies', '-l', 'vnest.dev/namespace=team', '-o', 'name');
+        return left.trim() === '';
+      }, { timeoutMs: 180_000, intervalMs: 2000 });
+    } finally {
+      beta?.kill();
+      alpha.kill();
+    }
+  });
+
   /**
    * `vnest connect` as users run it: it switches the kubeconfig (a new file here) to the tenant and
    * keeps a port-forward to the front door up until it is stopped.
    */
-  async function startConnect(): Promise<{ kill: () => void; said: () => string }> {
-    const child = spawn(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath], { env: { ...process.env, KUBECONFIG: kubeconfig } });
+  async function startConnect(name = tenant, namespace = tenant, hostKubeconfig = env.current.kubeconfigPath, out = kubeconfig): Promise<{ kill: () => void; said: () => string }> {
+    const child = spawn(process.execPath, [main, 'connect', name, '-n', namespace, '--kubeconfig', hostKubeconfig], { env: { ...process.env, KUBECONFIG: out } });
     let said = '';
     child.stdout.on('data', (d: Buffer) => (said += d.toString()));
     child.stderr.on('data', (d: Buffer) => (said += d.toString()));
@@ -176,7 +223,7 @@ describe('the chart on a real node', async () => {
         if (child.exitCode !== null) throw new Error(`vnest connect exited: ${said}`);
       },
     });
-    await waitFor('the tenant API through vnest connect', async () => (await tryKubectl('get', 'ns', 'default')).code === 0, { timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor('the tenant API through vnest connect', async () => (await runKubectl(k.bin.kubectl, out, ['get', 'ns', 'default'])).code === 0, { timeoutMs: 30_000, intervalMs: 500 });
     return { kill: () => child.kill('SIGTERM'), said: () => said };
   }
 });
