@@ -1,9 +1,15 @@
 // Builds (or finds) the kit once for the integration run and hands its folder to the test files.
-// Teardown checks that no process started from the kit outlived the run: each would be a leak in
-// some test's teardown. It ends them (by process id) and fails the run.
+// Teardown checks that no process this run started from the kit outlived it: each would be a leak
+// in some test's teardown. It ends them (by process id) and fails the run. Processes of the kit
+// that this run did not start (someone's `vnest up`, another test run) are never touched: a
+// process is this run's when it carries the run's VNEST_TEST_RUN mark in its environment (every
+// process the tests start inherits it) or descends from this process.
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { loadKit } from '../src/local/kit.ts';
+
+const runMark = `VNEST_TEST_RUN=${randomUUID()}`;
 
 function kitProcesses(kitDir: string): Array<{ pid: number; args: string }> {
   const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
@@ -11,6 +17,21 @@ function kitProcesses(kitDir: string): Array<{ pid: number; args: string }> {
     .split('\n')
     .map((line) => line.trim().match(/^(\d+)\s+(.*)$/))
     .flatMap((m) => (m && m[2]?.startsWith(`${kitDir}/bin/`) ? [{ pid: Number(m[1]), args: m[2] }] : []));
+}
+
+/** Whether process `pid` belongs to this run (see above); false once it is gone. */
+function startedByThisRun(pid: number): boolean {
+  try {
+    if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(runMark)) return true;
+    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+      if (p === process.pid) return true;
+      // The parent pid is the 4th field of stat, after the parenthesised command name.
+      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+    }
+  } catch {
+    // gone, or not ours to read
+  }
+  return false;
 }
 
 /** What real nodes make outside their folders: cgroups, host-side veths, mounts, slot locks. */
@@ -34,12 +55,13 @@ function realNodeTraces(): string[] {
 export default async function setup(): Promise<() => void> {
   const kit = await loadKit();
   process.env.VNEST_KIT_DIR = kit.dir;
+  process.env.VNEST_TEST_RUN = runMark.slice('VNEST_TEST_RUN='.length);
   const before = new Set(kitProcesses(kit.dir).map((p) => p.pid));
   const tracesBefore = new Set(realNodeTraces());
   return () => {
     const traces = realNodeTraces().filter((t) => !tracesBefore.has(t));
     if (traces.length > 0) throw new Error(`integration tests left real-node traces behind:\n${traces.join('\n')}`);
-    const leaked = kitProcesses(kit.dir).filter((p) => !before.has(p.pid));
+    const leaked = kitProcesses(kit.dir).filter((p) => !before.has(p.pid) && startedByThisRun(p.pid));
     for (const p of leaked) {
       try {
         process.kill(p.pid, 'SIGKILL');

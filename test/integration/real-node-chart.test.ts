@@ -168,8 +168,9 @@ describe('the chart on a real node', async () => {
     const childConfig = join(env.current.controlPlane.dir, 'child.kubeconfig');
     let beta: Awaited<ReturnType<typeof startConnect>> | undefined;
     try {
+      const tools = { VNEST_HELM: k.bin.helm, VNEST_KUBECTL: k.bin.kubectl };
       const created = await run(process.execPath, [main, 'create', 'beta', '-n', 'team', '--kubeconfig', kubeconfig, '--timeout', '400',
-        '--set', 'distro=k8s', '--set', `serviceCIDR=${env.current.controlPlane.serviceCidr}`, '--set', 'storage.persistence=false', '--set', 'isolation.networkPolicy.enabled=true']);
+        '--set', 'distro=k8s', '--set', `serviceCIDR=${env.current.controlPlane.serviceCidr}`, '--set', 'storage.persistence=false', '--set', 'isolation.networkPolicy.enabled=true'], tools);
       expect(created.code, created.stderr).toBe(0);
       // beta's control plane is a pod of alpha's, running on the host under alpha's marks.
       const cp = JSON.parse(await host('-n', tenant, 'get', 'pods', '-l', 'vnest.dev/namespace=team,vnest.dev/nested-control-plane=beta', '-o', 'json')) as { items: Array<{ spec: { nodeName: string }; status: { phase: string } }> };
@@ -197,7 +198,7 @@ describe('the chart on a real node', async () => {
       beta.kill();
       beta = undefined;
 
-      const deleted = await run(process.execPath, [main, 'delete', 'beta', '-n', 'team', '--kubeconfig', kubeconfig]);
+      const deleted = await run(process.execPath, [main, 'delete', 'beta', '-n', 'team', '--kubeconfig', kubeconfig], tools);
       expect(deleted.code, deleted.stderr).toBe(0);
       await waitFor('nothing of beta left on the host', async () => {
         const left = await host('-n', tenant, 'get', 'pods,services,configmaps,secrets,networkpolicies', '-l', 'vnest.dev/namespace=team', '-o', 'name');
