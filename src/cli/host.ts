@@ -27,7 +27,7 @@ export const errors = {
   portInUse: (port: number) => new CliError('PortInUse', 6, `local port ${port} is already in use. Pick another with --local-port, or omit it to choose a free one.`),
   notReady: (what: string) => new CliError('NotReady', 7, what),
   unknownType: (name: string, known: string[]) => new CliError('UnknownType', 8, `no tenant type "${name}" on this cluster (${known.length ? `types: ${known.join(', ')}` : 'it defines none'}). `
-    + 'A platform team defines a type as ConfigMap vnest-system/vnest-type-NAME with its objects under the key manifests.yaml.'),
+    + 'A platform team defines a type as ConfigMap vnest-system/vnest-type-NAME with its objects under the key manifests.yaml and/or Helm charts listed under charts.yaml.'),
 };
 
 export interface HostFlags {

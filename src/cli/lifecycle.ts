@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
-import { parseManifests } from '../syncer/bootstrap.ts';
 import { types } from '../syncer/context.ts';
 import { ingresses } from '../syncer/resources/ingresses.ts';
 import { networkPolicies } from '../syncer/resources/network-policies.ts';
@@ -19,6 +18,7 @@ import { childDomain, defaultRootDomain, domainProblem } from '../translate/doma
 import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { statefulSets, tenantRow } from './list.ts';
 import { namespacePodSecurity, podSecurityPlan } from './pod-security.ts';
+import { renderTenantType, tenantTypes, type TypeConfigMap } from './tenant-type.ts';
 
 const chartDir = () => process.env.VNEST_CHART ?? join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'charts', 'vnest');
 
@@ -61,27 +61,21 @@ async function statefulSet(client: KubeClient, name: string, ns: string): Promis
   }
 }
 
-/** Where a tenant type's objects are: a ConfigMap per type in vnest-system, key manifests.yaml. */
-export const tenantTypes = { namespace: 'vnest-system', prefix: 'vnest-type-', key: 'manifests.yaml' } as const;
-
-/** Writes the type's manifests to a private temporary file for helm --set-file; checks they parse. */
-async function tenantTypeFile(client: KubeClient, type: string): Promise<string> {
-  let manifests: string | undefined;
+/**
+ * Renders the type's objects and charts (see tenant-type.ts) to a private temporary file for helm
+ * --set-file; a type that is not there, or not right, stops the create before anything is installed.
+ */
+async function tenantTypeFile(client: KubeClient, type: string, helm: string): Promise<string> {
+  let cm: TypeConfigMap;
   try {
-    const cm = await client.get<KubeObject & { data?: Record<string, string> }>(types.configmaps, tenantTypes.namespace, `${tenantTypes.prefix}${type}`);
-    manifests = cm.data?.[tenantTypes.key];
+    cm = await client.get<TypeConfigMap>(types.configmaps, tenantTypes.namespace, `${tenantTypes.prefix}${type}`);
   } catch (err) {
     if (!isNotFound(err)) throw err;
-  }
-  if (manifests === undefined) {
     const all = await client.list(types.configmaps, tenantTypes.namespace).catch(() => ({ items: [] as KubeObject[] }));
     throw errors.unknownType(type, all.items.map((c) => c.metadata.name).filter((n) => n.startsWith(tenantTypes.prefix)).map((n) => n.slice(tenantTypes.prefix.length)));
   }
-  try {
-    parseManifests(manifests, `tenant type ${type}`);
-  } catch (err) {
-    throw new CliError('InvalidType', 8, `${(err as Error).message}. Fix ConfigMap ${tenantTypes.namespace}/${tenantTypes.prefix}${type}.`);
-  }
+  const { manifests, objects } = await renderTenantType(cm, type, (args) => run(helm, args));
+  console.error(`tenant type ${type}: ${objects} object(s) to apply inside the tenant`);
   const file = join(mkdtempSync(join(tmpdir(), 'vnest-type-')), 'manifests.yaml');
   writeFileSync(file, manifests, { mode: 0o600 });
   return file;
@@ -94,7 +88,7 @@ export function createCommand(): Command {
     .option('-f, --values <file...>', 'helm values files')
     .option('--set <key=value...>', 'helm values to set')
     .option('--domain <name>', 'the tenant\'s domain (default: <name>.<the host\'s domain>, the host\'s from its kube-public/vnest-info ConfigMap, else vnest.local)')
-    .option('--type <name>', 'create the tenant as this type: the objects in the host\'s ConfigMap vnest-system/vnest-type-NAME (key manifests.yaml) are applied inside it once it runs')
+    .option('--type <name>', 'create the tenant as this type: the objects (key manifests.yaml) and Helm charts (key charts.yaml, rendered here with helm template) of the host\'s ConfigMap vnest-system/vnest-type-NAME are applied inside it once it runs')
     .option('--timeout <seconds>', 'how long to wait for the tenant to be ready', '600')
     .option('--connect', 'connect to the tenant once it is ready (switches your kubeconfig context)')
     .option('--no-pod-security-labels', 'do not label the host namespace for Pod Security Admission (by default it enforces, warns and audits at isolation.podSecurityStandard; "baseline" for a k3s tenant at "restricted", as the k3s server runs as root)')
@@ -113,7 +107,7 @@ export function createCommand(): Command {
         // set for the root) is the parent of the new tenant's default domain.
         const parentDomain = (await readTenantInfo(client)).domain ?? defaultRootDomain;
         const domainSets = flags.domain !== undefined ? [`domain=${flags.domain}`] : [`parentDomain=${parentDomain}`];
-        const typeFile = flags.type === undefined ? undefined : await tenantTypeFile(client, flags.type);
+        const typeFile = flags.type === undefined ? undefined : await tenantTypeFile(client, flags.type, helm);
         const typeArgs = typeFile === undefined ? [] : ['--set', `type.name=${flags.type ?? ''}`, '--set-file', `type.manifests=${typeFile}`];
         console.error(`installing tenant ${name} into namespace ${ns} (domain ${flags.domain ?? childDomain(name, parentDomain)}) ...`);
         const args = ['upgrade', '--install', name, chart, '--namespace', ns, '--create-namespace', ...hostArgs(flags).map((a) => a.replace('--context=', '--kube-context=')),

@@ -3,6 +3,7 @@
 // every start (idempotent: an object already as the type says is left alone). Namespaces and CRDs
 // go first; objects whose kind or namespace is not there yet are tried again for a while. The
 // outcome is reported in kube-public/vnest-info and the log.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments } from 'yaml';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { KubeApiError } from '../kube/errors.ts';
@@ -11,6 +12,8 @@ export interface BootstrapResult {
   applied: number;
   /** `Kind namespace/name: reason` for each object that could not be applied. */
   failed: string[];
+  /** The signal stopped it before every object was settled; nothing should be reported. */
+  aborted: boolean;
 }
 
 /** The objects of a multi-document YAML manifest file; throws naming the document that is wrong. */
@@ -34,8 +37,12 @@ interface ApiResource { name: string; kind: string; namespaced: boolean }
 const rank = (o: KubeObject) => (o.kind === 'Namespace' ? 0 : o.kind === 'CustomResourceDefinition' ? 1 : 2);
 const describe = (o: KubeObject) => `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
 
-/** Applies `objects` in the tenant's cluster; `attempts` passes, `pauseMs` apart, for late kinds. */
-export async function applyBootstrap(virtual: KubeClient, objects: KubeObject[], opts: { attempts?: number; pauseMs?: number } = {}): Promise<BootstrapResult> {
+/**
+ * Applies `objects` in the tenant's cluster; `attempts` passes, `pauseMs` apart, for late kinds.
+ * `signal` stops it between objects and during the pause (the syncer is stopping).
+ */
+export async function applyBootstrap(virtual: Pick<KubeClient, 'request' | 'patch'>, objects: KubeObject[], opts: { attempts?: number; pauseMs?: number; signal?: AbortSignal } = {}): Promise<BootstrapResult> {
+  const signal = opts.signal;
   const discovered = new Map<string, ApiResource[]>();
   const resourceOf = async (o: KubeObject): Promise<ResourceType | undefined> => {
     const gv = o.apiVersion ?? '';
@@ -55,9 +62,11 @@ export async function applyBootstrap(virtual: KubeClient, objects: KubeObject[],
   const failed = new Map<KubeObject, string>();
   let applied = 0;
   const attempts = opts.attempts ?? 30;
+  const result = (aborted: boolean): BootstrapResult => ({ applied, failed: [...failed].map(([o, why]) => `${describe(o)}: ${why}`), aborted });
   for (let pass = 0; pass < attempts && pending.length > 0; pass++) {
     const next: KubeObject[] = [];
     for (const o of pending) {
+      if (signal?.aborted) return result(true);
       const rt = await resourceOf(o);
       if (!rt) {
         next.push(o);
@@ -65,7 +74,11 @@ export async function applyBootstrap(virtual: KubeClient, objects: KubeObject[],
         continue;
       }
       const namespace = rt.namespaced ? (o.metadata.namespace ?? 'default') : undefined;
-      const body = { ...o, metadata: { ...o.metadata, ...(namespace ? { namespace } : {}) } };
+      // A cluster-scoped object carries no namespace (a chart may set one on everything it renders).
+      const metadata = { ...o.metadata };
+      if (namespace) metadata.namespace = namespace;
+      else delete metadata.namespace;
+      const body = { ...o, metadata };
       try {
         await virtual.patch(rt, namespace, o.metadata.name, body, 'apply', undefined, { fieldManager: 'vnest-bootstrap', force: true });
         applied++;
@@ -77,7 +90,7 @@ export async function applyBootstrap(virtual: KubeClient, objects: KubeObject[],
       }
     }
     pending = next;
-    if (pending.length > 0 && pass + 1 < attempts) await new Promise((r) => setTimeout(r, opts.pauseMs ?? 1000));
+    if (pending.length > 0 && pass + 1 < attempts) await sleep(opts.pauseMs ?? 1000, undefined, { signal }).catch(() => undefined);
   }
-  return { applied, failed: [...failed].map(([o, why]) => `${describe(o)}: ${why}`) };
+  return result(signal?.aborted === true && pending.length > 0);
 }

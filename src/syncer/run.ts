@@ -137,19 +137,26 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     }
     log.info({ port: frontDoorPort }, 'tenant API front door listening');
   }
-  if (manifests.length > 0) {
-    // In the background: the tenant's API is usable meanwhile; the outcome goes to vnest-info.
-    void applyBootstrap(virtual, manifests).then(async (r) => {
+  // In the background: the tenant's API is usable meanwhile; the outcome goes to vnest-info.
+  // Stopping the syncer stops it too (its retries would outlive the clients, and report late).
+  const bootstrapStop = new AbortController();
+  const bootstrap = manifests.length === 0 ? undefined
+    : applyBootstrap(virtual, manifests, { signal: bootstrapStop.signal }).then(async (r) => {
+      if (r.aborted || bootstrapStop.signal.aborted) {
+        log.info({ type: opts.type, applied: r.applied }, 'stopped applying the tenant type: the syncer is stopping');
+        return;
+      }
       const status = r.failed.length === 0 ? `applied ${r.applied} object(s)` : `applied ${r.applied} of ${manifests.length} object(s); failed: ${r.failed.join('; ')}`;
       if (r.failed.length === 0) log.info({ type: opts.type, applied: r.applied }, 'tenant type applied');
       else log.warn({ type: opts.type, applied: r.applied, failed: r.failed }, 'tenant type applied in part');
       await publish({ bootstrap: status });
     }).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not apply the tenant type'));
-  }
   return {
     syncer,
     ...(frontDoorPort ? { frontDoorPort } : {}),
     async stop() {
+      bootstrapStop.abort();
+      await bootstrap;
       await frontDoor?.close();
       await syncer.stop();
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));

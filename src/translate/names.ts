@@ -18,7 +18,8 @@ export function joinKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
-const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A DNS label (RFC 1123): namespace names; vnest asks it of tenant names and of a type's chart releases too. */
+export const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Tenant names become label values and name suffixes: a DNS label of at most 40 characters. */
 export function validateTenantName(tenant: string): string | undefined {

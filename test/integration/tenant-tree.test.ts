@@ -4,13 +4,15 @@
 // follow the tree from the host's configured root; a pod made in c runs on the host with the right
 // names, marks and status at every level; `vnest list --tree` shows each kubeconfig what is below
 // it; each parent sees and manages its child; a child sees nothing above it; deleting the middle
-// tenant leaves nothing behind at any level.
+// tenant leaves nothing behind at any level. c is created as a tenant type whose objects and Helm
+// chart `vnest create --type` renders on the host.
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from '../../src/local/control-plane.ts';
 import { HostCluster, startVirtualControlPlane } from '../../src/local/host-cluster.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
@@ -33,7 +35,7 @@ const logLine = 'a line from the host pod\n';
 /** The root of the tree's domain, as a platform team configures it on the host. */
 const rootDomain = 'example.org';
 const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
-/** The tenant type c is created as: a namespace with a quota and a Role, a CRD and an object of it. */
+/** The objects of the tenant type c is created as: a namespace with a quota and a Role, a CRD and an object of it. */
 const teamType = `
 apiVersion: v1
 kind: ResourceQuota
@@ -63,6 +65,20 @@ spec:
   names: { kind: Budget, plural: budgets, singular: budget }
   versions: [{ name: v1, served: true, storage: true, schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } } }]
 `;
+/**
+ * The charts of that type: the fixture chart (a CRD in crds/, a ConfigMap, a Role, a ClusterRole,
+ * an object of the CRD, a post-install hook and a test hook) twice, in its own namespace with
+ * values and in "default" as it comes.
+ */
+const teamCharts = `
+- name: tools
+  namespace: tools
+  chart: team-tools.tgz
+  values: { greeting: hi, readable: [configmaps, secrets] }
+- name: extras
+  chart: team-tools.tgz
+`;
+const fixtureChart = join(import.meta.dirname, '..', 'fixtures', 'charts', 'team-tools');
 
 interface Level {
   cp: ControlPlane;
@@ -74,6 +90,8 @@ interface Level {
 class TreeBed {
   readonly host: HostCluster;
   readonly levels = new Map<Name, Level>();
+  /** The manifests c's syncer applies: what `vnest create --type team` gave the chart on the host. */
+  cType: string | undefined;
   private constructor(host: HostCluster) {
     this.host = host;
   }
@@ -168,7 +186,10 @@ class TreeBed {
     const port = await ports.next();
     const level = this.level(name);
     const typeFile = join(this.host.controlPlane.dir, `${name}-type.yaml`);
-    if (name === 'c') await writeFile(typeFile, teamType);
+    if (name === 'c') {
+      if (this.cType === undefined) throw new Error('c is created as type "team", which `vnest create --type team` renders first');
+      await writeFile(typeFile, this.cType);
+    }
     level.syncer = await startSyncer(resolveSyncerOptions({
       tenant: name, hostNamespace: t.namespace, domain, virtualKubeconfig: level.cp.kubeconfigPath, hostKubeconfig,
       resyncSeconds: 30, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, coredns: false, sharedServices: true,
@@ -224,6 +245,50 @@ describe('a tenant tree three levels deep', () => {
     }
   };
 
+  it('vnest create --type renders the type\'s Helm charts with its objects and gives them to the chart', async () => {
+    const host = bed().host.kubeconfigPath;
+    const dir = bed().host.controlPlane.dir;
+    const k = await kit();
+    // The platform team's types: the chart packaged into the ConfigMap's binaryData (kubectl puts
+    // a file that is not UTF-8 there), and one whose "chart" is not a chart.
+    await promisify(execFile)(k.bin.helm, ['package', fixtureChart, '--destination', dir]);
+    await writeFile(join(dir, 'manifests.yaml'), teamType);
+    await writeFile(join(dir, 'charts.yaml'), teamCharts);
+    await writeFile(join(dir, 'broken.tgz'), Buffer.from([0x1f, 0x8b, 0xff, 0xfe, 0x00]));
+    await bed().kubectl(host, 'create', 'namespace', 'vnest-system');
+    await bed().kubectl(host, '-n', 'vnest-system', 'create', 'configmap', 'vnest-type-team', `--from-file=manifests.yaml=${join(dir, 'manifests.yaml')}`,
+      `--from-file=charts.yaml=${join(dir, 'charts.yaml')}`, `--from-file=team-tools.tgz=${join(dir, 'team-tools-0.1.0.tgz')}`);
+    await bed().kubectl(host, '-n', 'vnest-system', 'create', 'configmap', 'vnest-type-broken', `--from-file=charts.yaml=${join(dir, 'charts.yaml')}`, `--from-file=team-tools.tgz=${join(dir, 'broken.tgz')}`);
+    expect(Object.keys((await bed().json<{ binaryData?: Record<string, string> }>(host, '-n', 'vnest-system', 'get', 'configmap', 'vnest-type-team')).binaryData ?? {})).toEqual(['team-tools.tgz']);
+
+    const broken = await vnest('create', 'broken', '--type', 'broken', `--kubeconfig=${host}`);
+    expect(broken.stderr).toContain('tenant type broken: charts.yaml entry 1 (tools): helm could not render chart team-tools.tgz');
+    expect(broken.stderr).toContain('Fix ConfigMap vnest-system/vnest-type-broken.');
+    expect(broken.code).toBe(8);
+    expect((await runKubectl(k.bin.kubectl, host, ['get', 'namespace', 'broken'])).code).not.toBe(0);
+
+    const created = await vnest('create', 'charted', '--type', 'team', `--kubeconfig=${host}`, '--set', 'storage.persistence=false', '--set', 'coredns.enabled=false', '--timeout=120');
+    expect(created.code, created.stderr).toBe(0);
+    // What the chart gives the tenant's syncer: its config file and the manifests it applies. c (a
+    // process in this bed, inside b) is started with exactly these; this tenant is not needed more.
+    const syncerConfig = (await bed().json<{ data: Record<string, string> }>(host, '-n', 'charted', 'get', 'configmap', 'vnest-charted-syncer')).data;
+    const manifests = syncerConfig['bootstrap.yaml'] ?? '';
+    bed().cType = manifests;
+    const deleted = await vnest('delete', 'charted', `--kubeconfig=${host}`);
+    expect(deleted.code, deleted.stderr).toBe(0);
+
+    expect(created.stderr).toContain('tenant type team: 18 object(s) to apply inside the tenant');
+    expect(syncerConfig['config.yaml']).toContain('type: "team"');
+    expect(syncerConfig['config.yaml']).toContain('bootstrapManifests: /etc/vnest/bootstrap.yaml');
+    const objects = parseAllDocuments(manifests).map((d) => d.toJS() as Json & { kind: string } | null).filter((o) => o !== null);
+    expect(objects.map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort()).toEqual([
+      'Budget team-apps/default', 'ClusterRole default/extras-gadget-viewer', 'ClusterRole tools/tools-gadget-viewer', 'ConfigMap default/extras-installed', 'ConfigMap default/extras-settings',
+      'ConfigMap tools/tools-installed', 'ConfigMap tools/tools-settings', 'CustomResourceDefinition /budgets.tenant.example', 'CustomResourceDefinition default/gadgets.tools.example',
+      'CustomResourceDefinition tools/gadgets.tools.example', 'Gadget default/extras-default', 'Gadget tools/tools-default', 'Namespace /team-apps', 'Namespace /tools',
+      'ResourceQuota team-apps/team-quota', 'Role default/extras-reader', 'Role team-apps/team-reader', 'Role tools/tools-reader',
+    ]);
+  });
+
   it('installs each tenant inside its parent, its syncer using the parent\'s API with the chart\'s Role only', async () => {
     await bed().kubectl(bed().host.kubeconfigPath, '-n', 'kube-public', 'create', 'configmap', 'vnest-info', `--from-literal=domain=${rootDomain}`);
     for (const t of tree) await bed().install(t.tenant);
@@ -262,16 +327,29 @@ describe('a tenant tree three levels deep', () => {
     expect(await domain(admin('c'))).toBe('c.b.a.example.org');
   });
 
-  it('applies a tenant type\'s objects inside the new tenant, CRDs and namespaces first, and reports it', async () => {
+  it('applies a tenant type\'s objects and charts inside the new tenant, CRDs and namespaces first, and reports it', async () => {
     const info = await eventually('the type applied in c', async () => {
       const data = (await bed().json<{ data: Record<string, string> }>(admin('c'), '-n', 'kube-public', 'get', 'configmap', 'vnest-info')).data;
-      return data.bootstrap?.startsWith('applied 5') ? data : undefined;
+      return data.bootstrap?.startsWith('applied') ? data : undefined;
     });
-    expect(info).toMatchObject({ tenant: 'c', type: 'team', bootstrap: 'applied 5 object(s)' });
+    expect(info).toMatchObject({ tenant: 'c', type: 'team', bootstrap: 'applied 18 object(s)' });
     expect(await bed().kubectl(admin('c'), 'get', 'namespace', 'team-apps', '-o', 'jsonpath={.metadata.labels.team}')).toBe('yes');
     expect(await bed().kubectl(admin('c'), '-n', 'team-apps', 'get', 'resourcequota', 'team-quota', '-o', 'jsonpath={.spec.hard.pods}')).toBe('20');
     expect(await bed().kubectl(admin('c'), '-n', 'team-apps', 'get', 'role', 'team-reader', '-o', 'name')).toBe('role.rbac.authorization.k8s.io/team-reader\n');
     expect(await bed().kubectl(admin('c'), '-n', 'team-apps', 'get', 'budgets.tenant.example', 'default', '-o', 'jsonpath={.spec.limit}')).toBe('5');
+    // The charts' objects, each release in its namespace with its values; the cluster-scoped ones
+    // in none; the post-install hook like any object; the test hook not at all.
+    expect(await bed().kubectl(admin('c'), 'get', 'namespace', 'tools', '-o', 'name')).toBe('namespace/tools\n');
+    expect(await bed().kubectl(admin('c'), '-n', 'tools', 'get', 'configmap', 'tools-settings', '-o', 'jsonpath={.data.greeting}')).toBe('hi');
+    expect(await bed().kubectl(admin('c'), '-n', 'default', 'get', 'configmap', 'extras-settings', '-o', 'jsonpath={.data.greeting}')).toBe('hello');
+    expect(await bed().kubectl(admin('c'), '-n', 'tools', 'get', 'role', 'tools-reader', '-o', 'jsonpath={.rules[0].resources}')).toBe('["configmaps","secrets"]');
+    expect(await bed().kubectl(admin('c'), '-n', 'default', 'get', 'role', 'extras-reader', '-o', 'jsonpath={.rules[0].resources}')).toBe('["configmaps"]');
+    for (const release of ['tools', 'extras']) {
+      expect(await bed().kubectl(admin('c'), 'get', 'clusterrole', `${release}-gadget-viewer`, '-o', 'jsonpath={.rules[0].resources}')).toBe('["gadgets"]');
+      expect(await bed().kubectl(admin('c'), '-n', release === 'tools' ? 'tools' : 'default', 'get', 'gadgets.tools.example', `${release}-default`, '-o', 'jsonpath={.spec.size}')).toBe('3');
+    }
+    expect(await bed().kubectl(admin('c'), '-n', 'tools', 'get', 'configmap', 'tools-installed', '-o', 'jsonpath={.data.by}')).toBe('hook');
+    expect((await bed().json<List<Json>>(admin('c'), 'get', 'pods', '-A')).items.map((p) => p.metadata.name)).not.toContain('tools-test');
     // Tenants made without a type get nothing of it.
     expect((await runKubectl((await kit()).bin.kubectl, admin('b'), ['get', 'namespace', 'team-apps'])).code).not.toBe(0);
   });
@@ -279,7 +357,7 @@ describe('a tenant tree three levels deep', () => {
   it('vnest create --type names a type the platform team defined, or says which there are', async () => {
     const res = await vnest('create', 'typed', '--type', 'nope', `--kubeconfig=${bed().host.kubeconfigPath}`);
     expect(res.code).toBe(8);
-    expect(res.stderr).toContain('no tenant type "nope" on this cluster (it defines none)');
+    expect(res.stderr).toContain('no tenant type "nope" on this cluster (types: broken, team)');
     // Nothing was installed.
     expect((await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['get', 'namespace', 'typed'])).code).not.toBe(0);
   });
