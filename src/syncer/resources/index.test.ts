@@ -19,6 +19,7 @@ describe('host RBAC', () => {
       { apiGroups: [''], resources: ['services'], verbs: all },
       { apiGroups: [''], resources: ['services/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
       { apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: all },
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: all },
     ]);
   });
 
