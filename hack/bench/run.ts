@@ -1,16 +1,22 @@
 // Benchmark: N pods created in a tenant and synced to the host, against the same N pods created
 // directly in the host namespace (the baseline), on the local test bed in one run.
 //
-// Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation]
+// Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S]
+// The tenant's workload is N pods plus, per 10 pods, a ConfigMap they mount, a Service selecting
+// them and a PVC bound on the host (to a PV made for it), so every synced kind is in play.
 // Prints a table, then as its last line one JSON object with pods, syncedSeconds, directSeconds,
 // ratio, p50Ms, p99Ms (virtual create to virtual Running), directP50Ms, directP99Ms (the same for the
-// baseline: host create to host Running), syncerRssMb (peak), hostWritesPerPod, hostReadsPerPod.
-import { spawn } from 'node:child_process';
+// baseline: host create to host Running), syncerRssMb (peak), syncerCpuMsPerPod (syncer CPU from
+// the first create to the last host pod gone after the delete, idle window excluded),
+// hostWritesPerPod, virtualWritesPerPod, hostReadsPerPod (the same span), idleWritesPerSecond
+// (both sides, everything synced and nothing changing, over --idle-seconds) and idleWritesBy (what
+// those writes were).
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { KubeClient, type KubeObject } from '../../src/kube/client.ts';
+import { KubeClient, type KubeObject, type ResourceType } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { startVirtualControlPlane, HostCluster } from '../../src/local/host-cluster.ts';
 import { kubectlOk } from '../../src/local/kubectl.ts';
@@ -26,31 +32,52 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     workers: { type: 'string', default: '16' },
     'token-storage': { type: 'string', default: 'secret' },
+    'idle-seconds': { type: 'string', default: '20' },
   },
 });
+const idleSeconds = Number(values['idle-seconds']);
 const pods = Number(values.pods);
 const concurrency = Number(values.concurrency);
-if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0) {
-  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] (positive integers)');
+if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0 || !(idleSeconds > 0)) {
+  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--idle-seconds S] (positive numbers)');
   process.exit(2);
 }
 
 type Pod = KubeObject & { status?: { phase?: string } };
 const log = pino({ level: 'warn' });
-const podManifest = (name: string, namespace: string): Pod => ({
-  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace },
-  spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }], terminationGracePeriodSeconds: 0 },
+/** Pods in groups of 10 (by the index in the name): group g mounts ConfigMap cfg-g and Service svc-g selects it. */
+const groups = Math.max(1, Math.floor(pods / 10));
+const groupOf = (name: string) => Number(name.split('-').pop()) % groups;
+const podManifest = (name: string, namespace: string, withRefs = false): Pod => ({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, ...(withRefs ? { labels: { group: `g${groupOf(name)}` } } : {}) },
+  spec: {
+    containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10', ...(withRefs ? { volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] } : {}) }],
+    terminationGracePeriodSeconds: 0,
+    ...(withRefs ? { volumes: [{ name: 'cfg', configMap: { name: `cfg-${groupOf(name)}` } }] } : {}),
+  },
 });
 
+const persistentVolumes: ResourceType = { group: '', version: 'v1', plural: 'persistentvolumes', kind: 'PersistentVolume', namespaced: false };
+
+type Counters = { reads: number; writes: number; writesBy: Record<string, number> };
+type Stats = { host: Counters; virtual: Counters; memoryMb: unknown };
+
+/** CPU time (user + system) of a process so far, in ms. */
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+}
+
 /** Creates N pods with bounded concurrency; resolves with each pod's create time. */
-async function createPods(client: KubeClient, namespace: string, prefix: string): Promise<Map<string, number>> {
+async function createPods(client: KubeClient, namespace: string, prefix: string, withRefs = false): Promise<Map<string, number>> {
   const started = new Map<string, number>();
   let next = 0;
   const worker = async () => {
     while (next < pods) {
       const name = `${prefix}-${next++}`;
       started.set(`${namespace}/${name}`, performance.now());
-      await client.create(types.pods, namespace, podManifest(name, namespace));
+      await client.create(types.pods, namespace, podManifest(name, namespace, withRefs));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -124,17 +151,49 @@ async function main(): Promise<void> {
     await waitFor('syncer ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, { timeoutMs: 60_000, check: () => {
       if (syncer?.exitCode !== null) throw new Error(`syncer exited:\n${tail(logFile, 20)}`);
     } });
+    const readStats = async () => (await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as Stats;
+    // What the pods reference and what selects them: ConfigMaps, Services, and claims the host
+    // binds to PVs made for them (so host controllers write to the copies, as in a real cluster).
+    for (let g = 0; g < groups; g++) {
+      await virtualClient.create(types.configmaps, 'bench', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cfg-${g}` }, data: { k: 'v' } });
+      await virtualClient.create(types.services, 'bench', { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${g}` }, spec: { selector: { group: `g${g}` }, ports: [{ port: 80 }] } });
+      await hostClient.create(persistentVolumes, undefined, { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `bench-pv-${g}` }, spec: { storageClassName: 'bench', capacity: { storage: '1Mi' }, accessModes: ['ReadWriteOnce'], hostPath: { path: `/tmp/bench-pv-${g}` } } });
+      await virtualClient.create(types.pvcs, 'bench', { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: `claim-${g}` }, spec: { storageClassName: 'bench', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Mi' } } } });
+    }
     const synced = runningTimes(virtualClient, 'bench');
     await synced.informer.waitForSync();
+    const before = await readStats();
+    const cpu0 = cpuMs(syncerPid);
     const t1 = performance.now();
-    const created = await createPods(virtualClient, 'bench', 'pod');
+    const created = await createPods(virtualClient, 'bench', 'pod', true);
     const runningAt = await synced.done;
     const syncedSeconds = (performance.now() - t1) / 1000;
     await synced.informer.stop();
     const latencies = [...runningAt].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
-    const stats = (await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as { host: { reads: number; writes: number }; memoryMb: unknown };
+    await waitFor('the claims Bound in the tenant', async () => (await virtualClient.list<KubeObject & { status?: { phase?: string } }>(types.pvcs, 'bench')).items.every((c) => c.status?.phase === 'Bound'), { timeoutMs: 120_000, intervalMs: 500 });
+    // Settled: let the last status writes land, then nothing may be written while nothing changes.
+    await new Promise((r) => setTimeout(r, 3000));
+    const cpu1 = cpuMs(syncerPid);
+    const idleStart = await readStats();
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    const idleEnd = await readStats();
+    const cpu2 = cpuMs(syncerPid);
+    const idleWritesBy: Record<string, number> = {};
+    for (const side of ['host', 'virtual'] as const) {
+      for (const [k, n] of Object.entries(idleEnd[side].writesBy)) {
+        const d = n - (idleStart[side].writesBy[k] ?? 0);
+        if (d > 0) idleWritesBy[`${side} ${k}`] = d;
+      }
+    }
+    const idleWrites = idleEnd.host.writes - idleStart.host.writes + idleEnd.virtual.writes - idleStart.virtual.writes;
+    // Deleted: the syncer's work until the last host pod is gone.
+    await virtualClient.request('DELETE', '/api/v1/namespaces/bench/pods');
+    await waitFor('every host pod of the tenant gone', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0, { timeoutMs: 600_000, intervalMs: 500 });
+    const cpu3 = cpuMs(syncerPid);
+    const stats = await readStats();
     console.error(`syncer memory at the end (MiB): ${JSON.stringify(stats.memoryMb)}`);
     if (process.env.VNEST_BENCH_STATS) console.error(JSON.stringify(stats, null, 1));
+    const spanWrites = (side: 'host' | 'virtual') => stats[side].writes - before[side].writes - (idleEnd[side].writes - idleStart[side].writes);
     const status = readFileSync(`/proc/${syncerPid}/status`, 'utf8');
     const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     const result = {
@@ -147,11 +206,15 @@ async function main(): Promise<void> {
       directP50Ms: Math.round(percentile(directLatencies, 50)),
       directP99Ms: Math.round(percentile(directLatencies, 99)),
       syncerRssMb: Number((peakKb / 1024).toFixed(1)),
-      hostWritesPerPod: Number((stats.host.writes / pods).toFixed(2)),
-      hostReadsPerPod: Number((stats.host.reads / pods).toFixed(3)),
+      syncerCpuMsPerPod: Number(((cpu1 - cpu0 + cpu3 - cpu2) / pods).toFixed(2)),
+      hostWritesPerPod: Number((spanWrites('host') / pods).toFixed(2)),
+      virtualWritesPerPod: Number((spanWrites('virtual') / pods).toFixed(2)),
+      hostReadsPerPod: Number(((stats.host.reads - before.host.reads) / pods).toFixed(3)),
+      idleWritesPerSecond: Number((idleWrites / idleSeconds).toFixed(2)),
+      idleWritesBy,
     };
     console.log('| metric | value |\n| --- | --- |');
-    for (const [k, v] of Object.entries(result)) console.log(`| ${k} | ${v} |`);
+    for (const [k, v] of Object.entries(result)) console.log(`| ${k} | ${typeof v === 'object' ? JSON.stringify(v) : v} |`);
     console.log(JSON.stringify(result));
     hostClient.close();
     virtualClient.close();

@@ -84,6 +84,17 @@ export interface RequestCounters {
   reads: number;
   writes: number;
   watches: number;
+  /** Writes by `<verb> <resource>[/<subresource>]` (e.g. `PATCH pods/status`), to tell what writes. */
+  writesBy: Record<string, number>;
+}
+
+/** `pods/status` from `/api/v1/namespaces/x/pods/y/status`: the resource (and subresource) a path names. */
+export function resourceOfPath(path: string): string {
+  const parts = path.split('?')[0]?.split('/').filter(Boolean) ?? [];
+  // /api/v1/... or /apis/<group>/<version>/...
+  const rest = parts[0] === 'api' ? parts.slice(2) : parts.slice(3);
+  const afterNs = rest[0] === 'namespaces' && rest.length > 2 ? rest.slice(2) : rest;
+  return [afterNs[0], afterNs[2]].filter(Boolean).join('/');
 }
 
 /** Builds the URL path of a collection or object. */
@@ -110,7 +121,7 @@ function query(params: Record<string, string | number | boolean | undefined>): s
 
 export class KubeClient {
   readonly server: string;
-  readonly counters: RequestCounters = { reads: 0, writes: 0, watches: 0 };
+  readonly counters: RequestCounters = { reads: 0, writes: 0, watches: 0, writesBy: {} };
   private readonly kubeConfig: KubeConfig;
   private readonly agent: Agent;
   private readonly limiter: TokenBucket;
@@ -183,7 +194,11 @@ export class KubeClient {
     await this.limiter.take();
     await this.refreshAuth();
     if (method === 'GET') this.counters.reads++;
-    else this.counters.writes++;
+    else {
+      this.counters.writes++;
+      const key = `${method} ${resourceOfPath(path)}`;
+      this.counters.writesBy[key] = (this.counters.writesBy[key] ?? 0) + 1;
+    }
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
       const req = request(
@@ -239,7 +254,17 @@ export class KubeClient {
   }
 
   patch<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, name: string, patch: unknown, type: PatchType = 'merge', subresource?: string, params: { fieldManager?: string; force?: boolean } = {}): Promise<T> {
-    return this.request<T>('PATCH', resourcePath(rt, namespace, name, subresource) + query(params), patch, patchContentTypes[type]);
+    const sent = this.request<T>('PATCH', resourcePath(rt, namespace, name, subresource) + query(params), patch, patchContentTypes[type]);
+    if (type !== 'json') return sent;
+    // A JSON patch that no longer applies (its resourceVersion test fails, or a path it removes is
+    // gone: someone changed the object between our read and this write) is answered 422 without
+    // field causes, unlike a real validation error. It is a conflict: read again and retry.
+    return sent.catch((err: unknown) => {
+      if (err instanceof KubeApiError && err.status === 422 && !(err.details?.causes?.length)) {
+        throw new KubeApiError(`${err.message} (the object changed since it was read)`, 409, 'Conflict', err.details);
+      }
+      throw err;
+    });
   }
 
   delete(rt: ResourceType, namespace: string | undefined, name: string, opts: { gracePeriodSeconds?: number; uid?: string; propagationPolicy?: 'Background' | 'Foreground' | 'Orphan' } = {}): Promise<Status | KubeObject> {

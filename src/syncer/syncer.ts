@@ -105,8 +105,8 @@ export class Syncer {
     return {
       memoryMb: { rss: Math.round(mem.rss / 2 ** 20), heapUsed: Math.round(mem.heapUsed / 2 ** 20), heapTotal: Math.round(mem.heapTotal / 2 ** 20) },
       cached: Object.fromEntries([...this.informerMap].map(([k, i]) => [k, i.size])),
-      virtual: { ...this.context.virtual.counters },
-      host: { ...this.context.host.counters },
+      virtual: { ...this.context.virtual.counters, writesBy: { ...this.context.virtual.counters.writesBy } },
+      host: { ...this.context.host.counters, writesBy: { ...this.context.host.counters.writesBy } },
       controllers: Object.fromEntries(this.controllers.map((c) => [c.name, { ...c.stats, queued: c.queue.length }])),
     };
   }

@@ -214,9 +214,21 @@ describe('translatePod: the host spec', () => {
     expect(spec.topologySpreadConstraints[0].labelSelector.matchLabels).toEqual({ app: 'web', 'vnest.dev/tenant': 't1' });
   });
 
-  it('points in-pod clients at the tenant API when configured', () => {
-    const spec = hostPodSpec(pod({ containers: [{ name: 'c', image: 'i', env: [{ name: 'KUBERNETES_SERVICE_HOST', value: 'x' }] }] }), { ...ctx, tenantApi: { host: '10.96.0.10', port: 443 } });
-    expect(spec.containers[0].env).toEqual([{ name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.10' }, { name: 'KUBERNETES_SERVICE_PORT', value: '443' }]);
+  it('keeps a nested tenant\'s narrowing in affinity selectors, under the keys its pods carry on the host', () => {
+    const spec = hostPodSpec(pod({
+      containers: [{ name: 'c', image: 'i' }],
+      affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { app: 'db', 'vnest.dev/tenant': 'child' }, matchExpressions: [{ key: 'vnest.dev/namespace', operator: 'In', values: ['data'] }] } }] } },
+    }), ctx);
+    const term = spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0];
+    expect(term.labelSelector.matchLabels).toEqual({ app: 'db', 'vnest.dev/nested-tenant': 'child', 'vnest.dev/tenant': 't1' });
+    expect(term.labelSelector.matchExpressions).toContainEqual({ key: 'vnest.dev/nested-namespace', operator: 'In', values: ['data'] });
+  });
+
+  it('points in-pod clients at the tenant API when configured, unless the pod names its own (a nested tenant\'s pods do)', () => {
+    const api = { ...ctx, tenantApi: { host: '10.96.0.10', port: 443 } };
+    expect(hostPodSpec(pod({ containers: [{ name: 'c', image: 'i' }] }), api).containers[0].env).toEqual([{ name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.10' }, { name: 'KUBERNETES_SERVICE_PORT', value: '443' }]);
+    const own = [{ name: 'KUBERNETES_SERVICE_HOST', value: '10.96.7.7' }, { name: 'KUBERNETES_SERVICE_PORT', value: '8443' }];
+    expect(hostPodSpec(pod({ containers: [{ name: 'c', image: 'i', env: own }] }), api).containers[0].env).toEqual(own);
   });
 
   it('points cluster-DNS pods at the tenant DNS with the kubelet search path, leaving other policies alone', () => {

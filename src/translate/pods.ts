@@ -4,7 +4,7 @@
 // Standard; fields that pick host resources need the operator's permission. Status maps back.
 import type { KubeObject } from '../kube/client.ts';
 import { hostClaimSpec } from './claims.ts';
-import { marks } from './metadata.ts';
+import { hostSelectorKey, marks } from './metadata.ts';
 import { hostName } from './names.ts';
 import { containersOf, podSecurityViolations } from './pod-security.ts';
 import { allowedPaths, defaultTolerations, type IsolationPolicy } from './policy.ts';
@@ -292,10 +292,15 @@ function placementProblems(spec: Json, policy: IsolationPolicy, boundBySyncer: b
 
 // ---- Translation -----------------------------------------------------------------------------
 
-/** Adds this tenant's (and virtual namespace's) labels to a label selector. */
+/**
+ * Adds this tenant's (and virtual namespace's) labels to a label selector; the tenant's own
+ * vnest.dev/ keys (a nested tenant's narrowing) select as its pods carry them on the host.
+ */
 function narrowSelector(selector: Json | undefined, tenant: string, namespaces: string[] | undefined): Json {
   const out: Json = structuredClone(selector ?? {});
-  out.matchLabels = { ...(out.matchLabels ?? {}), [marks.tenant]: tenant };
+  const labels = Object.fromEntries(Object.entries((out.matchLabels ?? {}) as Record<string, string>).map(([k, v]) => [hostSelectorKey(k), v]));
+  if (out.matchExpressions) out.matchExpressions = (out.matchExpressions as Json[]).map((r) => ({ ...r, key: hostSelectorKey(r.key as string) }));
+  out.matchLabels = { ...labels, [marks.tenant]: tenant };
   if (namespaces) {
     out.matchExpressions = [...(out.matchExpressions ?? []), { key: marks.namespace, operator: 'In', values: namespaces }];
   }
@@ -391,8 +396,12 @@ export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; 
   for (const { c } of containersOf(spec)) {
     for (const e of c.env ?? []) translateFieldRef(e.valueFrom?.fieldRef);
     if (ctx.tenantApi) {
-      const env = (c.env ?? []).filter((e: Json) => e.name !== 'KUBERNETES_SERVICE_HOST' && e.name !== 'KUBERNETES_SERVICE_PORT');
-      env.push({ name: 'KUBERNETES_SERVICE_HOST', value: ctx.tenantApi.host }, { name: 'KUBERNETES_SERVICE_PORT', value: String(ctx.tenantApi.port) });
+      // In place of the host API the node's kubelet would give; an address the pod sets itself
+      // wins, as it does over the kubelet's (a nested tenant's syncer sets its own tenant's API).
+      const env: Json[] = c.env ?? [];
+      const has = (name: string) => env.some((e) => e.name === name);
+      if (!has('KUBERNETES_SERVICE_HOST')) env.push({ name: 'KUBERNETES_SERVICE_HOST', value: ctx.tenantApi.host });
+      if (!has('KUBERNETES_SERVICE_PORT')) env.push({ name: 'KUBERNETES_SERVICE_PORT', value: String(ctx.tenantApi.port) });
       c.env = env;
     }
   }

@@ -5,7 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { KubeClient, type KubeObject } from '../../src/kube/client.ts';
+import { isConflict, isInvalid, isTerminal } from '../../src/kube/errors.ts';
 import { HostCluster } from '../../src/local/host-cluster.ts';
+import { types } from '../../src/syncer/context.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
 import { waitFor } from '../../src/local/wait.ts';
 import { greeter, kit, ports, readThroughPortForward, useEnvironment } from '../helpers.ts';
@@ -24,6 +27,23 @@ describe('host cluster', async () => {
     HostCluster.start({ kit: await kit(), ports, nodes: 3, podLogs, portForwardTarget: { address: '127.0.0.1', port: target.port } }),
   );
   const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, env.current.kubeconfigPath, args);
+
+  it('answers a JSON patch that no longer applies as a conflict to retry, and a real validation error as final', async () => {
+    const client = await KubeClient.fromKubeconfigFile(env.current.kubeconfigPath);
+    try {
+      const cm = await client.create<KubeObject>(types.configmaps, 'default', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'patched', labels: { a: '1' } } });
+      await client.patch(types.configmaps, 'default', 'patched', { metadata: { labels: { b: '2' } } });
+      // Written between our read and our write: the resourceVersion test fails, or the path is gone.
+      const stale = client.patch(types.configmaps, 'default', 'patched', [{ op: 'test', path: '/metadata/resourceVersion', value: cm.metadata.resourceVersion }, { op: 'add', path: '/data', value: { x: 'y' } }], 'json');
+      await expect(stale).rejects.toSatisfy((e: unknown) => isConflict(e) && !isTerminal(e));
+      const gone = client.patch(types.configmaps, 'default', 'patched', [{ op: 'remove', path: '/metadata/labels/zzz' }], 'json');
+      await expect(gone).rejects.toSatisfy(isConflict);
+      const invalid = client.patch(types.configmaps, 'default', 'patched', [{ op: 'add', path: '/metadata/labels/bad key', value: 'x' }], 'json');
+      await expect(invalid).rejects.toSatisfy((e: unknown) => isInvalid(e) && isTerminal(e));
+    } finally {
+      client.close();
+    }
+  });
 
   it('has the requested number of Ready kwok nodes', async () => {
     const out = await kubectl('get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}');

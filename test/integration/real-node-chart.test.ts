@@ -171,7 +171,13 @@ describe('the chart on a real node', async () => {
       const tools = { VNEST_HELM: k.bin.helm, VNEST_KUBECTL: k.bin.kubectl };
       const created = await run(process.execPath, [main, 'create', 'beta', '-n', 'team', '--kubeconfig', kubeconfig, '--timeout', '400',
         '--set', 'distro=k8s', '--set', `serviceCIDR=${env.current.controlPlane.serviceCidr}`, '--set', 'storage.persistence=false', '--set', 'isolation.networkPolicy.enabled=true'], tools);
-      expect(created.code, created.stderr).toBe(0);
+      if (created.code !== 0) {
+        const pods = await run(k.bin.kubectl, ['--kubeconfig', env.current.kubeconfigPath, '-n', tenant, 'get', 'pods', '-l', 'vnest.dev/namespace=team', '-o', 'wide']);
+        const cpPod = hostName('beta-0', 'team', tenant);
+        const logs = await run(k.bin.kubectl, ['--kubeconfig', env.current.kubeconfigPath, '-n', tenant, 'logs', cpPod, '-c', 'syncer', '--tail=40']);
+        const events = await run(k.bin.kubectl, ['--kubeconfig', env.current.kubeconfigPath, '-n', tenant, 'describe', 'pod', cpPod]);
+        throw new Error(`vnest create beta failed: ${created.stderr}\n${pods.stdout}\n${logs.stdout}${logs.stderr}\n${events.stdout.slice(-3000)}`);
+      }
       // beta's control plane is a pod of alpha's, running on the host under alpha's marks.
       const cp = JSON.parse(await host('-n', tenant, 'get', 'pods', '-l', 'vnest.dev/namespace=team,vnest.dev/nested-control-plane=beta', '-o', 'json')) as { items: Array<{ spec: { nodeName: string }; status: { phase: string } }> };
       expect(cp.items.map((p) => [p.spec.nodeName, p.status.phase])).toEqual([['real-node-0', 'Running']]);
@@ -190,10 +196,21 @@ describe('the chart on a real node', async () => {
       // The leaf resolves names through beta's own CoreDNS, which reads beta's API from its pod:
       // in-pod API access works two levels down.
       const betaApi = await inBeta('get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}');
+      let lastTry = '';
       const lookup = await waitFor('nslookup in beta', async () => {
         const r = await runKubectl(k.bin.kubectl, childConfig, ['-n', 'apps', 'exec', 'leaf', '--', 'nslookup', 'kubernetes.default.svc.cluster.local']);
+        lastTry = r.stdout + r.stderr;
         return r.code === 0 ? r.stdout : undefined;
-      }, { timeoutMs: 180_000, intervalMs: 2000 });
+      }, { timeoutMs: 180_000, intervalMs: 2000 }).catch(async (err: unknown) => {
+        const say = async (...args: string[]) => { const r = await runKubectl(k.bin.kubectl, childConfig, args); return `$ kubectl ${args.join(' ')}\n${r.stdout}${r.stderr}`; };
+        const why = [
+          await say('-n', 'kube-system', 'get', 'pods,services,endpointslices', '-o', 'wide'),
+          await say('-n', 'kube-system', 'logs', '-l', 'k8s-app=kube-dns', '--tail=20'),
+          await say('-n', 'apps', 'exec', 'leaf', '--', 'cat', '/etc/resolv.conf'),
+          await host('-n', tenant, 'get', 'pods,services,networkpolicies', '-o', 'wide'),
+        ];
+        throw new Error(`${(err as Error).message}; last try: ${lastTry}\n${why.join('\n')}`);
+      });
       expect(lookup).toContain(`Address: ${betaApi}`);
       beta.kill();
       beta = undefined;
@@ -208,7 +225,7 @@ describe('the chart on a real node', async () => {
       beta?.kill();
       alpha.kill();
     }
-  });
+  }, 900_000);
 
   /**
    * `vnest connect` as users run it: it switches the kubeconfig (a new file here) to the tenant and
