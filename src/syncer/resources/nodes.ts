@@ -137,7 +137,12 @@ export class VirtualNodes {
     const desired = this.desiredStatus(name, new Date().toISOString());
     const current = vNode.status ?? {};
     // Fake mode: refresh the heartbeat only; in real mode, follow the host node.
-    const strip = (s: Record<string, any>) => ({ ...s, conditions: (s.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason })) });
+    // Only the fields vnest sets (the API server adds others, daemonEndpoints for one), with
+    // conditions compared without their times.
+    const strip = (s: Record<string, any>) => ({
+      ...Object.fromEntries(Object.keys(desired).map((k) => [k, s[k] ?? null])),
+      conditions: (s.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason })),
+    });
     const stale = (current.conditions ?? []).some((c: any) => c.type === 'Ready' && Date.now() - Date.parse(c.lastHeartbeatTime ?? '') > 5 * 60_000);
     if (!stale && jsonEqual(strip(current), strip(desired))) return;
     await this.ctx.virtual.patch(types.nodes, undefined, name, { status: desired }, 'merge', 'status');
