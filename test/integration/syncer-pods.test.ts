@@ -40,9 +40,16 @@ describe('syncer: pods and what they reference', () => {
       expect(v.status.hostIP).toBe(h?.status.hostIP);
       expect(bed().host.nodeNames).toContain(h?.spec.nodeName);
     }
-    // A virtual node exists for each host node in use.
-    const vNodes = (await bed().virtualJson<List<{ metadata: { name: string } }>>(tenant, 'get', 'nodes')).items.map((n) => n.metadata.name);
-    for (const h of hosts) expect(vNodes).toContain(h.spec.nodeName);
+    // A virtual node exists for each host node in use, Ready and without the not-ready taint the
+    // API server gives a new node (the kwok host nodes have no taints), so clients that wait for
+    // schedulable nodes find them.
+    type NodeJson = { metadata: { name: string }; spec: { taints?: unknown[] }; status: { conditions: Array<{ type: string; status: string }> } };
+    const vNodes = await eventually('virtual nodes without taints', async () => {
+      const items = (await bed().virtualJson<List<NodeJson>>(tenant, 'get', 'nodes')).items;
+      return items.every((n) => (n.spec.taints ?? []).length === 0) ? items : undefined;
+    });
+    for (const h of hosts) expect(vNodes.map((n) => n.metadata.name)).toContain(h.spec.nodeName);
+    for (const n of vNodes) expect(n.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 
   it('syncs referenced configmaps and secrets, follows their changes, and removes them when unreferenced', async () => {

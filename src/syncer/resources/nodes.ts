@@ -124,16 +124,36 @@ export class VirtualNodes {
   }
 
   private async create(name: string): Promise<void> {
+    let created: Node | undefined;
     try {
-      await this.ctx.virtual.create(types.nodes, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: this.labels(name) }, spec: {} });
+      created = await this.ctx.virtual.create<Node>(types.nodes, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: this.labels(name) }, spec: {} });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
     await this.ctx.virtual.patch(types.nodes, undefined, name, { status: this.desiredStatus(name, new Date().toISOString()) }, 'merge', 'status');
+    if (created) await this.alignTaints(created);
+  }
+
+  /** The host node's taints (none in fake mode), without their times. */
+  private desiredTaints(name: string): Array<Record<string, string>> {
+    return ((this.hNodes?.get(name)?.spec?.taints ?? []) as Array<Record<string, string>>).map(({ key, value, effect }) => ({ key: key ?? '', ...(value ? { value } : {}), effect: effect ?? '' }));
+  }
+
+  /**
+   * A new node gets `node.kubernetes.io/not-ready:NoSchedule` from the API server, and the
+   * controller that lifts it once the node is Ready does not run in a tenant: the syncer sets the
+   * taints the host node has instead, so clients waiting for schedulable nodes see them.
+   */
+  private async alignTaints(vNode: Node): Promise<void> {
+    const want = this.desiredTaints(vNode.metadata.name);
+    const have = ((vNode.spec?.taints ?? []) as Array<Record<string, string>>).map(({ key, value, effect }) => ({ key: key ?? '', ...(value ? { value } : {}), effect: effect ?? '' }));
+    if (jsonEqual(have, want)) return;
+    await this.ctx.virtual.patch(types.nodes, undefined, vNode.metadata.name, { spec: { taints: want.length > 0 ? want : null } }, 'merge');
   }
 
   private async updateStatus(vNode: Node): Promise<void> {
     const name = vNode.metadata.name;
+    await this.alignTaints(vNode);
     const desired = this.desiredStatus(name, new Date().toISOString());
     const current = vNode.status ?? {};
     // Fake mode: refresh the heartbeat only; in real mode, follow the host node.
