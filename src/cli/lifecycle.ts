@@ -81,61 +81,93 @@ async function tenantTypeFile(client: KubeClient, type: string, helm: string): P
   return file;
 }
 
-export function createCommand(): Command {
-  return hostOptions(new Command('create'))
-    .description('install a tenant with helm and wait until it is ready')
+type InstallFlags = HostFlags & { values?: string[]; set?: string[]; domain?: string; type?: string; timeout: string; connect?: boolean; podSecurityLabels: boolean };
+
+/** The flags create and upgrade share: values, domain, type, how long to wait. */
+function installOptions(cmd: Command, verb: string): Command {
+  return hostOptions(cmd)
     .argument('<name>', 'tenant name (also the helm release name)', tenantName)
     .option('-f, --values <file...>', 'helm values files')
     .option('--set <key=value...>', 'helm values to set')
-    .option('--domain <name>', 'the tenant\'s domain (default: <name>.<the host\'s domain>, the host\'s from its kube-public/vnest-info ConfigMap, else vnest.local)')
-    .option('--type <name>', 'create the tenant as this type: the objects (key manifests.yaml) and Helm charts (key charts.yaml, rendered here with helm template) of the host\'s ConfigMap vnest-system/vnest-type-NAME are applied inside it once it runs')
+    .option('--domain <name>', verb === 'create'
+      ? 'the tenant\'s domain (default: <name>.<the host\'s domain>, the host\'s from its kube-public/vnest-info ConfigMap, else vnest.local)'
+      : 'a new domain for the tenant (default: keep it)')
+    .option('--type <name>', `${verb} the tenant as this type: the objects (key manifests.yaml) and Helm charts (key charts.yaml, rendered here with helm template) of the host's ConfigMap vnest-system/vnest-type-NAME are applied inside it once it runs`)
     .option('--timeout <seconds>', 'how long to wait for the tenant to be ready', '600')
     .option('--connect', 'connect to the tenant once it is ready (switches your kubeconfig context)')
-    .option('--no-pod-security-labels', 'do not label the host namespace for Pod Security Admission (by default it enforces, warns and audits at isolation.podSecurityStandard; "baseline" for a k3s tenant at "restricted", as the k3s server runs as root)')
-    .action(async (name: string, flags: HostFlags & { values?: string[]; set?: string[]; domain?: string; type?: string; timeout: string; connect?: boolean; podSecurityLabels: boolean }, cmd: Command) => {
-      const ns = flags.namespace ?? name;
-      const domainProblemText = flags.domain === undefined ? undefined : domainProblem(flags.domain);
-      if (domainProblemText) throw new CliError('InvalidDomain', 2, `${domainProblemText}. Pass --domain as lower-case DNS labels joined by dots, e.g. team-a.example.org.`);
-      const helm = await tool('helm');
-      // Checked before installing, so a missing kubectl does not leave a half-done install.
-      const kubectl = flags.podSecurityLabels ? await tool('kubectl') : undefined;
-      const chart = chartDir();
-      if (!existsSync(chart)) throw errors.notReady(`the vnest chart is not at ${chart}; set $VNEST_CHART to its folder`);
-      const client = await hostClient(flags);
-      try {
-        // The tenant's place in the tree: the host's domain (a tenant's, or what the platform team
-        // set for the root) is the parent of the new tenant's default domain.
-        const parentDomain = (await readTenantInfo(client)).domain ?? defaultRootDomain;
-        const domainSets = flags.domain !== undefined ? [`domain=${flags.domain}`] : [`parentDomain=${parentDomain}`];
-        const typeFile = flags.type === undefined ? undefined : await tenantTypeFile(client, flags.type, helm);
-        const typeArgs = typeFile === undefined ? [] : ['--set', `type.name=${flags.type ?? ''}`, '--set-file', `type.manifests=${typeFile}`];
-        console.error(`installing tenant ${name} into namespace ${ns} (domain ${flags.domain ?? childDomain(name, parentDomain)}) ...`);
-        const args = ['upgrade', '--install', name, chart, '--namespace', ns, '--create-namespace', ...hostArgs(flags).map((a) => a.replace('--context=', '--kube-context=')),
-          ...domainSets.flatMap((s) => ['--set', s]), ...typeArgs, ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((s) => ['--set', s])];
-        const res = await run(helm, args);
-        if (typeFile) rmSync(dirname(typeFile), { recursive: true, force: true });
-        if (res.code !== 0) throw errors.notReady(`helm could not install tenant ${name}: ${res.out}`);
-        if (kubectl) await labelPodSecurity(client, { helm, kubectl }, flags, name, ns);
-        const deadline = Date.now() + Number(flags.timeout) * 1000;
-        let last = '';
-        for (;;) {
-          const row = tenantRow(await statefulSet(client, name, ns));
-          const line = `tenant ${name}: ${row.status}`;
-          if (line !== last) console.error(line);
-          last = line;
-          if (row.status === 'Running') break;
-          if (Date.now() > deadline) throw errors.notReady(`tenant ${name} is not ready after ${flags.timeout} s; see "kubectl -n ${ns} describe statefulset ${name}"`);
-          await sleep(2000);
-        }
-        console.log(`tenant ${name} is ready; "vnest connect ${name}${flags.namespace ? ` -n ${ns}` : ''}" to use it`);
-      } finally {
-        client.close();
-      }
-      if (flags.connect) {
-        const connect = cmd.parent?.commands.find((c) => c.name() === 'connect');
-        await connect?.parseAsync([name, ...(flags.namespace ? ['-n', ns] : [])], { from: 'user' });
-      }
-    });
+    .option('--no-pod-security-labels', 'do not label the host namespace for Pod Security Admission (by default it enforces, warns and audits at isolation.podSecurityStandard; "baseline" for a k3s tenant at "restricted", as the k3s server runs as root)');
+}
+
+/**
+ * `helm install` (create) or `helm upgrade --reuse-values` (upgrade) of the chart, then waits for
+ * the tenant to be ready. Create refuses a tenant that exists, upgrade one that does not.
+ */
+async function install(mode: 'create' | 'upgrade', name: string, flags: InstallFlags, cmd: Command): Promise<void> {
+  const ns = flags.namespace ?? name;
+  const nsFlag = flags.namespace ? ` -n ${ns}` : '';
+  const domainProblemText = flags.domain === undefined ? undefined : domainProblem(flags.domain);
+  if (domainProblemText) throw new CliError('InvalidDomain', 2, `${domainProblemText}. Pass --domain as lower-case DNS labels joined by dots, e.g. team-a.example.org.`);
+  const helm = await tool('helm');
+  // Checked before installing, so a missing kubectl does not leave a half-done install.
+  const kubectl = flags.podSecurityLabels ? await tool('kubectl') : undefined;
+  const chart = chartDir();
+  if (!existsSync(chart)) throw errors.notReady(`the vnest chart is not at ${chart}; set $VNEST_CHART to its folder`);
+  const helmHost = hostArgs(flags).map((a) => a.replace('--context=', '--kube-context='));
+  const client = await hostClient(flags);
+  try {
+    const exists = (await run(helm, ['status', name, '--namespace', ns, ...helmHost])).code === 0;
+    if (mode === 'create' && exists) throw errors.tenantExists(name, ns);
+    if (mode === 'upgrade' && !exists) throw errors.unknownTenant(name, ns);
+    let domainSets: string[];
+    if (mode === 'create') {
+      // The tenant's place in the tree: the host's domain (a tenant's, or what the platform team
+      // set for the root) is the parent of the new tenant's default domain.
+      const parentDomain = (await readTenantInfo(client)).domain ?? defaultRootDomain;
+      domainSets = flags.domain !== undefined ? [`domain=${flags.domain}`] : [`parentDomain=${parentDomain}`];
+      console.error(`installing tenant ${name} into namespace ${ns} (domain ${flags.domain ?? childDomain(name, parentDomain)}) ...`);
+    } else {
+      domainSets = flags.domain !== undefined ? [`domain=${flags.domain}`] : [];
+      console.error(`upgrading tenant ${name} in namespace ${ns} ...`);
+    }
+    const typeFile = flags.type === undefined ? undefined : await tenantTypeFile(client, flags.type, helm);
+    const typeArgs = typeFile === undefined ? [] : ['--set', `type.name=${flags.type ?? ''}`, '--set-file', `type.manifests=${typeFile}`];
+    const args = [...(mode === 'create' ? ['install', name, chart, '--create-namespace'] : ['upgrade', name, chart, '--reuse-values']), '--namespace', ns, ...helmHost,
+      ...domainSets.flatMap((v) => ['--set', v]), ...typeArgs, ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((v) => ['--set', v])];
+    const res = await run(helm, args);
+    if (typeFile) rmSync(dirname(typeFile), { recursive: true, force: true });
+    if (res.code !== 0) throw errors.helmFailed(mode === 'create' ? 'install' : 'upgrade', name, res.out);
+    if (kubectl) await labelPodSecurity(client, { helm, kubectl }, flags, name, ns);
+    const deadline = Date.now() + Number(flags.timeout) * 1000;
+    let last = '';
+    for (;;) {
+      const row = tenantRow(await statefulSet(client, name, ns));
+      const line = `tenant ${name}: ${row.status}`;
+      if (line !== last) console.error(line);
+      last = line;
+      if (row.status === 'Running') break;
+      if (Date.now() > deadline) throw errors.notReady(`tenant ${name} is not ready after ${flags.timeout} s; see "kubectl -n ${ns} describe statefulset ${name}"`);
+      await sleep(2000);
+    }
+    console.log(`tenant ${name} is ready; "vnest connect ${name}${nsFlag}" to use it`);
+  } finally {
+    client.close();
+  }
+  if (flags.connect) {
+    const connect = cmd.parent?.commands.find((c) => c.name() === 'connect');
+    await connect?.parseAsync([name, ...(flags.namespace ? ['-n', ns] : [])], { from: 'user' });
+  }
+}
+
+export function createCommand(): Command {
+  return installOptions(new Command('create'), 'create')
+    .description('install a tenant with helm and wait until it is ready (an existing tenant is refused: see upgrade)')
+    .action((name: string, flags: InstallFlags, cmd: Command) => install('create', name, flags, cmd));
+}
+
+export function upgradeCommand(): Command {
+  return installOptions(new Command('upgrade'), 'upgrade')
+    .description('change an existing tenant (helm upgrade, keeping the values it has unless given new ones) and wait until it is ready')
+    .action((name: string, flags: InstallFlags, cmd: Command) => install('upgrade', name, flags, cmd));
 }
 
 /** Scales the tenant's StatefulSet; pausing also removes its workloads' host pods. */

@@ -6,7 +6,7 @@ import { OptionsError } from '../syncer/options.ts';
 import { connectCommand, disconnectCommand } from './connect.ts';
 import { CliError } from './host.ts';
 import { kubeconfigCommand } from './kubeconfig.ts';
-import { createCommand, deleteCommand, pauseCommand, resumeCommand } from './lifecycle.ts';
+import { createCommand, deleteCommand, pauseCommand, resumeCommand, upgradeCommand } from './lifecycle.ts';
 import { listCommand } from './list.ts';
 import { downCommand, localDaemonCommand, upCommand } from './local.ts';
 import { syncerCommand } from './syncer.ts';
@@ -19,7 +19,7 @@ export function buildProgram(): Command {
     .version(pkg.version, '-v, --version', 'print the vnest version')
     .showHelpAfterError('(run "vnest --help" for usage)')
     .exitOverride();
-  for (const c of [createCommand(), listCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), deleteCommand()]) {
+  for (const c of [createCommand(), upgradeCommand(), listCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), deleteCommand()]) {
     program.addCommand(c);
   }
   program.addCommand(syncerCommand());

@@ -405,6 +405,10 @@ describe('helm chart against the test bed', async () => {
     expect([noCluster.code, noCluster.stderr]).toEqual([3, expect.stringContaining('cannot reach the host cluster')]);
     const noHelm = await vnest(['create', 'other', host()], { VNEST_HELM: '/nonexistent/helm' });
     expect([noHelm.code, noHelm.stderr]).toEqual([5, expect.stringContaining('helm is not installed')]);
+    // helm's own refusal (here the chart's schema) is helm's, with its message: not "not ready".
+    const refused = await vnest(['create', 'other', host(), '--set', 'distro=nope']);
+    expect([refused.code, refused.stderr]).toEqual([9, expect.stringContaining('helm could not install tenant other')]);
+    expect(refused.stderr).toContain('distro');
     const busy = createServer().listen(0, '127.0.0.1');
     await new Promise((resolve) => busy.once('listening', resolve));
     const busyPort = (busy.address() as { port: number }).port;

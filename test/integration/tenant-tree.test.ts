@@ -274,6 +274,18 @@ describe('a tenant tree three levels deep', () => {
     const syncerConfig = (await bed().json<{ data: Record<string, string> }>(host, '-n', 'charted', 'get', 'configmap', 'vnest-charted-syncer')).data;
     const manifests = syncerConfig['bootstrap.yaml'] ?? '';
     bed().cType = manifests;
+    // Creating it again is refused (nothing changes); upgrade changes it, keeping its other values.
+    const again = await vnest('create', 'charted', `--kubeconfig=${host}`, '--set', 'syncer.logLevel=debug');
+    expect(again.code).toBe(10);
+    expect(again.stderr).toContain('tenant "charted" already exists in namespace "charted". Change it with "vnest upgrade charted"');
+    const upgraded = await vnest('upgrade', 'charted', `--kubeconfig=${host}`, '--set', 'syncer.logLevel=debug', '--timeout=120');
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    const after = (await bed().json<{ data: Record<string, string> }>(host, '-n', 'charted', 'get', 'configmap', 'vnest-charted-syncer')).data;
+    expect(after['config.yaml']).toContain('logLevel: "debug"');
+    expect(after['bootstrap.yaml']).toBe(manifests);
+    const missing = await vnest('upgrade', 'no-such', `--kubeconfig=${host}`);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toContain('no tenant "no-such" in namespace "no-such"');
     const deleted = await vnest('delete', 'charted', `--kubeconfig=${host}`);
     expect(deleted.code, deleted.stderr).toBe(0);
 
