@@ -2,8 +2,9 @@
 // directly in the host namespace (the baseline), on the local test bed in one run.
 //
 // Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S]
-// The tenant's workload is N pods plus, per 10 pods, a ConfigMap they mount, a Service selecting
-// them and a PVC bound on the host (to a PV made for it), so every synced kind is in play.
+// The workload, in the tenant and in the baseline alike, is N pods plus, per 10 pods, a ConfigMap
+// they mount, a Service selecting them and a PVC bound on the host (to a PV made for it), so every
+// synced kind is in play.
 // Prints a table, then as its last line one JSON object with pods, syncedSeconds, directSeconds,
 // ratio, p50Ms, p99Ms (virtual create to virtual Running), directP50Ms, directP99Ms (the same for the
 // baseline: host create to host Running), syncerRssMb (peak), syncerCpuMsPerPod (syncer CPU from
@@ -69,6 +70,20 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
 }
 
+/**
+ * What the pods reference and what selects them, per group: a ConfigMap, a Service, and a claim
+ * the host binds to a PV made for it (so host controllers write to the claim, as in a real
+ * cluster). `storageClass` keeps the baseline's claims and the tenant's copies apart.
+ */
+async function createGroupObjects(client: KubeClient, namespace: string, host: KubeClient, storageClass: string): Promise<void> {
+  for (let g = 0; g < groups; g++) {
+    await client.create(types.configmaps, namespace, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cfg-${g}` }, data: { k: 'v' } });
+    await client.create(types.services, namespace, { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${g}` }, spec: { selector: { group: `g${g}` }, ports: [{ port: 80 }] } });
+    await host.create(persistentVolumes, undefined, { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `${storageClass}-pv-${g}` }, spec: { storageClassName: storageClass, capacity: { storage: '1Mi' }, accessModes: ['ReadWriteOnce'], hostPath: { path: `/tmp/${storageClass}-pv-${g}` } } });
+    await client.create(types.pvcs, namespace, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: `claim-${g}` }, spec: { storageClassName: storageClass, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Mi' } } } });
+  }
+}
+
 /** Creates N pods with bounded concurrency; resolves with each pod's create time. */
 async function createPods(client: KubeClient, namespace: string, prefix: string, withRefs = false): Promise<Map<string, number>> {
   const started = new Map<string, number>();
@@ -128,11 +143,12 @@ async function main(): Promise<void> {
     const hostClient = await KubeClient.fromKubeconfigFile(host.kubeconfigPath, { qps: 5000, burst: 5000 });
     const virtualClient = await KubeClient.fromKubeconfigFile(virtual.kubeconfigPath, { qps: 5000, burst: 5000 });
 
-    // Baseline: the same pods, straight into a host namespace.
+    // Baseline: the same pods and objects, straight into a host namespace.
+    await createGroupObjects(hostClient, 'direct', hostClient, 'direct');
     const direct = runningTimes(hostClient, 'direct');
     await direct.informer.waitForSync();
     const t0 = performance.now();
-    const directCreated = await createPods(hostClient, 'direct', 'direct');
+    const directCreated = await createPods(hostClient, 'direct', 'direct', true);
     const directRunning = await direct.done;
     const directLatencies = [...directRunning].map(([k, t]) => t - (directCreated.get(k) ?? t)).sort((a, b) => a - b);
     const directSeconds = (performance.now() - t0) / 1000;
@@ -152,14 +168,7 @@ async function main(): Promise<void> {
       if (syncer?.exitCode !== null) throw new Error(`syncer exited:\n${tail(logFile, 20)}`);
     } });
     const readStats = async () => (await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as Stats;
-    // What the pods reference and what selects them: ConfigMaps, Services, and claims the host
-    // binds to PVs made for them (so host controllers write to the copies, as in a real cluster).
-    for (let g = 0; g < groups; g++) {
-      await virtualClient.create(types.configmaps, 'bench', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cfg-${g}` }, data: { k: 'v' } });
-      await virtualClient.create(types.services, 'bench', { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${g}` }, spec: { selector: { group: `g${g}` }, ports: [{ port: 80 }] } });
-      await hostClient.create(persistentVolumes, undefined, { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `bench-pv-${g}` }, spec: { storageClassName: 'bench', capacity: { storage: '1Mi' }, accessModes: ['ReadWriteOnce'], hostPath: { path: `/tmp/bench-pv-${g}` } } });
-      await virtualClient.create(types.pvcs, 'bench', { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: `claim-${g}` }, spec: { storageClassName: 'bench', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Mi' } } } });
-    }
+    await createGroupObjects(virtualClient, 'bench', hostClient, 'bench');
     const synced = runningTimes(virtualClient, 'bench');
     await synced.informer.waitForSync();
     const before = await readStats();
