@@ -63,11 +63,24 @@ const persistentVolumes: ResourceType = { group: '', version: 'v1', plural: 'per
 type Counters = { reads: number; writes: number; writesBy: Record<string, number> };
 type Stats = { host: Counters; virtual: Counters; memoryMb: unknown };
 
-/** CPU time (user + system) of a process so far, in ms. */
+/** CPU time (user + system) of a process so far, in ms (0 once it is gone). */
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU so far of each named process. */
+const cpuOf = (procs: Array<[string, number]>): Record<string, number> => Object.fromEntries(procs.map(([n, pid]) => [n, cpuMs(pid)]));
+/** Per pod, the CPU each process spent between snapshots (pairs of from, to), largest first. */
+function cpuPerPod(spans: Array<[Record<string, number>, Record<string, number>]>): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const [from, to] of spans) for (const k of Object.keys(to)) total[k] = (total[k] ?? 0) + (to[k] ?? 0) - (from[k] ?? 0);
+  return Object.fromEntries(Object.entries(total).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Number((v / pods).toFixed(2))]));
 }
 
 /**
@@ -147,11 +160,18 @@ async function main(): Promise<void> {
     await createGroupObjects(hostClient, 'direct', hostClient, 'direct');
     const direct = runningTimes(hostClient, 'direct');
     await direct.informer.waitForSync();
+    const hostProcs: Array<[string, number]> = host.controlPlane.processes.all.map((c) => [`host ${c.name}`, c.pid]);
+    const tenantProcs: Array<[string, number]> = virtual.processes.all.map((c) => [`tenant ${c.name}`, c.pid]);
+    const d0 = cpuOf(hostProcs);
     const t0 = performance.now();
     const directCreated = await createPods(hostClient, 'direct', 'direct', true);
     const directRunning = await direct.done;
     const directLatencies = [...directRunning].map(([k, t]) => t - (directCreated.get(k) ?? t)).sort((a, b) => a - b);
     const directSeconds = (performance.now() - t0) / 1000;
+    // Deleted too, so both CPU figures cover create -> Running -> delete.
+    await hostClient.request('DELETE', '/api/v1/namespaces/direct/pods');
+    await waitFor('every baseline pod gone', async () => (await hostClient.list(types.pods, 'direct')).items.length === 0, { timeoutMs: 600_000, intervalMs: 500 });
+    const d1 = cpuOf(hostProcs);
     await direct.informer.stop();
     console.error(`direct: ${pods} pods Running in ${directSeconds.toFixed(2)} s`);
 
@@ -173,6 +193,7 @@ async function main(): Promise<void> {
     await synced.informer.waitForSync();
     const before = await readStats();
     const cpu0 = cpuMs(syncerPid);
+    const all0 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const t1 = performance.now();
     const created = await createPods(virtualClient, 'bench', 'pod', true);
     const runningAt = await synced.done;
@@ -183,10 +204,12 @@ async function main(): Promise<void> {
     // Settled: let the last status writes land, then nothing may be written while nothing changes.
     await new Promise((r) => setTimeout(r, 3000));
     const cpu1 = cpuMs(syncerPid);
+    const all1 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const idleStart = await readStats();
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const idleEnd = await readStats();
     const cpu2 = cpuMs(syncerPid);
+    const all2 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const idleWritesBy: Record<string, number> = {};
     for (const side of ['host', 'virtual'] as const) {
       for (const [k, n] of Object.entries(idleEnd[side].writesBy)) {
@@ -199,6 +222,7 @@ async function main(): Promise<void> {
     await virtualClient.request('DELETE', '/api/v1/namespaces/bench/pods');
     await waitFor('every host pod of the tenant gone', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0, { timeoutMs: 600_000, intervalMs: 500 });
     const cpu3 = cpuMs(syncerPid);
+    const all3 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const stats = await readStats();
     console.error(`syncer memory at the end (MiB): ${JSON.stringify(stats.memoryMb)}`);
     if (process.env.VNEST_BENCH_STATS) console.error(JSON.stringify(stats, null, 1));
@@ -216,6 +240,10 @@ async function main(): Promise<void> {
       directP99Ms: Math.round(percentile(directLatencies, 99)),
       syncerRssMb: Number((peakKb / 1024).toFixed(1)),
       syncerCpuMsPerPod: Number(((cpu1 - cpu0 + cpu3 - cpu2) / pods).toFixed(2)),
+      // Where the CPU went, per pod, from create to Running to deleted: the synced run (idle
+      // excluded) and the baseline.
+      cpuMsPerPod: cpuPerPod([[all0, all1], [all2, all3]]),
+      directCpuMsPerPod: cpuPerPod([[d0, d1]]),
       hostWritesPerPod: Number((spanWrites('host') / pods).toFixed(2)),
       virtualWritesPerPod: Number((spanWrites('virtual') / pods).toFixed(2)),
       hostReadsPerPod: Number(((stats.host.reads - before.host.reads) / pods).toFixed(3)),
