@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
-import { isNotFound } from '../kube/errors.ts';
+import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { types } from '../syncer/context.ts';
 import { ingresses } from '../syncer/resources/ingresses.ts';
 import { networkPolicies } from '../syncer/resources/network-policies.ts';
@@ -131,11 +131,22 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
     }
     const typeFile = flags.type === undefined ? undefined : await tenantTypeFile(client, flags.type, helm);
     const typeArgs = typeFile === undefined ? [] : ['--set', `type.name=${flags.type ?? ''}`, '--set-file', `type.manifests=${typeFile}`];
-    const args = [...(mode === 'create' ? ['install', name, chart, '--create-namespace'] : ['upgrade', name, chart, '--reuse-values']), '--namespace', ns, ...helmHost,
+    let madeNamespace = false;
+    if (mode === 'create') {
+      // A namespace made here is the tenant's: `vnest delete` removes it (unless --keep-namespace).
+      await client.create(namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, annotations: { [marks.createdFor]: name } } }).then(() => (madeNamespace = true), (err: unknown) => {
+        if (!isAlreadyExists(err)) throw err;
+      });
+    }
+    const args = [...(mode === 'create' ? ['install', name, chart] : ['upgrade', name, chart, '--reuse-values']), '--namespace', ns, ...helmHost,
       ...domainSets.flatMap((v) => ['--set', v]), ...typeArgs, ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((v) => ['--set', v])];
     const res = await run(helm, args);
     if (typeFile) rmSync(dirname(typeFile), { recursive: true, force: true });
-    if (res.code !== 0) throw errors.helmFailed(mode === 'create' ? 'install' : 'upgrade', name, res.out);
+    if (res.code !== 0) {
+      // Nothing is left of a create that failed: the namespace made for it goes too.
+      if (madeNamespace) await client.delete(namespaces, undefined, ns).catch(() => undefined);
+      throw errors.helmFailed(mode === 'create' ? 'install' : 'upgrade', name, res.out);
+    }
     if (kubectl) await labelPodSecurity(client, { helm, kubectl }, flags, name, ns);
     const deadline = Date.now() + Number(flags.timeout) * 1000;
     let last = '';
@@ -216,7 +227,8 @@ export function deleteCommand(): Command {
     .description('uninstall a tenant and remove every host object it left')
     .argument('<name>', 'tenant name', tenantName)
     .option('--keep-pvc', 'keep the control plane\'s volume (the tenant\'s state)')
-    .action(async (name: string, flags: HostFlags & { keepPvc?: boolean }) => {
+    .option('--keep-namespace', 'keep the host namespace even when vnest create made it')
+    .action(async (name: string, flags: HostFlags & { keepPvc?: boolean; keepNamespace?: boolean }) => {
       const ns = flags.namespace ?? name;
       const client = await hostClient(flags);
       try {
@@ -235,7 +247,12 @@ export function deleteCommand(): Command {
         if (!flags.keepPvc) {
           await client.delete(types.pvcs, ns, `data-${name}-0`).then(() => removed++, (e: unknown) => { if (!isNotFound(e)) throw e; });
         }
-        console.log(`tenant ${name} deleted (${removed} leftover host object(s) removed${flags.keepPvc ? '; volume kept' : ''})`);
+        // The namespace goes too when vnest create made it for this tenant (and nothing keeps it).
+        const nsObj = await client.get<KubeObject>(namespaces, undefined, ns).catch(() => undefined);
+        const ours = nsObj?.metadata.annotations?.[marks.createdFor] === name;
+        if (ours && !flags.keepNamespace && !flags.keepPvc) await client.delete(namespaces, undefined, ns).catch((e: unknown) => { if (!isNotFound(e)) throw e; });
+        const nsNote = !ours ? '' : flags.keepNamespace || flags.keepPvc ? `; namespace ${ns} kept` : `; namespace ${ns} deleted`;
+        console.log(`tenant ${name} deleted (${removed} leftover host object(s) removed${flags.keepPvc ? '; volume kept' : ''}${nsNote})`);
       } finally {
         client.close();
       }

@@ -45,6 +45,8 @@ export const marks = {
   sharedFrom: 'vnest.dev/shared-from',
   /** Annotation on the exported kubeconfig Secret: the tenant's domain. */
   domain: 'vnest.dev/domain',
+  /** Annotation on a host namespace `vnest create` made: the tenant it was made for (`vnest delete` removes it). */
+  createdFor: 'vnest.dev/created-for',
   /** Label on objects the syncer made in the tenant's cluster (virtual nodes, CRDs, fromHost copies). */
   managed: 'vnest.dev/managed',
 } as const;

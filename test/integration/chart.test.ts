@@ -409,6 +409,8 @@ describe('helm chart against the test bed', async () => {
     const refused = await vnest(['create', 'other', host(), '--set', 'distro=nope']);
     expect([refused.code, refused.stderr]).toEqual([9, expect.stringContaining('helm could not install tenant other')]);
     expect(refused.stderr).toContain('distro');
+    // Nothing is left of it: not even the namespace made for it.
+    await eventually('namespace other gone', async () => (await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['get', 'namespace', 'other'])).code !== 0);
     const busy = createServer().listen(0, '127.0.0.1');
     await new Promise((resolve) => busy.once('listening', resolve));
     const busyPort = (busy.address() as { port: number }).port;

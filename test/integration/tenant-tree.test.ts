@@ -286,8 +286,12 @@ describe('a tenant tree three levels deep', () => {
     const missing = await vnest('upgrade', 'no-such', `--kubeconfig=${host}`);
     expect(missing.code).toBe(4);
     expect(missing.stderr).toContain('no tenant "no-such" in namespace "no-such"');
+    expect(await bed().kubectl(host, 'get', 'namespace', 'charted', '-o', 'jsonpath={.metadata.annotations.vnest\\.dev/created-for}')).toBe('charted');
     const deleted = await vnest('delete', 'charted', `--kubeconfig=${host}`);
     expect(deleted.code, deleted.stderr).toBe(0);
+    // The namespace create made for it goes with it.
+    expect(deleted.stdout).toContain('namespace charted deleted');
+    await eventually('namespace charted gone', async () => (await runKubectl(k.bin.kubectl, host, ['get', 'namespace', 'charted'])).code !== 0);
 
     expect(created.stderr).toContain('tenant type team: 18 object(s) to apply inside the tenant');
     expect(syncerConfig['config.yaml']).toContain('type: "team"');
