@@ -2,6 +2,7 @@
 // directly in the host namespace (the baseline), on the local test bed in one run.
 //
 // Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S]
+//   [--paced-rate R] [--paced-seconds S]
 // The workload, in the tenant and in the baseline alike, is N pods plus, per 10 pods, a ConfigMap
 // they mount, a Service selecting them and a PVC bound on the host (to a PV made for it), so every
 // synced kind is in play.
@@ -11,7 +12,9 @@
 // the first create to the last host pod gone after the delete, idle window excluded),
 // hostWritesPerPod, virtualWritesPerPod, hostReadsPerPod (the same span), idleWritesPerSecond
 // (both sides, everything synced and nothing changing, over --idle-seconds) and idleWritesBy (what
-// those writes were).
+// those writes were), and pacedP50Ms/pacedP99Ms and pacedP50AddedMs/pacedP99AddedMs: pods created
+// one by one at R per second for S seconds (default 20 for 30), create to Running, synced and
+// the baseline's, and the difference.
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,13 +37,17 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '16' },
     'token-storage': { type: 'string', default: 'secret' },
     'idle-seconds': { type: 'string', default: '20' },
+    'paced-rate': { type: 'string', default: '20' },
+    'paced-seconds': { type: 'string', default: '30' },
   },
 });
 const idleSeconds = Number(values['idle-seconds']);
+const pacedRate = Number(values['paced-rate']);
+const pacedSeconds = Number(values['paced-seconds']);
 const pods = Number(values.pods);
 const concurrency = Number(values.concurrency);
-if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0 || !(idleSeconds > 0)) {
-  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--idle-seconds S] (positive numbers)');
+if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0 || !(idleSeconds > 0) || !(pacedRate > 0) || !(pacedSeconds > 0)) {
+  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] (positive numbers)');
   process.exit(2);
 }
 
@@ -113,7 +120,7 @@ async function createPods(client: KubeClient, namespace: string, prefix: string,
 }
 
 /** Watches pods in `namespace` and resolves when all N are Running, with each one's Running time. */
-function runningTimes(client: KubeClient, namespace: string): { informer: Informer<Pod>; done: Promise<Map<string, number>> } {
+function runningTimes(client: KubeClient, namespace: string, expected = pods): { informer: Informer<Pod>; done: Promise<Map<string, number>> } {
   const informer = new Informer<Pod>(client, types.pods, { namespace, logger: log, resyncMs: 0 });
   const running = new Map<string, number>();
   const done = new Promise<Map<string, number>>((resolve) => {
@@ -121,13 +128,39 @@ function runningTimes(client: KubeClient, namespace: string): { informer: Inform
       const key = `${p.metadata.namespace}/${p.metadata.name}`;
       if (p.status?.phase === 'Running' && !running.has(key)) {
         running.set(key, performance.now());
-        if (running.size === pods) resolve(running);
+        if (running.size === expected) resolve(running);
       }
     };
     informer.addHandlers({ onAdd: see, onUpdate: (_, p) => see(p) });
   });
   informer.start();
   return { informer, done };
+}
+
+/**
+ * Paced: pods created one by one at a steady rate the host can absorb, each timed from create to
+ * Running (the burst's latencies measure the backlog instead); then deleted, and gone.
+ */
+async function paced(client: KubeClient, namespace: string, prefix: string, isGone: () => Promise<boolean>): Promise<number[]> {
+  const count = Math.max(1, Math.round(pacedRate * pacedSeconds));
+  const watch = runningTimes(client, namespace, count);
+  await watch.informer.waitForSync();
+  const created = new Map<string, number>();
+  const start = performance.now();
+  const creating: Array<Promise<unknown>> = [];
+  for (let i = 0; i < count; i++) {
+    const due = start + (i * 1000) / pacedRate;
+    await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+    const name = `${prefix}-${i}`;
+    created.set(`${namespace}/${name}`, performance.now());
+    creating.push(client.create(types.pods, namespace, podManifest(name, namespace, true)));
+  }
+  await Promise.all(creating);
+  const running = await watch.done;
+  await watch.informer.stop();
+  await client.request('DELETE', `/api/v1/namespaces/${namespace}/pods`);
+  await waitFor(`the paced pods of ${namespace} gone`, isGone, { timeoutMs: 600_000, intervalMs: 500 });
+  return [...running].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -139,7 +172,7 @@ async function main(): Promise<void> {
   const ports = new PortAllocator();
   console.error(`starting the test bed (host with 3 kwok nodes, tenant control plane) for ${pods} pods ...`);
   const [host, virtual] = await Promise.all([
-    HostCluster.start({ kit, ports, nodes: 3, podsPerNode: Math.ceil((pods * 2) / 3) + 10 }),
+    HostCluster.start({ kit, ports, nodes: 3, podsPerNode: Math.ceil((Math.max(pods, Math.round(pacedRate * pacedSeconds)) * 2) / 3) + 10 }),
     startVirtualControlPlane({ kit, ports, name: 'bench' }),
   ]);
   let syncer: ReturnType<typeof spawn> | undefined;
@@ -224,6 +257,11 @@ async function main(): Promise<void> {
     const cpu3 = cpuMs(syncerPid);
     const all3 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const stats = await readStats();
+    // Paced, after the burst (every pod of it gone): the baseline, then the tenant.
+    console.error(`paced: ${pacedRate} pods/s for ${pacedSeconds} s, baseline then tenant ...`);
+    const pacedDirect = await paced(hostClient, 'direct', 'paced', async () => (await hostClient.list(types.pods, 'direct')).items.length === 0);
+    const pacedSynced = await paced(virtualClient, 'bench', 'paced', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0);
+    const pacedMs = (sorted: number[], p: number) => Math.round(percentile(sorted, p));
     console.error(`syncer memory at the end (MiB): ${JSON.stringify(stats.memoryMb)}`);
     if (process.env.VNEST_BENCH_STATS) console.error(JSON.stringify(stats, null, 1));
     const spanWrites = (side: 'host' | 'virtual') => stats[side].writes - before[side].writes - (idleEnd[side].writes - idleStart[side].writes);
@@ -249,6 +287,12 @@ async function main(): Promise<void> {
       hostReadsPerPod: Number(((stats.host.reads - before.host.reads) / pods).toFixed(3)),
       idleWritesPerSecond: Number((idleWrites / idleSeconds).toFixed(2)),
       idleWritesBy,
+      pacedP50Ms: pacedMs(pacedSynced, 50),
+      pacedP99Ms: pacedMs(pacedSynced, 99),
+      pacedDirectP50Ms: pacedMs(pacedDirect, 50),
+      pacedDirectP99Ms: pacedMs(pacedDirect, 99),
+      pacedP50AddedMs: pacedMs(pacedSynced, 50) - pacedMs(pacedDirect, 50),
+      pacedP99AddedMs: pacedMs(pacedSynced, 99) - pacedMs(pacedDirect, 99),
     };
     console.log('| metric | value |\n| --- | --- |');
     for (const [k, v] of Object.entries(result)) console.log(`| ${k} | ${typeof v === 'object' ? JSON.stringify(v) : v} |`);
@@ -264,7 +308,16 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+let finished = false;
+main().then(() => (finished = true), (err: unknown) => {
+  finished = true;
   console.error(err);
   process.exitCode = 1;
+});
+// A wait that nothing can end any more (every socket closed) lets Node exit quietly with 0: say so, and fail.
+process.on('exit', () => {
+  if (!finished) {
+    console.error('bench: stopped before finishing (a wait could no longer end)');
+    process.exitCode = 1;
+  }
 });
