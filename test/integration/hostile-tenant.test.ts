@@ -278,6 +278,21 @@ describe('hostile tenant', () => {
   });
 
   describe('services', () => {
+    it('refuses an export to every tenant or to no tenant name, with an Event, and shares nothing', async () => {
+      await apply({ ...service('wide', {}), spec: { ports: [{ port: 80 }], selector: { app: 'wide' } } });
+      const copy = await eventually('the host copy of wide', () => hostGet('services', h('wide')));
+      expect(copy.metadata.labels?.['vnest.dev/shared']).toBeUndefined();
+      // Added to a Service already synced: the Event still comes.
+      expect((await kubectl(['-n', ns, 'annotate', 'service', 'wide', 'vnest.dev/export-to=*,Not_A_Tenant'])).code).toBe(0);
+      const e = await warning('Service', 'wide', 'ExportRefused', '"*", "Not_A_Tenant" name no tenant');
+      expect(e.message).toContain('list sibling tenants as name or namespace/name');
+      await sleep(1000);
+      const after = await hostGet('services', h('wide')) as Json;
+      expect(after.metadata.labels?.['vnest.dev/shared']).toBeUndefined();
+      expect(after.metadata.annotations?.['vnest.dev/share-with']).toBeUndefined();
+      expect(await hostGet('networkpolicies', `${h('wide')}-export`)).toBeUndefined();
+    });
+
     it('warns when a selector uses a key that host pods do not carry', async () => {
       await apply({ ...service('by-role', {}), spec: { ports: [{ port: 80 }], selector: { 'example.com/role': 'web' } } });
       const e = await warning('Service', 'by-role', 'SelectorNotSynced', 'example.com/role');

@@ -1,12 +1,13 @@
 // Services: a virtual Service and its host copy share one cluster IP (both control planes use the
 // host's service CIDR). The host copy asks for the virtual IP; when the host has given that IP to
-// another Service, the virtual Service is recreated with the IP the host chose. Host selectors
-// select only this tenant's pods of the Service's virtual namespace.
+// another Service, the virtual Service moves to the IP the host chose. Host selectors select only
+// this tenant's pods of the Service's virtual namespace.
+import { LRUCache } from 'lru-cache';
 import type { KubeObject } from '../../kube/client.ts';
 import { isInvalid, KubeApiError } from '../../kube/errors.ts';
 import { exportMarks, exportTargets, sharedNamespace } from '../../translate/sharing.ts';
 import { createExportPolicies } from './service-exports.ts';
-import { copiedMetadata, hostMatchLabels, hostMetadata, managedMetadata, nestedKey } from '../../translate/metadata.ts';
+import { copiedMetadata, hostMatchLabels, hostMetadata, managedMetadata, marks, nestedKey } from '../../translate/metadata.ts';
 import { allowedPaths, type IsolationPolicy } from '../../translate/policy.ts';
 import { list, project, type Projection, type Shape } from '../../translate/shape.ts';
 import { types, type SyncContext } from '../context.ts';
@@ -89,13 +90,26 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
 
   /** Selector keys the host copies of pods do not carry: the Service would select nothing there. */
   async function warnUnsyncedSelector(v: Service): Promise<void> {
-    const { problems } = exportTargets(v);
-    if (problems.length) await sc.warn(v, 'ExportRefused', problems.join('; '));
     const selector: Record<string, string> = v.spec.selector ?? {};
     const kept = copiedMetadata({ name: '', labels: selector }, config.policy).labels;
     // vnest.dev/ keys (a nested tenant's marks) are carried under nestedKey and select as before.
     const lost = Object.keys(selector).filter((k) => !(k in kept) && !nestedKey(k));
     if (lost.length) await sc.warn(v, 'SelectorNotSynced', `selector keys ${lost.join(', ')} are not copied to host pods (operator setting: hostLabels); this Service selects no pods on the host`);
+  }
+
+  /** A wrong vnest.dev/export-to entry: one Event per value written, not one per sync. */
+  const warnedExports = new LRUCache<string, string>({ max: 10_000 });
+  async function warnBadExport(v: Service): Promise<void> {
+    const uid = v.metadata.uid ?? '';
+    const { problems } = exportTargets(v);
+    if (problems.length === 0) {
+      warnedExports.delete(uid);
+      return;
+    }
+    const value = v.metadata.annotations?.[marks.exportTo] ?? '';
+    if (warnedExports.get(uid) === value) return;
+    await sc.warn(v, 'ExportRefused', problems.join('; '));
+    warnedExports.set(uid, value);
   }
 
   /**
@@ -106,7 +120,8 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
    * no sync acts on the passing ExternalName state.
    */
   async function adoptHostIp(v: Service, ip: string): Promise<void> {
-    const { namespace, name } = { namespace: v.metadata.namespace ?? '', name: v.metadata.name };
+    const namespace = v.metadata.namespace ?? '';
+    const name = v.metadata.name;
     ctx.log.info({ service: `${namespace}/${name}`, from: v.spec.clusterIP, to: ip }, 'moving the virtual Service to the host\'s cluster IP');
     const type = v.spec.type ?? 'ClusterIP';
     await ctx.virtual.patch(types.services, namespace, name, { metadata: { resourceVersion: v.metadata.resourceVersion }, spec: { type: 'ExternalName', externalName: 'vnest-moving-cluster-ip.invalid' } }, 'merge');
@@ -131,6 +146,7 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
     toHost: (v) => toHost(v, hasIp(v) ? v.spec.clusterIP : undefined),
     async syncToHost(v) {
       await warnUnsyncedSelector(v);
+      await warnBadExport(v);
       const wanted = toHost(v, hasIp(v) ? v.spec.clusterIP : undefined);
       try {
         await ctx.host.create(types.services, config.hostNamespace, wanted);
@@ -155,6 +171,7 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
       const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), spec: mutable(h.spec) };
       const desired = { metadata: { labels: want.metadata.labels ?? {}, annotations: want.metadata.annotations ?? {} }, spec: mutable({ ...want.spec, ports: mergeNodePorts(want.spec.ports, h.spec.ports) }) };
       await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      await warnBadExport(v);
       await exportPolicies.sync(v, h, exportTargets(v).targets);
       const hostPorts = mergeNodePorts(v.spec.ports, h.spec.ports);
       if (!jsonEqual(v.spec.ports ?? [], hostPorts)) {
