@@ -2,7 +2,7 @@
 // directly in the host namespace (the baseline), on the local test bed in one run.
 //
 // Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S]
-//   [--paced-rate R] [--paced-seconds S]
+//   [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S]
 // The workload, in the tenant and in the baseline alike, is N pods plus, per 10 pods, a ConfigMap
 // they mount, a Service selecting them and a PVC bound on the host (to a PV made for it), so every
 // synced kind is in play.
@@ -10,11 +10,20 @@
 // ratio, p50Ms, p99Ms (virtual create to virtual Running), directP50Ms, directP99Ms (the same for the
 // baseline: host create to host Running), syncerRssMb (peak), syncerCpuMsPerPod (syncer CPU from
 // the first create to the last host pod gone after the delete, idle window excluded),
-// hostWritesPerPod, virtualWritesPerPod, hostReadsPerPod (the same span), idleWritesPerSecond
+// hostWritesPerPod and virtualWritesPerPod (the syncer's, create to Running; writesPerPodBy names
+// them), host/virtualDeleteWritesPerPod, hostReadsPerPod (create to deleted), idleWritesPerSecond
 // (both sides, everything synced and nothing changing, over --idle-seconds) and idleWritesBy (what
 // those writes were), and pacedP50Ms/pacedP99Ms and pacedP50AddedMs/pacedP99AddedMs: pods created
 // one by one at R per second for S seconds (default 20 for 30), create to Running, synced and
-// the baseline's, and the difference.
+// the baseline's, and the difference. Memory: the syncer's live heap (after a full collection) with
+// the group objects synced and no pod, then with the N pods synced: syncerIdleHeapMb,
+// syncerKbPerPod (above idle, per pod) and syncerRssAtPodsMb. With --restart, the syncer is
+// stopped with the N pods synced and a new one started: restartSeconds (start to ready with every
+// queue drained) and restartHostWrites/restartVirtualWrites (until then; target 0). Churn: a
+// Deployment of R replicas (default 500) rolled again and again for S seconds (default 60; 0: no
+// churn): the syncer's CPU per second and per pod created, the lag from a virtual pod's creation to
+// its host copy and from a host pod's Running to the virtual pod's (p50/p99), and the time to
+// converge after the last rollout.
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +38,7 @@ import { PortAllocator } from '../../src/local/ports.ts';
 import { tail } from '../../src/local/process.ts';
 import { waitFor } from '../../src/local/wait.ts';
 import { types } from '../../src/syncer/context.ts';
+import { hostName } from '../../src/translate/names.ts';
 
 const { values } = parseArgs({
   options: {
@@ -39,15 +49,21 @@ const { values } = parseArgs({
     'idle-seconds': { type: 'string', default: '20' },
     'paced-rate': { type: 'string', default: '20' },
     'paced-seconds': { type: 'string', default: '30' },
+    restart: { type: 'boolean', default: false },
+    'churn-replicas': { type: 'string', default: '500' },
+    'churn-seconds': { type: 'string', default: '60' },
   },
 });
+const churnReplicas = Number(values['churn-replicas']);
+const churnSeconds = Number(values['churn-seconds']);
 const idleSeconds = Number(values['idle-seconds']);
 const pacedRate = Number(values['paced-rate']);
 const pacedSeconds = Number(values['paced-seconds']);
 const pods = Number(values.pods);
 const concurrency = Number(values.concurrency);
-if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0 || !(idleSeconds > 0) || !(pacedRate > 0) || !(pacedSeconds > 0)) {
-  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] (positive numbers)');
+if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0 || !(idleSeconds > 0) || !(pacedRate > 0) || !(pacedSeconds > 0)
+  || !Number.isInteger(churnReplicas) || churnReplicas <= 0 || !(churnSeconds >= 0)) {
+  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] (positive numbers; --churn-seconds 0 skips the churn)');
   process.exit(2);
 }
 
@@ -68,7 +84,7 @@ const podManifest = (name: string, namespace: string, withRefs = false): Pod => 
 const persistentVolumes: ResourceType = { group: '', version: 'v1', plural: 'persistentvolumes', kind: 'PersistentVolume', namespaced: false };
 
 type Counters = { reads: number; writes: number; writesBy: Record<string, number> };
-type Stats = { host: Counters; virtual: Counters; memoryMb: unknown };
+type Stats = { host: Counters; virtual: Counters; memoryMb: { rss: number }; liveHeapKb?: number; controllers: Record<string, { queued: number; inFlight: number }> };
 
 /** CPU time (user + system) of a process so far, in ms (0 once it is gone). */
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -167,12 +183,96 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
+const deployments: ResourceType = { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true };
+type Deployment = KubeObject & { metadata: { generation?: number }; status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; availableReplicas?: number } };
+
+/**
+ * Churn: a Deployment of R replicas in the tenant, rolled again and again for S seconds (each
+ * rollout starts when the last is done), then left to converge. Measures the syncer's CPU, the lag
+ * from a virtual pod's appearance to its host copy's, and from a host pod's Running to its virtual
+ * pod's, over the pods created during the window.
+ */
+async function churn(virtual: KubeClient, host: KubeClient, syncerPid: number, drained: () => Promise<boolean>): Promise<Record<string, number>> {
+  console.error(`churn: a Deployment of ${churnReplicas} replicas rolled for ${churnSeconds} s ...`);
+  const before = new Set<string>();
+  let measuring = false;
+  const seen = { virtual: new Map<string, number>(), host: new Map<string, number>(), virtualRunning: new Map<string, number>(), hostRunning: new Map<string, number>() };
+  const note = (map: Map<string, number>, key: string) => {
+    if (!map.has(key)) map.set(key, performance.now());
+  };
+  const vInf = new Informer<Pod>(virtual, types.pods, { namespace: 'bench', logger: log, resyncMs: 0 });
+  const hInf = new Informer<Pod>(host, types.pods, { namespace: 'tenants', logger: log, resyncMs: 0 });
+  const onVirtual = (p: Pod) => {
+    const key = hostName(p.metadata.name, 'bench', 'bench');
+    if (!measuring) return void before.add(key);
+    if (before.has(key)) return;
+    note(seen.virtual, key);
+    if (p.status?.phase === 'Running') note(seen.virtualRunning, key);
+  };
+  const onHost = (p: Pod) => {
+    if (!measuring || before.has(p.metadata.name)) return;
+    note(seen.host, p.metadata.name);
+    if (p.status?.phase === 'Running') note(seen.hostRunning, p.metadata.name);
+  };
+  vInf.addHandlers({ onAdd: onVirtual, onUpdate: (_, p) => onVirtual(p) });
+  hInf.addHandlers({ onAdd: onHost, onUpdate: (_, p) => onHost(p) });
+  vInf.start();
+  hInf.start();
+  await Promise.all([vInf.waitForSync(), hInf.waitForSync()]);
+  await virtual.create(deployments, 'bench', {
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'churn' },
+    spec: {
+      replicas: churnReplicas, selector: { matchLabels: { app: 'churn' } },
+      template: { metadata: { labels: { app: 'churn' } }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }], terminationGracePeriodSeconds: 0 } },
+    },
+  });
+  const rolledOut = async () => {
+    const d = await virtual.get<Deployment>(deployments, 'bench', 'churn');
+    const s = d.status ?? {};
+    return (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 1) && s.replicas === churnReplicas && s.updatedReplicas === churnReplicas && s.availableReplicas === churnReplicas;
+  };
+  await waitFor('the churn Deployment available', rolledOut, { timeoutMs: 600_000, intervalMs: 500 });
+  measuring = true;
+  const c0 = cpuMs(syncerPid);
+  const start = performance.now();
+  const deadline = start + churnSeconds * 1000;
+  let rollouts = 0;
+  while (performance.now() < deadline) {
+    await virtual.patch(deployments, 'bench', 'churn', { spec: { template: { metadata: { annotations: { 'bench/rollout': String(++rollouts) } } } } });
+    while (performance.now() < deadline && !(await rolledOut())) await new Promise((r) => setTimeout(r, 250));
+  }
+  const c1 = cpuMs(syncerPid);
+  const converge0 = performance.now();
+  await waitFor('the churn converged', async () => (await rolledOut()) && (await drained())
+    && vInf.list().filter((p) => !p.metadata.deletionTimestamp).length === churnReplicas
+    && hInf.list().filter((p) => !p.metadata.deletionTimestamp && p.metadata.name.endsWith('-x-bench-x-bench')).length === churnReplicas, { timeoutMs: 600_000, intervalMs: 200 });
+  const convergeSeconds = (performance.now() - converge0) / 1000;
+  const lags = (from: Map<string, number>, to: Map<string, number>) => [...to].filter(([k]) => from.has(k)).map(([k, t]) => t - (from.get(k) ?? t)).sort((a, b) => a - b);
+  const createLag = lags(seen.virtual, seen.host);
+  const statusLag = lags(seen.hostRunning, seen.virtualRunning);
+  await virtual.delete(deployments, 'bench', 'churn', { propagationPolicy: 'Background' });
+  await waitFor('the churn pods gone from the host', async () => (await host.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0, { timeoutMs: 600_000, intervalMs: 500 });
+  await Promise.all([vInf.stop(), hInf.stop()]);
+  const created = seen.virtual.size;
+  return {
+    churnRollouts: rollouts,
+    churnPodsCreated: created,
+    churnSyncerCpuMsPerSecond: Number(((c1 - c0) / churnSeconds).toFixed(1)),
+    churnSyncerCpuMsPerPod: Number(((c1 - c0) / Math.max(1, created)).toFixed(2)),
+    churnCreateLagP50Ms: Math.round(percentile(createLag, 50)),
+    churnCreateLagP99Ms: Math.round(percentile(createLag, 99)),
+    churnStatusLagP50Ms: Math.round(percentile(statusLag, 50)),
+    churnStatusLagP99Ms: Math.round(percentile(statusLag, 99)),
+    churnConvergeSeconds: Number(convergeSeconds.toFixed(2)),
+  };
+}
+
 async function main(): Promise<void> {
   const kit = await loadKit();
   const ports = new PortAllocator();
   console.error(`starting the test bed (host with 3 kwok nodes, tenant control plane) for ${pods} pods ...`);
   const [host, virtual] = await Promise.all([
-    HostCluster.start({ kit, ports, nodes: 3, podsPerNode: Math.ceil((Math.max(pods, Math.round(pacedRate * pacedSeconds)) * 2) / 3) + 10 }),
+    HostCluster.start({ kit, ports, nodes: 3, podsPerNode: Math.ceil((Math.max(pods, Math.round(pacedRate * pacedSeconds), Math.ceil(churnReplicas * 1.5)) * 2) / 3) + 10 }),
     startVirtualControlPlane({ kit, ports, name: 'bench' }),
   ]);
   let syncer: ReturnType<typeof spawn> | undefined;
@@ -211,17 +311,32 @@ async function main(): Promise<void> {
     // Synced: a syncer process, pods created in the tenant.
     const healthPort = await ports.next();
     const logFile = join(host.controlPlane.dir, 'bench-syncer.log');
-    const fd = openSync(logFile, 'a');
-    syncer = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer',
-      '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
-      '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'], { stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    const syncerPid = syncer.pid as number;
-    await waitFor('syncer ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, { timeoutMs: 60_000, check: () => {
-      if (syncer?.exitCode !== null) throw new Error(`syncer exited:\n${tail(logFile, 20)}`);
-    } });
-    const readStats = async () => (await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as Stats;
+    const startSyncer = async () => {
+      const fd = openSync(logFile, 'a');
+      const child = spawn(process.execPath, ['--expose-gc', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer',
+        '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
+        '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'], { stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      syncer = child;
+      await waitFor('syncer ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, { timeoutMs: 600_000, intervalMs: 50, check: () => {
+        if (child.exitCode !== null) throw new Error(`syncer exited:\n${tail(logFile, 20)}`);
+      } });
+      return child.pid as number;
+    };
+    const readStats = async (gc = false) => (await (await fetch(`http://127.0.0.1:${healthPort}/stats${gc ? '?gc=1' : ''}`)).json()) as Stats;
+    /** Every work queue empty and nothing in flight, twice in a row 100 ms apart. */
+    const drained = async () => {
+      for (let i = 0; i < 2; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        const s = await readStats();
+        if (Object.values(s.controllers).some((c) => c.queued > 0 || c.inFlight > 0)) return false;
+      }
+      return true;
+    };
+    let syncerPid = await startSyncer();
     await createGroupObjects(virtualClient, 'bench', hostClient, 'bench');
+    await waitFor('the group objects synced', drained, { timeoutMs: 120_000, intervalMs: 200 });
+    const idleHeap = await readStats(true);
     const synced = runningTimes(virtualClient, 'bench');
     await synced.informer.waitForSync();
     const before = await readStats();
@@ -241,8 +356,7 @@ async function main(): Promise<void> {
     const idleStart = await readStats();
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const idleEnd = await readStats();
-    const cpu2 = cpuMs(syncerPid);
-    const all2 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
+    const podsHeap = await readStats(true);
     const idleWritesBy: Record<string, number> = {};
     for (const side of ['host', 'virtual'] as const) {
       for (const [k, n] of Object.entries(idleEnd[side].writesBy)) {
@@ -251,6 +365,25 @@ async function main(): Promise<void> {
       }
     }
     const idleWrites = idleEnd.host.writes - idleStart.host.writes + idleEnd.virtual.writes - idleStart.virtual.writes;
+    // Restart: a new syncer over the N pods must find everything in sync and write nothing.
+    let restart: { restartSeconds: number; restartReadySeconds: number; restartHostWrites: number; restartVirtualWrites: number; restartWritesBy: Record<string, number> } | undefined;
+    if (values.restart) {
+      const old = syncer as ReturnType<typeof spawn>;
+      old.kill('SIGTERM');
+      await new Promise((resolve) => (old.exitCode !== null ? resolve(undefined) : old.once('exit', resolve)));
+      const r0 = performance.now();
+      syncerPid = await startSyncer();
+      const ready = (performance.now() - r0) / 1000;
+      await waitFor('the restarted syncer drained', drained, { timeoutMs: 600_000, intervalMs: 50 });
+      const inSync = (performance.now() - r0 - 200) / 1000;
+      const s = await readStats();
+      restart = { restartSeconds: Number(inSync.toFixed(2)), restartReadySeconds: Number(ready.toFixed(2)), restartHostWrites: s.host.writes, restartVirtualWrites: s.virtual.writes,
+        restartWritesBy: Object.fromEntries((['host', 'virtual'] as const).flatMap((side) => Object.entries(s[side].writesBy).map(([k, n]) => [`${side} ${k}`, n]))) };
+      console.error(`restart: ready in ${ready.toFixed(2)} s, in sync in ${inSync.toFixed(2)} s, ${s.host.writes} host and ${s.virtual.writes} tenant writes`);
+    }
+    const preDelete = await readStats();
+    const cpu2 = cpuMs(syncerPid);
+    const all2 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     // Deleted: the syncer's work until the last host pod is gone.
     await virtualClient.request('DELETE', '/api/v1/namespaces/bench/pods');
     await waitFor('every host pod of the tenant gone', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0, { timeoutMs: 600_000, intervalMs: 500 });
@@ -262,9 +395,14 @@ async function main(): Promise<void> {
     const pacedDirect = await paced(hostClient, 'direct', 'paced', async () => (await hostClient.list(types.pods, 'direct')).items.length === 0);
     const pacedSynced = await paced(virtualClient, 'bench', 'paced', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0);
     const pacedMs = (sorted: number[], p: number) => Math.round(percentile(sorted, p));
+    const churned = churnSeconds > 0 ? await churn(virtualClient, hostClient, syncerPid, drained) : undefined;
     console.error(`syncer memory at the end (MiB): ${JSON.stringify(stats.memoryMb)}`);
     if (process.env.VNEST_BENCH_STATS) console.error(JSON.stringify(stats, null, 1));
-    const spanWrites = (side: 'host' | 'virtual') => stats[side].writes - before[side].writes - (idleEnd[side].writes - idleStart[side].writes);
+    // The syncer's own requests from the first create to the last host pod gone, idle (and restart) excluded.
+    const spanOf = (side: 'host' | 'virtual', field: 'reads' | 'writes') => idleStart[side][field] - before[side][field] + stats[side][field] - preDelete[side][field];
+    /** Writes per pod between two snapshots, by side, verb and resource. */
+    const perPodBy = (from: Stats, to: Stats) => Object.fromEntries((['host', 'virtual'] as const).flatMap((side) => Object.entries(to[side].writesBy)
+      .map(([k, n]) => [`${side} ${k}`, Number(((n - (from[side].writesBy[k] ?? 0)) / pods).toFixed(3))] as const).filter(([, n]) => n > 0)));
     const status = readFileSync(`/proc/${syncerPid}/status`, 'utf8');
     const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     const result = {
@@ -277,22 +415,31 @@ async function main(): Promise<void> {
       directP50Ms: Math.round(percentile(directLatencies, 50)),
       directP99Ms: Math.round(percentile(directLatencies, 99)),
       syncerRssMb: Number((peakKb / 1024).toFixed(1)),
+      syncerRssAtPodsMb: podsHeap.memoryMb.rss,
+      syncerIdleHeapMb: Number(((idleHeap.liveHeapKb ?? NaN) / 1024).toFixed(1)),
+      syncerKbPerPod: Number((((podsHeap.liveHeapKb ?? NaN) - (idleHeap.liveHeapKb ?? NaN)) / pods).toFixed(1)),
       syncerCpuMsPerPod: Number(((cpu1 - cpu0 + cpu3 - cpu2) / pods).toFixed(2)),
       // Where the CPU went, per pod, from create to Running to deleted: the synced run (idle
       // excluded) and the baseline.
       cpuMsPerPod: cpuPerPod([[all0, all1], [all2, all3]]),
       directCpuMsPerPod: cpuPerPod([[d0, d1]]),
-      hostWritesPerPod: Number((spanWrites('host') / pods).toFixed(2)),
-      virtualWritesPerPod: Number((spanWrites('virtual') / pods).toFixed(2)),
-      hostReadsPerPod: Number(((stats.host.reads - before.host.reads) / pods).toFixed(3)),
+      // Writes from create to Running (the group objects' copies included), then for the delete.
+      hostWritesPerPod: Number(((idleStart.host.writes - before.host.writes) / pods).toFixed(2)),
+      virtualWritesPerPod: Number(((idleStart.virtual.writes - before.virtual.writes) / pods).toFixed(2)),
+      hostDeleteWritesPerPod: Number(((stats.host.writes - preDelete.host.writes) / pods).toFixed(2)),
+      virtualDeleteWritesPerPod: Number(((stats.virtual.writes - preDelete.virtual.writes) / pods).toFixed(2)),
+      writesPerPodBy: perPodBy(before, idleStart),
+      hostReadsPerPod: Number((spanOf('host', 'reads') / pods).toFixed(3)),
       idleWritesPerSecond: Number((idleWrites / idleSeconds).toFixed(2)),
       idleWritesBy,
+      ...restart,
       pacedP50Ms: pacedMs(pacedSynced, 50),
       pacedP99Ms: pacedMs(pacedSynced, 99),
       pacedDirectP50Ms: pacedMs(pacedDirect, 50),
       pacedDirectP99Ms: pacedMs(pacedDirect, 99),
       pacedP50AddedMs: pacedMs(pacedSynced, 50) - pacedMs(pacedDirect, 50),
       pacedP99AddedMs: pacedMs(pacedSynced, 99) - pacedMs(pacedDirect, 99),
+      ...churned,
     };
     console.log('| metric | value |\n| --- | --- |');
     for (const [k, v] of Object.entries(result)) console.log(`| ${k} | ${typeof v === 'object' ? JSON.stringify(v) : v} |`);

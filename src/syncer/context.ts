@@ -7,6 +7,9 @@ import type { ResolvedCustomResource } from './custom/discovery.ts';
 import type { IsolationPolicy } from '../translate/policy.ts';
 import type { EventRecorder } from './events.ts';
 
+export const tokenStorages = ['secret', 'pod-secret', 'annotation'] as const;
+export type TokenStorage = (typeof tokenStorages)[number];
+
 export interface SyncerConfig {
   tenant: string;
   hostNamespace: string;
@@ -33,8 +36,8 @@ export interface SyncerConfig {
   tenantApi?: { host: string; port: number; caPem?: string };
   /** Lifetime of the service-account tokens the syncer requests for host pods. */
   tokenExpirationSeconds: number;
-  /** Where host pods get their tokens: a host Secret per pod, or the host pod's annotations. */
-  tokenStorage: 'secret' | 'annotation';
+  /** Where host pods get their tokens: a host Secret per service account or per pod, or the host pod's annotations. */
+  tokenStorage: TokenStorage;
   /** Custom resource kinds to sync, resolved against the host's CRDs at start. */
   customResources: ResolvedCustomResource[];
 }

@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
 import { validateTenantName } from '../translate/names.ts';
 import { podSecurityLevels, policyExceptions, serviceTypes, type IsolationPolicy, type PolicyException } from '../translate/policy.ts';
+import { tokenStorages, type TokenStorage } from './context.ts';
 import { parseCustomResources, profiles, type CustomResourceSpec } from './custom/config.ts';
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'yaml';
@@ -59,7 +60,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'tenantApiHost', flag: '--tenant-api-host <host>', env: 'VNEST_TENANT_API_HOST', kind: 'string', help: 'KUBERNETES_SERVICE_HOST for in-pod clients (the tenant API\'s address as pods see it)' },
   { key: 'tenantApiPort', flag: '--tenant-api-port <port>', env: 'VNEST_TENANT_API_PORT', kind: 'int', default: 443, help: 'KUBERNETES_SERVICE_PORT for in-pod clients', check: positive('tenant-api-port') },
   { key: 'tokenExpirationSeconds', flag: '--token-expiration-seconds <s>', env: 'VNEST_TOKEN_EXPIRATION_SECONDS', kind: 'int', default: 3600, help: 'lifetime of service-account tokens requested for host pods (at least 600)', check: (v: number) => (Number.isInteger(v) && v >= 600 ? undefined : `--token-expiration-seconds must be at least 600, not ${v}`) },
-  { key: 'tokenStorage', flag: '--token-storage <where>', env: 'VNEST_TOKEN_STORAGE', kind: 'string', default: 'secret', help: 'where host pods get their service-account tokens: "secret" (a host Secret per pod) or "annotation" (host pod annotations: one host write less per pod, but readable by whoever can read host pods)', check: (v: string) => (v === 'secret' || v === 'annotation' ? undefined : `--token-storage must be "secret" or "annotation", not "${v}"`) },
+  { key: 'tokenStorage', flag: '--token-storage <where>', env: 'VNEST_TOKEN_STORAGE', kind: 'string', default: 'secret', help: 'where host pods get their service-account tokens: "secret" (one host Secret per service account and namespace, shared by its pods; tokens bound to the service account), "pod-secret" (a host Secret per pod, tokens bound to the pod: one host write more per pod) or "annotation" (host pod annotations, bound to the pod, but readable by whoever can read host pods)', check: (v: string) => (tokenStorages.includes(v as TokenStorage) ? undefined : `--token-storage must be one of ${tokenStorages.join(', ')}, not "${v}"`) },
   { key: 'profile', flag: '--profile <names>', env: 'VNEST_PROFILE', kind: 'list', default: [], help: `custom resource profiles to enable (comma-separated: ${Object.keys(profiles).join(', ')})` },
   { key: 'customResources', flag: '--custom-resources <yaml>', env: 'VNEST_CUSTOM_RESOURCES', kind: 'yaml', help: 'custom resource kinds to sync: a YAML or JSON list of {apiVersion, kind, direction: toHost|fromHost, selector, references: [{path, kind}], virtualNamespace, sourceNamespace}' },
   { key: 'virtualQps', flag: '--virtual-qps <n>', env: 'VNEST_VIRTUAL_QPS', kind: 'int', default: 300, help: 'requests per second to the tenant API', check: positive('virtual-qps') },
@@ -96,7 +97,7 @@ export interface SyncerOptions {
   tenantApiHost?: string;
   tenantApiPort: number;
   tokenExpirationSeconds: number;
-  tokenStorage: 'secret' | 'annotation';
+  tokenStorage: TokenStorage;
   customResourceSpecs: CustomResourceSpec[];
   virtualQps: number;
   virtualBurst: number;

@@ -110,8 +110,8 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   let health: Server | undefined;
   if (opts.healthPort > 0) {
     health = createServer((req, res) => {
-      if (req.url === '/stats') {
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(syncer.stats()));
+      if (req.url === '/stats' || req.url === '/stats?gc=1') {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(syncer.stats({ gc: req.url.endsWith('gc=1') })));
         return;
       }
       const ok = req.url === '/healthz' || (req.url === '/readyz' && syncer.isReady());

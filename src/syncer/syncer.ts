@@ -44,7 +44,7 @@ export class Syncer {
       informers,
     };
     const shared = createShared(this.context);
-    this.controllers.push(shared.nodes.controller);
+    this.controllers.push(shared.nodes.controller, shared.tokens.controller);
     for (const [name, entry] of Object.entries(resources)) {
       this.controllers.push(entry.create(this.context, shared).controller);
       this.log.debug({ resource: name }, 'registered');
@@ -99,15 +99,21 @@ export class Syncer {
     await Promise.all([...this.informerMap.values()].map((i) => i.stop()));
   }
 
-  /** Work-queue and API counters, for benchmarks and diagnostics. */
-  stats(): Record<string, unknown> {
+  /**
+   * Work-queue and API counters, for benchmarks and diagnostics. With `gc` (and Node started with
+   * --expose-gc), a full collection runs first, so heapUsed is the live heap.
+   */
+  stats(opts: { gc?: boolean } = {}): Record<string, unknown> {
+    const collect = (globalThis as { gc?: () => void }).gc;
+    if (opts.gc && collect) collect();
     const mem = process.memoryUsage();
     return {
       memoryMb: { rss: Math.round(mem.rss / 2 ** 20), heapUsed: Math.round(mem.heapUsed / 2 ** 20), heapTotal: Math.round(mem.heapTotal / 2 ** 20) },
+      ...(opts.gc && collect ? { liveHeapKb: Math.round(mem.heapUsed / 1024) } : {}),
       cached: Object.fromEntries([...this.informerMap].map(([k, i]) => [k, i.size])),
       virtual: { ...this.context.virtual.counters, writesBy: { ...this.context.virtual.counters.writesBy } },
       host: { ...this.context.host.counters, writesBy: { ...this.context.host.counters.writesBy } },
-      controllers: Object.fromEntries(this.controllers.map((c) => [c.name, { ...c.stats, queued: c.queue.length }])),
+      controllers: Object.fromEntries(this.controllers.map((c) => [c.name, { ...c.stats, queued: c.queue.length, inFlight: c.queue.inFlight }])),
     };
   }
 }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy, type IsolationPolicy } from './policy.ts';
-import { mutablePodFields, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
+import { audienceTokenKey, mutablePodFields, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
 import { shapePaths } from './shape.ts';
 
 function pod(spec: Partial<Pod['spec']>, namespace = 'app'): Pod {
   return { metadata: { name: 'p', namespace, uid: 'u1' }, spec: { containers: [{ name: 'c', image: 'i:1' }], ...spec } };
 }
 
-const ctx: PodTranslateContext = { tenant: 't1', hostServiceAccount: 'default', tokens: { secretName: 'p-x-app-x-t1-sa-token' }, policy: defaultPolicy() };
+const ctx: PodTranslateContext = { tenant: 't1', hostServiceAccount: 'default', tokens: { secretName: 'p-x-app-x-t1-sa-token', keys: 'volume' }, policy: defaultPolicy() };
 const hostPodSpec = (p: Pod, c: PodTranslateContext = ctx) => translatePod(p, c).spec;
 const problems = (spec: Partial<Pod['spec']>, policy: Partial<IsolationPolicy> = {}) => translatePod(pod(spec), { ...ctx, policy: defaultPolicy(policy) }).problems;
 
@@ -182,6 +182,23 @@ describe('translatePod: the host spec', () => {
     const p = pod({ volumes: [{ name: 'kube-api-access-x', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }] });
     const spec = hostPodSpec(p, ctx);
     expect(spec.volumes[0].projected.sources[0]).toEqual({ secret: { name: 'p-x-app-x-t1-sa-token', items: [{ key: 'kube-api-access-x.0', path: 'token' }] } });
+  });
+
+  it('projects tokens from the service account\'s shared Secret, one key per audience and lifetime', () => {
+    const shared: PodTranslateContext = { ...ctx, tokens: { secretName: 'default-x-app-x-t1-token', keys: 'audience' }, tokenExpirationSeconds: 3600 };
+    const p = pod({ volumes: [
+      { name: 'kube-api-access-x', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } },
+      { name: 'vault', projected: { sources: [{ serviceAccountToken: { path: 'vault-token', audience: 'vault' } }, { serviceAccountToken: { path: 'short', expirationSeconds: 60 } }] } },
+    ] });
+    const spec = hostPodSpec(p, shared);
+    const items = spec.volumes.flatMap((v: { projected: { sources: Array<{ secret: { name: string; items: unknown[] } }> } }) => v.projected.sources.map((s) => s.secret));
+    expect(items.map((s: { name: string }) => s.name)).toEqual(['default-x-app-x-t1-token', 'default-x-app-x-t1-token', 'default-x-app-x-t1-token']);
+    const keys = items.map((s: { items: Array<{ key: string }> }) => s.items[0]?.key);
+    // 3607 s as asked; the default lifetime for the audience-only source; lifetimes under 600 s become 600.
+    expect(keys[0]).toBe('token.3607');
+    expect(keys[1]).toMatch(/^token\.3600\.[0-9a-f]{16}$/);
+    expect(keys[2]).toBe('token.600');
+    expect(audienceTokenKey({ audience: 'vault' }, 3600)).toBe(keys[1]);
   });
 
   it('projects service-account tokens from host pod annotations at the same path', () => {

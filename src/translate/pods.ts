@@ -2,6 +2,7 @@
 // the virtual pod's fields (podSpecShape, the one place that says what is copied); every reference
 // is translated to this tenant's host copy or refused; the pod must meet the policy's Pod Security
 // Standard; fields that pick host resources need the operator's permission. Status maps back.
+import { createHash } from 'node:crypto';
 import type { KubeObject } from '../kube/client.ts';
 import { hostClaimSpec } from './claims.ts';
 import { hostSelectorKey, marks } from './metadata.ts';
@@ -22,8 +23,14 @@ export interface PodTranslateContext {
   hostServiceAccount: string;
   policy: IsolationPolicy;
   tenantApi?: { host: string; port: number };
-  /** Where the host pod finds its service-account tokens: a host Secret, or its own annotations. */
-  tokens: { secretName: string } | 'annotation';
+  /**
+   * Where the host pod finds its service-account tokens: a host Secret (one per pod, keyed by
+   * volume and source, or one per service account, keyed by audience and lifetime), or its own
+   * annotations.
+   */
+  tokens: { secretName: string; keys: 'volume' | 'audience' } | 'annotation';
+  /** Lifetime of a token whose source names none (default 3600): part of its key in a shared Secret. */
+  tokenExpirationSeconds?: number;
   /** The tenant's DNS (its kube-dns Service IP), for pods that use cluster DNS. */
   dns?: { nameserver: string; clusterDomain: string };
   /** The syncer itself bound the virtual pod to a node: its nodeName is not the tenant's choice. */
@@ -256,6 +263,15 @@ export function tokenSources(pod: Pod): Array<{ key: string; audience?: string; 
 
 const tokenKey = (volume: string, index: number) => `${volume}.${index}`.replace(/[^-._a-zA-Z0-9]/g, '_');
 
+/**
+ * Key of a token in a service account's shared host Secret: one per audience and lifetime, so pods
+ * asking for the same token share it.
+ */
+export function audienceTokenKey(src: { audience?: string; expirationSeconds?: number }, defaultSeconds: number): string {
+  const seconds = Math.max(src.expirationSeconds ?? defaultSeconds, 600);
+  return src.audience ? `token.${seconds}.${createHash('sha256').update(src.audience).digest('hex').slice(0, 16)}` : `token.${seconds}`;
+}
+
 /** Host pod annotation that carries the token of projected source `key`. */
 export const tokenAnnotation = (key: string) => `${marks.tokenPrefix}${key}`;
 
@@ -359,8 +375,8 @@ function translateVolumes(spec: Json, ns: string, ctx: PodTranslateContext, out:
       if (!src.serviceAccountToken) return src;
       // The token the syncer requested from the tenant's API, at the same path; the kubelet
       // refreshes the file when the syncer renews the token.
-      const key = tokenKey(v.name, j);
       const path = src.serviceAccountToken.path;
+      const key = ctx.tokens !== 'annotation' && ctx.tokens.keys === 'audience' ? audienceTokenKey(src.serviceAccountToken, ctx.tokenExpirationSeconds ?? 3600) : tokenKey(v.name, j);
       if (ctx.tokens === 'annotation') {
         return { downwardAPI: { items: [{ path, fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${tokenAnnotation(key)}']` } }] } };
       }

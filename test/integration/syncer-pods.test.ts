@@ -95,30 +95,59 @@ describe('syncer: pods and what they reference', () => {
     });
   });
 
-  it('gives host pods a token of the virtual service account, which authenticates against the tenant API', async () => {
+  it('gives host pods a token of the virtual service account from one host Secret per account, which authenticates against the tenant API', async () => {
     const pods = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
-    const v = pods[0] as PodJson;
-    const hName = hostName(v.metadata.name, 'app', tenant);
-    const h = (await hostPods()).find((p) => p.metadata.name === hName) as PodJson;
-    const projected = h.spec.volumes?.find((vol) => vol.name.startsWith('kube-api-access'));
-    expect(projected?.projected.sources.some((s: { serviceAccountToken?: unknown }) => s.serviceAccountToken)).toBe(false);
-    // The token file comes from a host Secret owned by the host pod, at the same path.
-    const source = projected?.projected.sources.find((s: { secret?: unknown }) => s.secret).secret;
-    expect(source.name).toBe(`${hName}-sa-token`);
-    expect(source.items[0].path).toBe('token');
-    expect(h.spec.serviceAccountName).toBe('default');
-    expect(h.spec.automountServiceAccountToken).toBe(false);
+    const hosts = await hostPods(['-l', 'vnest.dev/namespace=app,app=web']);
+    const sharedName = `${hostName('default', 'app', tenant)}-token`;
+    for (const v of pods) {
+      const h = hosts.find((p) => p.metadata.name === hostName(v.metadata.name, 'app', tenant)) as PodJson;
+      const projected = h.spec.volumes?.find((vol) => vol.name.startsWith('kube-api-access'));
+      expect(projected?.projected.sources.some((s: { serviceAccountToken?: unknown }) => s.serviceAccountToken)).toBe(false);
+      // The token file comes from the service account's host Secret, at the same path.
+      const source = projected?.projected.sources.find((s: { secret?: unknown }) => s.secret).secret;
+      expect(source.name).toBe(sharedName);
+      expect(source.items).toEqual([{ key: 'token.3607', path: 'token' }]);
+      expect(h.spec.serviceAccountName).toBe('default');
+      expect(h.spec.automountServiceAccountToken).toBe(false);
+      expect(Object.keys(h.metadata.annotations ?? {}).filter((k) => k.startsWith('vnest.dev/token-'))).toEqual([]);
+    }
+    type SecretJson = { data: Record<string, string>; metadata: { ownerReferences?: Array<{ kind: string }>; annotations: Record<string, string> } };
     const secret = await eventually('token secret', async () => {
-      const r = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'secret', source.name, '-o', 'json']);
-      return r.code === 0 ? (JSON.parse(r.stdout) as { data: Record<string, string>; metadata: { ownerReferences: Array<{ kind: string; name: string }> } }) : undefined;
+      const r = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'secret', sharedName, '-o', 'json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as SecretJson) : undefined;
     });
-    expect(secret.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Pod', name: hName })]);
-    const token = Buffer.from(secret.data[source.items[0].key] ?? '', 'base64').toString();
+    // One per account, for all its pods: no pod owns it (the tenant's Service does, like every
+    // copy), and no per-pod Secret exists.
+    expect(secret.metadata.ownerReferences?.map((o) => o.kind)).toEqual(['Service']);
+    expect(secret.metadata.annotations['vnest.dev/object-kind']).toBe('ServiceAccountTokens');
+    const perPod = (await bed().hostJson<List<{ metadata: { name: string } }>>('-n', hostNamespace, 'get', 'secrets', '-l', selector)).items.filter((s) => s.metadata.name.endsWith('-sa-token'));
+    expect(perPod).toEqual([]);
+    const token = Buffer.from(secret.data['token.3607'] ?? '', 'base64').toString();
     const whoami = await runKubectl((await kit()).bin.kubectl, '/dev/null', [
       `--server=${bed().virtual(tenant).server}`, `--certificate-authority=${bed().virtual(tenant).dir}/pki/ca.crt`, `--token=${token}`, 'auth', 'whoami', '-o', 'json',
     ]);
     expect(whoami.stderr).toBe('');
     expect(JSON.parse(whoami.stdout).status.userInfo.username).toBe('system:serviceaccount:app:default');
+  });
+
+  it('removes a service account\'s token Secret when no pod needs it, and re-issues it when the account is recreated', async () => {
+    const kubectl = (await kit()).bin.kubectl;
+    const secretOf = async (name: string) => {
+      const r = await runKubectl(kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'secret', name, '-o', 'json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { metadata: { annotations: Record<string, string> } }) : undefined;
+    };
+    await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'serviceaccount', 'builder');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'run', 'builder', '--image=registry.k8s.io/pause:3.10', '--overrides={"spec":{"serviceAccountName":"builder"}}');
+    const name = `${hostName('builder', 'app', tenant)}-token`;
+    const first = await eventually('builder token secret', () => secretOf(name));
+    const uid = first.metadata.annotations['vnest.dev/object-uid'];
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'serviceaccount', 'builder');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'serviceaccount', 'builder');
+    const newUid = (await bed().virtualJson<{ metadata: { uid: string } }>(tenant, '-n', 'app', 'get', 'serviceaccount', 'builder')).metadata.uid;
+    await eventually('token secret re-issued for the new account', async () => (await secretOf(name))?.metadata.annotations['vnest.dev/object-uid'] === newUid);
+    expect(newUid).not.toBe(uid);
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'builder', '--wait=false');
+    await eventually('token secret removed with its last pod', async () => (await secretOf(name)) === undefined);
   });
 
   it('deletes the host pod when the virtual pod is deleted, and recreates through the owner when the host pod is deleted', async () => {
@@ -157,15 +186,30 @@ describe('syncer: pods and what they reference', () => {
     });
   });
 
-  it('copies host events about a pod onto the virtual pod, with virtual names', async () => {
+  it('copies host events about a pod onto the virtual pod, with virtual names, but not the scheduler\'s Scheduled', async () => {
     const v = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items[0] as PodJson;
-    const scheduled = await eventually('a Scheduled event on the virtual pod', async () => {
-      const events = (await bed().virtualJson<List<{ involvedObject: { name: string; uid: string }; reason: string; message: string }>>(tenant, '-n', 'app', 'get', 'events')).items;
-      return events.find((e) => e.involvedObject.name === v.metadata.name && e.reason === 'Scheduled');
+    const hName = hostName(v.metadata.name, 'app', tenant);
+    const h = await bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', hName);
+    // What a kubelet reports about a container, written on the host as the kubelet would.
+    const hostEvent = {
+      apiVersion: 'v1', kind: 'Event', metadata: { name: `${hName}.pulled1`, namespace: hostNamespace },
+      involvedObject: { apiVersion: 'v1', kind: 'Pod', name: hName, namespace: hostNamespace, uid: h.metadata.uid, fieldPath: 'spec.containers{pause}' },
+      reason: 'Pulled', message: `Container image pulled for ${hostNamespace}/${hName}`, type: 'Normal', count: 1,
+      source: { component: 'kubelet', host: h.spec.nodeName }, firstTimestamp: new Date().toISOString(), lastTimestamp: new Date().toISOString(),
+    };
+    await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['create', '-f', '-'], { input: JSON.stringify(hostEvent) });
+    type EventJson = { involvedObject: { name: string; uid: string }; reason: string; message: string };
+    const pulled = await eventually('the Pulled event on the virtual pod', async () => {
+      const events = (await bed().virtualJson<List<EventJson>>(tenant, '-n', 'app', 'get', 'events')).items;
+      return events.find((e) => e.involvedObject.name === v.metadata.name && e.reason === 'Pulled');
     });
-    expect(scheduled.involvedObject.uid).toBe(v.metadata.uid);
-    expect(scheduled.message).toContain(`app/${v.metadata.name}`);
-    expect(scheduled.message).not.toContain('-x-app-x-');
+    expect(pulled.involvedObject.uid).toBe(v.metadata.uid);
+    expect(pulled.message).toBe(`Container image pulled for app/${v.metadata.name}`);
+    // The host scheduler did place it (a Scheduled event on the host), but the tenant has the binding instead.
+    const hostEvents = (await bed().hostJson<List<EventJson>>('-n', hostNamespace, 'get', 'events')).items;
+    expect(hostEvents.some((e) => e.involvedObject.name === hName && e.reason === 'Scheduled')).toBe(true);
+    const events = (await bed().virtualJson<List<EventJson>>(tenant, '-n', 'app', 'get', 'events')).items;
+    expect(events.filter((e) => e.involvedObject.name === v.metadata.name && e.reason === 'Scheduled')).toEqual([]);
   });
 
   it('removes a virtual node when no pod of the tenant runs on its host node any more', async () => {

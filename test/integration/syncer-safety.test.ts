@@ -194,6 +194,39 @@ describe('syncer: killed mid-rollout', () => {
       return v.status.phase === 'Running' && h?.metadata.annotations?.['vnest.dev/object-uid'] === second.metadata.uid;
     });
   });
+
+  it('keeps the per-pod token Secret of a pod made with --token-storage=pod-secret after a restart with the default; new pods share their account\'s', async () => {
+    const kubectl = (await kit()).bin.kubectl;
+    type SecretJson = { metadata: { ownerReferences?: Array<{ kind: string; name: string }> } };
+    const secretOf = async (name: string) => {
+      const r = await runKubectl(kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'secret', name, '-o', 'json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as SecretJson) : undefined;
+    };
+    const create = async (name: string) => {
+      const r = await runKubectl(kubectl, bed().virtual('gamma').kubeconfigPath, ['create', '-f', '-'], { input: pod(name) });
+      expect(r.stderr).toBe('');
+    };
+    await runKubectl(kubectl, bed().virtual('gamma').kubeconfigPath, ['create', 'namespace', 'app']);
+    await eventually('default service account', async () => (await runKubectl(kubectl, bed().virtual('gamma').kubeconfigPath, ['-n', 'app', 'get', 'sa', 'default'])).code === 0);
+    const running = await bed().startSyncer('gamma', { tokenStorage: 'pod-secret' });
+    await create('old-style');
+    const perPod = `${hostName('old-style', 'app', 'gamma')}-sa-token`;
+    const made = await eventually('the per-pod token Secret', () => secretOf(perPod));
+    expect(made.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Pod', name: hostName('old-style', 'app', 'gamma') })]);
+    await bed().stopSyncer(running);
+    await bed().startSyncer('gamma');
+    await create('new-style');
+    const shared = `${hostName('default', 'app', 'gamma')}-token`;
+    await eventually('the shared token Secret', () => secretOf(shared));
+    const newHost = await eventually('new-style host pod', () => bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', hostName('new-style', 'app', 'gamma')).catch(() => undefined));
+    expect(JSON.stringify(newHost.spec.volumes)).toContain(shared);
+    // The old pod still mounts its own Secret, and the syncer still keeps it: removed by hand, it comes back.
+    const oldHost = await bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', hostName('old-style', 'app', 'gamma'));
+    expect(JSON.stringify(oldHost.spec.volumes)).toContain(perPod);
+    await runKubectl(kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'delete', 'secret', perPod]);
+    await bed().virtualKubectl('gamma', '-n', 'app', 'annotate', 'pod', 'old-style', 'touched=1');
+    await eventually('the per-pod token Secret made again', () => secretOf(perPod));
+  });
 });
 
 describe('syncer: API outages', () => {

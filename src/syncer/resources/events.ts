@@ -1,5 +1,8 @@
-// Host Events about synced objects (scheduling, image pulls, kills, evictions) appear on the
-// virtual objects, with the host name replaced by the virtual one.
+// Host Events about synced objects (image pulls, kills, evictions, volume problems) appear on the
+// virtual objects, with the host name replaced by the virtual one. The host scheduler's Scheduled
+// event is not copied: the syncer's binding of the virtual pod records the same (its node and the
+// PodScheduled condition), and copying it would cost the tenant's API a write for every pod. After a
+// restart, events copied before are recognised from one list of the tenant's events, not written again.
 import { LRUCache } from 'lru-cache';
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists } from '../../kube/errors.ts';
@@ -19,6 +22,8 @@ export class EventSync {
   private readonly virtualObjects: Record<string, Informer<KubeObject>>;
   /** Host event uid -> count already copied, so resyncs write nothing. */
   private readonly copied = new LRUCache<string, number>({ max: 20_000 });
+  /** The tenant's events when this syncer started (`namespace/name` -> count), loaded once, dropped after a while. */
+  private before?: Promise<Map<string, number>>;
 
   constructor(ctx: SyncContext) {
     this.ctx = ctx;
@@ -27,7 +32,7 @@ export class EventSync {
     this.virtualObjects = { Pod: ctx.informers.virtual(types.pods), PersistentVolumeClaim: ctx.informers.virtual(types.pvcs) };
     this.controller = new Controller({ name: 'events', workers: 2, logger: ctx.log, reconcile: (k) => this.reconcile(k) });
     const enqueue = (e: Event) => {
-      if (this.hostObjects[e.involvedObject?.kind]) this.controller.enqueue(objectKey(e));
+      if (this.hostObjects[e.involvedObject?.kind] && !(e.reason === 'Scheduled' && e.involvedObject?.kind === 'Pod')) this.controller.enqueue(objectKey(e));
     };
     this.hEvents.addHandlers({ onAdd: enqueue, onUpdate: (_, e) => enqueue(e) });
   }
@@ -62,6 +67,11 @@ export class EventSync {
       reportingComponent: e.reportingComponent ?? '',
       reportingInstance: e.reportingInstance ?? '',
     };
+    const copiedBefore = (await this.eventsBefore()).get(`${vObj.metadata.namespace}/${name}`);
+    if (copiedBefore === body.count) {
+      this.copied.set(e.metadata.uid ?? '', body.count);
+      return;
+    }
     try {
       await this.ctx.virtual.create(types.events, vObj.metadata.namespace, body);
     } catch (err) {
@@ -69,5 +79,25 @@ export class EventSync {
       await this.ctx.virtual.patch(types.events, vObj.metadata.namespace, name, { count: body.count, message, lastTimestamp: body.lastTimestamp });
     }
     this.copied.set(e.metadata.uid ?? '', e.count ?? 1);
+  }
+
+  /** The counts of the tenant's events as they were when this syncer started copying (one paged list). */
+  private eventsBefore(): Promise<Map<string, number>> {
+    this.before ??= (async () => {
+      const counts = new Map<string, number>();
+      let next: string | undefined;
+      do {
+        const page = await this.ctx.virtual.list<Event>(types.events, undefined, { limit: 500, ...(next ? { continue: next } : {}) });
+        for (const ev of page.items) counts.set(`${ev.metadata.namespace}/${ev.metadata.name}`, ev.count ?? 1);
+        next = page.metadata?.continue || undefined;
+      } while (next);
+      // Events copied before a restart are recognised in the first minutes; after that the map only costs memory.
+      setTimeout(() => counts.clear(), 600_000).unref();
+      return counts;
+    })().catch((err: unknown) => {
+      this.before = undefined;
+      throw err;
+    });
+    return this.before;
   }
 }

@@ -11,11 +11,13 @@ import { createPodSync } from './pods.ts';
 import { createPvcSync } from './pvcs.ts';
 import { ReferenceIndex } from './references.ts';
 import { createServiceSync } from './services.ts';
+import { ServiceAccountTokens } from './tokens.ts';
 
-/** State several kinds share: virtual nodes (pods bind to them) and pod references. */
+/** State several kinds share: virtual nodes (pods bind to them), pod references, shared tokens. */
 export interface Shared {
   nodes: VirtualNodes;
   refs: ReferenceIndex;
+  tokens: ServiceAccountTokens;
 }
 
 export type ResourceFactory = (ctx: SyncContext, shared: Shared) => { controller: Controller };
@@ -38,7 +40,7 @@ const owned = (resource: string): PolicyRule => ({ apiGroups: [''], resources: [
 
 export const resources: Record<string, ResourceEntry> = {
   pods: {
-    create: (ctx, s) => createPodSync(ctx, s.nodes),
+    create: (ctx, s) => createPodSync(ctx, s.nodes, s.tokens),
     hostRules: [
       owned('pods'), owned('secrets'),
       // The front door serves logs, exec, attach and port-forward from the host pods.
@@ -107,5 +109,5 @@ export function hostClusterRoleRules(nodeSync: 'fake' | 'real', custom: Resolved
 }
 
 export function createShared(ctx: SyncContext): Shared {
-  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx) };
+  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx), tokens: new ServiceAccountTokens(ctx) };
 }

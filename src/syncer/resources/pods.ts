@@ -1,7 +1,9 @@
 // Pods: the virtual pod becomes a host pod the host scheduler places; the syncer binds the virtual
 // pod to a virtual node and copies status back. Deletion goes both ways, honouring grace periods.
 // Projected service-account tokens are requested from the tenant's API and kept in a host Secret
-// owned by the host pod (default), or in host pod annotations (one host write less per pod).
+// per service account (default, tokens.ts), in a host Secret per pod owned by the host pod, or in
+// host pod annotations. Which one a host pod uses is fixed when it is created; a change of
+// --token-storage applies to new pods, and existing ones keep getting their tokens as before.
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
@@ -11,13 +13,14 @@ import { clusterDomain } from '../coredns.ts';
 import { guardedPatch, jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import type { VirtualNodes } from './nodes.ts';
+import { sharedTokenSecretName, type ServiceAccountTokens } from './tokens.ts';
 
 export const podKind = 'Pod';
 export const tokenKind = 'ServiceAccountToken';
 
 type Secret = KubeObject & { data?: Record<string, string> };
 
-export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncController<Pod> {
+export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: ServiceAccountTokens): SyncController<Pod> {
   const { config } = ctx;
 
   const hostSecrets = ctx.informers.host<Secret>(types.secrets);
@@ -27,12 +30,21 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     return ip && ip !== 'None' ? { dns: { nameserver: ip, clusterDomain } } : {};
   };
   const tokenSecretName = (hostPodName: string) => `${hostPodName}-sa-token`;
+  const sharedSecretOf = (vPod: Pod) => sharedTokenSecretName(vPod.spec.serviceAccountName ?? 'default', vPod.metadata.namespace ?? '', config.tenant);
+  /** Whether a host pod mounts a token from Secret `name`. */
+  const mounts = (hPod: Pod, name: string) => (hPod.spec.volumes ?? []).some((v) => (v.projected?.sources ?? []).some((s: { secret?: { name?: string } }) => s.secret?.name === name));
+  const tokenStore = (vPod: Pod): PodTranslateContext['tokens'] => {
+    if (config.tokenStorage === 'annotation') return 'annotation';
+    if (config.tokenStorage === 'pod-secret') return { secretName: tokenSecretName(sc.hostNameOf(vPod)), keys: 'volume' };
+    return { secretName: sharedSecretOf(vPod), keys: 'audience' };
+  };
   const translate = (vPod: Pod) => {
     const tctx: PodTranslateContext = {
       tenant: config.tenant,
       hostServiceAccount: config.hostServiceAccount,
       policy: config.policy,
-      tokens: config.tokenStorage === 'secret' ? { secretName: tokenSecretName(sc.hostNameOf(vPod)) } : 'annotation',
+      tokens: tokenStore(vPod),
+      tokenExpirationSeconds: config.tokenExpirationSeconds,
       // nodeName set by our own binding is not the tenant choosing a node.
       boundBySyncer: boundBySyncer(vPod),
       ...dnsOf(),
@@ -63,7 +75,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
 
     async toHost(vPod) {
       const metadata = hostMetadata(vPod, podKind, sc.hostNameOf(vPod), config);
-      metadata.annotations = { ...metadata.annotations, ...(await tokenAnnotations(vPod)) };
+      if (config.tokenStorage === 'annotation') metadata.annotations = { ...metadata.annotations, ...(await tokenAnnotations(vPod)) };
       return {
         apiVersion: 'v1',
         kind: 'Pod',
@@ -90,6 +102,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
 
     async sync(vPod, hPod) {
       await ensureTokenSecret(vPod, hPod);
+      if (config.tokenStorage !== 'secret' && mounts(hPod, sharedSecretOf(vPod))) tokens.need(vPod);
       await updateHost(vPod, hPod);
       await addEphemeralContainers(vPod, hPod);
       if (hPod.spec.nodeName && !vPod.spec.nodeName) {
@@ -132,7 +145,8 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     const hostTolerations: unknown[] = hPod.spec.tolerations ?? [];
     wantSpec.tolerations = [...hostTolerations, ...(wantSpec.tolerations as unknown[]).filter((t) => !hostTolerations.some((h) => jsonEqual(h, t)))];
     const current = { metadata: managedMetadata(hPod.metadata, ctx.config.policy), spec: mutablePodFields(hPod.spec) };
-    const annotations = { ...wantMeta.annotations, ...(await tokenAnnotations(vPod, hPod.metadata.annotations)) };
+    const withTokens = hPod.metadata.annotations?.[marks.tokenIssued] !== undefined;
+    const annotations = { ...wantMeta.annotations, ...(withTokens ? await tokenAnnotations(vPod, hPod.metadata.annotations) : {}) };
     const desired = { metadata: { labels: wantMeta.labels ?? {}, annotations }, spec: wantSpec };
     await sc.patchHost(hPod, guardedPatch(current, desired, hPod.metadata.resourceVersion));
   }
@@ -191,9 +205,9 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     return { tokens, issued: new Date(now).toISOString(), expiry: new Date(earliest).toISOString() };
   }
 
-  /** Annotation mode: the token annotations the host pod should carry. */
+  /** Annotation storage: the token annotations the host pod should carry. */
   async function tokenAnnotations(vPod: Pod, current: Record<string, string> = {}): Promise<Record<string, string>> {
-    if (config.tokenStorage !== 'annotation' || tokenSources(vPod).length === 0) return {};
+    if (tokenSources(vPod).length === 0) return {};
     const fresh = await freshTokens(vPod, {
       issued: current[marks.tokenIssued],
       expiry: current[marks.tokenExpiry],
@@ -205,10 +219,10 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes): SyncContro
     return out;
   }
 
-  /** Secret mode: keeps a host Secret, owned by the host pod, with fresh tokens. */
+  /** Secret per pod: keeps a host Secret, owned by the host pod, with fresh tokens bound to the pod. */
   async function ensureTokenSecret(vPod: Pod, hPod: Pod): Promise<void> {
-    if (config.tokenStorage !== 'secret' || tokenSources(vPod).length === 0) return;
     const name = tokenSecretName(hPod.metadata.name);
+    if (tokenSources(vPod).length === 0 || !mounts(hPod, name)) return;
     const existing = hostSecrets.get(`${config.hostNamespace}/${name}`);
     const ours = existing?.metadata.annotations?.[marks.objectUid] === vPod.metadata.uid;
     const fresh = await freshTokens(vPod, {
