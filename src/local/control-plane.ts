@@ -36,6 +36,19 @@ export interface ControlPlaneOptions {
   keepDir?: boolean;
   /** kube-controller-manager --controllers (default: all on-by-default controllers). */
   controllers?: string;
+  /**
+   * Also serve etcd's client API over TLS (client certificates of the cluster CA), for a syncer
+   * that reads and writes the store directly, as vcluster's does (the benchmark's peer).
+   */
+  etcdTls?: boolean;
+}
+
+/** etcd's TLS client endpoint and the files a client needs for it. */
+export interface EtcdTls {
+  endpoint: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 /**
@@ -78,14 +91,17 @@ export class ControlPlane {
   readonly ca: CertificateAuthority;
   readonly admin: KeyPairPem;
   readonly processes: ProcessGroup;
+  /** Set when started with `etcdTls`. */
+  readonly etcdTls: EtcdTls | undefined;
   private readonly keepDir: boolean;
   private readonly apiserver: { spec: ComponentSpec; component: Component };
 
   private constructor(init: {
     name: string; dir: string; kit: Kit; ports: PortAllocator; server: string; serviceCidr: string;
     kubeconfigPath: string; ca: CertificateAuthority; admin: KeyPairPem; processes: ProcessGroup; keepDir: boolean;
-    apiserver: { spec: ComponentSpec; component: Component };
+    apiserver: { spec: ComponentSpec; component: Component }; etcdTls: EtcdTls | undefined;
   }) {
+    this.etcdTls = init.etcdTls;
     this.apiserver = init.apiserver;
     this.name = init.name;
     this.dir = init.dir;
@@ -126,8 +142,8 @@ export class ControlPlane {
     const { name, kit, ports, serviceCidr, timeoutMs, dir, processes, opts } = a;
     const pki = join(dir, 'pki');
     await mkdir(pki);
-    const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = await Promise.all([
-      ports.next(), ports.next(), ports.next(), ports.next(), ports.next(),
+    const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort, etcdTlsPort] = await Promise.all([
+      ports.next(), ports.next(), ports.next(), ports.next(), ports.next(), opts.etcdTls ? ports.next() : Promise.resolve(0),
     ]);
     const bind = opts.bindAddress ?? '127.0.0.1';
     const server = `https://${bind}:${apiPort}`;
@@ -169,12 +185,28 @@ export class ControlPlane {
     const kcmKubeconfig = await writeKubeconfig('kube-controller-manager.kubeconfig', 'kube-controller-manager', kcm);
     const schedKubeconfig = await writeKubeconfig('kube-scheduler.kubeconfig', 'kube-scheduler', scheduler);
 
+    // The API server keeps the plain loopback listener; the TLS one is for other clients only.
+    let etcdTls: EtcdTls | undefined;
+    const etcdTlsArgs: string[] = [];
+    if (opts.etcdTls) {
+      const [etcdServing, etcdClientCert] = await Promise.all([
+        issueCertificate(ca, { commonName: 'etcd', usages: ['server'], dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }),
+        client('etcd-client'),
+      ]);
+      etcdTls = { endpoint: `https://127.0.0.1:${etcdTlsPort}`, caFile: files.ca, certFile: join(pki, 'etcd-client.crt'), keyFile: join(pki, 'etcd-client.key') };
+      await Promise.all([
+        writeFile(join(pki, 'etcd.crt'), etcdServing.certPem), writeFile(join(pki, 'etcd.key'), etcdServing.keyPem, { mode: 0o600 }),
+        writeFile(etcdTls.certFile, etcdClientCert.certPem), writeFile(etcdTls.keyFile, etcdClientCert.keyPem, { mode: 0o600 }),
+      ]);
+      etcdTlsArgs.push(`--cert-file=${join(pki, 'etcd.crt')}`, `--key-file=${join(pki, 'etcd.key')}`, `--trusted-ca-file=${files.ca}`, '--client-cert-auth');
+    }
+    const clientUrls = [`http://127.0.0.1:${etcdClient}`, ...(etcdTls ? [etcdTls.endpoint] : [])].join(',');
     const etcd = processes.start({
       name: 'etcd',
       command: kit.bin.etcd,
       args: [
         '--name=default', `--data-dir=${join(dir, 'etcd')}`,
-        `--listen-client-urls=http://127.0.0.1:${etcdClient}`, `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--listen-client-urls=${clientUrls}`, `--advertise-client-urls=${clientUrls}`, ...etcdTlsArgs,
         `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
         `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
         // A test bed: durability across power loss does not matter, speed does.
@@ -250,7 +282,7 @@ export class ControlPlane {
 
     return new ControlPlane({
       name, dir, kit, ports, server, serviceCidr, kubeconfigPath, ca, admin, processes, keepDir: opts.keepDir ?? false,
-      apiserver: { spec: apiserverSpec, component: apiserver },
+      apiserver: { spec: apiserverSpec, component: apiserver }, etcdTls,
     });
   }
 
