@@ -2,7 +2,7 @@
 // directly in the host namespace (the baseline), on the local test bed in one run.
 //
 // Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S]
-//   [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S]
+//   [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] [--peer vcluster]
 // The workload, in the tenant and in the baseline alike, is N pods plus, per 10 pods, a ConfigMap
 // they mount, a Service selecting them and a PVC bound on the host (to a PV made for it), so every
 // synced kind is in play.
@@ -33,7 +33,7 @@ import { KubeClient, type KubeObject, type ResourceType } from '../../src/kube/c
 import { Informer } from '../../src/kube/informer.ts';
 import { startVirtualControlPlane, HostCluster } from '../../src/local/host-cluster.ts';
 import { kubectlOk } from '../../src/local/kubectl.ts';
-import { loadKit } from '../../src/local/kit.ts';
+import { loadKit, type Kit } from '../../src/local/kit.ts';
 import { PortAllocator } from '../../src/local/ports.ts';
 import { tail } from '../../src/local/process.ts';
 import { waitFor } from '../../src/local/wait.ts';
@@ -52,6 +52,7 @@ const { values } = parseArgs({
     restart: { type: 'boolean', default: false },
     'churn-replicas': { type: 'string', default: '500' },
     'churn-seconds': { type: 'string', default: '60' },
+    peer: { type: 'string' },
   },
 });
 const churnReplicas = Number(values['churn-replicas']);
@@ -62,8 +63,8 @@ const pacedSeconds = Number(values['paced-seconds']);
 const pods = Number(values.pods);
 const concurrency = Number(values.concurrency);
 if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0 || !(idleSeconds > 0) || !(pacedRate > 0) || !(pacedSeconds > 0)
-  || !Number.isInteger(churnReplicas) || churnReplicas <= 0 || !(churnSeconds >= 0)) {
-  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] (positive numbers; --churn-seconds 0 skips the churn)');
+  || !Number.isInteger(churnReplicas) || churnReplicas <= 0 || !(churnSeconds >= 0) || (values.peer !== undefined && values.peer !== 'vcluster')) {
+  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] [--peer vcluster] (positive numbers; --churn-seconds 0 skips the churn)');
   process.exit(2);
 }
 
@@ -181,6 +182,94 @@ async function paced(client: KubeClient, namespace: string, prefix: string, isGo
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/** The keys the peer reports, a subset of vnest's (what vcluster's process lets us measure). */
+type PeerResult = Record<string, number | string | Record<string, number>>;
+
+/** `go_memstats_heap_alloc_bytes` (Go's allocated heap; not after a forced collection) in KB. */
+async function goHeapKb(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const line = text.split('\n').find((l) => l.startsWith('go_memstats_heap_alloc_bytes '));
+  return Number(line?.split(' ')[1] ?? NaN) / 1024;
+}
+
+/**
+ * The same workload against vcluster's syncer (built by hack/bench/build-vcluster.sh) with its own
+ * tenant control plane, syncing into host namespace `peer`: burst, CPU per pod, memory, writes, idle
+ * writes and paced latency, against the same baseline.
+ */
+async function runPeer(kit: Kit, ports: PortAllocator, host: HostCluster, hostClient: KubeClient, baseline: { directSeconds: number; pacedDirect: number[] }): Promise<PeerResult> {
+  const { startVclusterPeer } = await import('./peer-vcluster.ts');
+  console.error('peer: starting vcluster\'s syncer (building it first if needed) ...');
+  const peer = await startVclusterPeer({ kit, ports, host, hostNamespace: 'peer', dir: join(host.controlPlane.dir, 'peer'), name: 'vc' });
+  try {
+    const client = await KubeClient.fromKubeconfigFile(peer.directKubeconfigPath, { qps: 5000, burst: 5000 });
+    const hostGone = async () => (await hostClient.list(types.pods, 'peer', { labelSelector: peer.hostPodSelector })).items.length === 0;
+    await client.create(types.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
+    await waitFor('the default service account of the peer\'s bench namespace', async () => (await client.list(types.serviceaccounts, 'bench')).items.length > 0, { timeoutMs: 60_000 });
+    await createGroupObjects(client, 'bench', hostClient, 'peer');
+    await new Promise((r) => setTimeout(r, 3000));
+    const idleHeapKb = await goHeapKb(peer.metricsUrl);
+    const procs = [...peer.processes(), ...host.controlPlane.processes.all.map((c): [string, number] => [`host ${c.name}`, c.pid])];
+    const synced = runningTimes(client, 'bench');
+    await synced.informer.waitForSync();
+    const r0 = await peer.requestCounts();
+    const all0 = cpuOf(procs);
+    const t0 = performance.now();
+    const created = await createPods(client, 'bench', 'pod', true);
+    const runningAt = await synced.done;
+    const syncedSeconds = (performance.now() - t0) / 1000;
+    await synced.informer.stop();
+    const latencies = [...runningAt].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
+    await waitFor('the peer\'s claims Bound in its tenant', async () => (await client.list<KubeObject & { status?: { phase?: string } }>(types.pvcs, 'bench')).items.every((c) => c.status?.phase === 'Bound'), { timeoutMs: 120_000, intervalMs: 500 });
+    await new Promise((r) => setTimeout(r, 3000));
+    const all1 = cpuOf(procs);
+    const r1 = await peer.requestCounts();
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    const r2 = await peer.requestCounts();
+    const podsHeapKb = await goHeapKb(peer.metricsUrl);
+    const rssAtPods = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${peer.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+    const all2 = cpuOf(procs);
+    await client.request('DELETE', '/api/v1/namespaces/bench/pods');
+    await waitFor('every host pod of the peer gone', hostGone, { timeoutMs: 600_000, intervalMs: 500 });
+    const all3 = cpuOf(procs);
+    const r3 = await peer.requestCounts();
+    console.error(`peer: ${pods} pods Running in ${syncedSeconds.toFixed(2)} s; paced ...`);
+    const pacedSynced = await paced(client, 'bench', 'paced', hostGone);
+    const peakKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${peer.pid}/status`, 'utf8'))?.[1] ?? NaN);
+    const cpu = cpuPerPod([[all0, all1], [all2, all3]]);
+    client.close();
+    const pacedMs = (sorted: number[], p: number) => Math.round(percentile(sorted, p));
+    return {
+      pods,
+      syncedSeconds: Number(syncedSeconds.toFixed(2)),
+      ratio: Number((syncedSeconds / baseline.directSeconds).toFixed(3)),
+      p50Ms: Math.round(percentile(latencies, 50)),
+      p99Ms: Math.round(percentile(latencies, 99)),
+      syncerRssMb: Number((peakKb / 1024).toFixed(1)),
+      syncerRssAtPodsMb: Math.round(rssAtPods),
+      // Go's allocated heap (not after a forced collection, unlike vnest's figure).
+      syncerIdleHeapMb: Number((idleHeapKb / 1024).toFixed(1)),
+      syncerKbPerPod: Number(((podsHeapKb - idleHeapKb) / pods).toFixed(1)),
+      syncerCpuMsPerPod: cpu.syncer ?? NaN,
+      cpuMsPerPod: cpu,
+      // client-go's request counts (its proxy's forwarding and its etcd mapping store not included).
+      hostWritesPerPod: Number(((r1.host.writes - r0.host.writes) / pods).toFixed(2)),
+      virtualWritesPerPod: Number(((r1.virtual.writes - r0.virtual.writes) / pods).toFixed(2)),
+      hostDeleteWritesPerPod: Number(((r3.host.writes - r2.host.writes) / pods).toFixed(2)),
+      virtualDeleteWritesPerPod: Number(((r3.virtual.writes - r2.virtual.writes) / pods).toFixed(2)),
+      idleWritesPerSecond: Number(((r2.host.writes - r1.host.writes + r2.virtual.writes - r1.virtual.writes) / idleSeconds).toFixed(2)),
+      pacedP50Ms: pacedMs(pacedSynced, 50),
+      pacedP99Ms: pacedMs(pacedSynced, 99),
+      pacedP50AddedMs: pacedMs(pacedSynced, 50) - pacedMs(baseline.pacedDirect, 50),
+      pacedP99AddedMs: pacedMs(pacedSynced, 99) - pacedMs(baseline.pacedDirect, 99),
+    };
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${peer.logTails(30)}`, { cause: err });
+  } finally {
+    await peer.stop();
+  }
 }
 
 const deployments: ResourceType = { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true };
@@ -396,6 +485,7 @@ async function main(): Promise<void> {
     const pacedSynced = await paced(virtualClient, 'bench', 'paced', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0);
     const pacedMs = (sorted: number[], p: number) => Math.round(percentile(sorted, p));
     const churned = churnSeconds > 0 ? await churn(virtualClient, hostClient, syncerPid, drained) : undefined;
+    const peer = values.peer ? await runPeer(kit, ports, host, hostClient, { directSeconds, pacedDirect }) : undefined;
     console.error(`syncer memory at the end (MiB): ${JSON.stringify(stats.memoryMb)}`);
     if (process.env.VNEST_BENCH_STATS) console.error(JSON.stringify(stats, null, 1));
     // The syncer's own requests from the first create to the last host pod gone, idle (and restart) excluded.
@@ -441,9 +531,15 @@ async function main(): Promise<void> {
       pacedP99AddedMs: pacedMs(pacedSynced, 99) - pacedMs(pacedDirect, 99),
       ...churned,
     };
-    console.log('| metric | value |\n| --- | --- |');
-    for (const [k, v] of Object.entries(result)) console.log(`| ${k} | ${typeof v === 'object' ? JSON.stringify(v) : v} |`);
-    console.log(JSON.stringify(result));
+    const cell = (v: unknown) => (v === undefined ? '' : JSON.stringify(v));
+    if (peer) {
+      console.log(`| metric | vnest | ${values.peer} |\n| --- | --- | --- |`);
+      for (const [k, v] of Object.entries(result)) console.log(`| ${k} | ${cell(v)} | ${cell(peer[k])} |`);
+    } else {
+      console.log('| metric | value |\n| --- | --- |');
+      for (const [k, v] of Object.entries(result)) console.log(`| ${k} | ${cell(v)} |`);
+    }
+    console.log(JSON.stringify({ ...result, ...(peer ? { peer } : {}) }));
     hostClient.close();
     virtualClient.close();
   } finally {
