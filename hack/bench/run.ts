@@ -3,6 +3,7 @@
 //
 // Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S]
 //   [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] [--peer vcluster]
+//   [--cpu-prof DIR] (the syncer writes a V8 CPU profile into DIR when it stops)
 // The workload, in the tenant and in the baseline alike, is N pods plus, per 10 pods, a ConfigMap
 // they mount, a Service selecting them and a PVC bound on the host (to a PV made for it), so every
 // synced kind is in play.
@@ -53,6 +54,7 @@ const { values } = parseArgs({
     'churn-replicas': { type: 'string', default: '500' },
     'churn-seconds': { type: 'string', default: '60' },
     peer: { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const churnReplicas = Number(values['churn-replicas']);
@@ -64,7 +66,7 @@ const pods = Number(values.pods);
 const concurrency = Number(values.concurrency);
 if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0 || !(idleSeconds > 0) || !(pacedRate > 0) || !(pacedSeconds > 0)
   || !Number.isInteger(churnReplicas) || churnReplicas <= 0 || !(churnSeconds >= 0) || (values.peer !== undefined && values.peer !== 'vcluster')) {
-  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] [--peer vcluster] (positive numbers; --churn-seconds 0 skips the churn)');
+  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] [--peer vcluster] [--cpu-prof DIR] (positive numbers; --churn-seconds 0 skips the churn)');
   process.exit(2);
 }
 
@@ -402,7 +404,8 @@ async function main(): Promise<void> {
     const logFile = join(host.controlPlane.dir, 'bench-syncer.log');
     const startSyncer = async () => {
       const fd = openSync(logFile, 'a');
-      const child = spawn(process.execPath, ['--expose-gc', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer',
+      const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+      const child = spawn(process.execPath, ['--expose-gc', ...profile, join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer',
         '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
         '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'], { stdio: ['ignore', fd, fd] });
       closeSync(fd);

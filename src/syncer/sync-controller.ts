@@ -3,14 +3,15 @@
 // a copy made for an earlier object of the same name), refuses what must not be reified with an
 // Event, and hands the rest to the kind's descriptor: syncToHost, sync or syncToVirtual.
 import type { Operation } from 'fast-json-patch';
-import type { KubeObject, ResourceType } from '../kube/client.ts';
+import type { KubeObject, ObjectMeta, ResourceType } from '../kube/client.ts';
 import { apiVersionOf } from '../kube/client.ts';
 import { isAlreadyExists, isNotFound, isTerminal, KubeApiError } from '../kube/errors.ts';
 import { objectKey, type Informer } from '../kube/informer.ts';
 import { Controller } from '../controller/controller.ts';
-import { marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
+import { hostMetadata, managedMetadata, marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName, splitKey } from '../translate/names.ts';
 import type { SyncContext } from './context.ts';
+import { guardedPatch } from './patcher.ts';
 
 export interface ResourceDescriptor<V extends KubeObject = KubeObject, H extends KubeObject = V> {
   /** Kind written into the vnest.dev/object-kind mark. */
@@ -175,6 +176,30 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
     } catch (err) {
       if (!isNotFound(err) && !(err instanceof KubeApiError && err.status === 409)) throw err;
     }
+  }
+
+  /** The host copy of `vObj` with this kind's marks: its metadata, then `body` (spec, data, ...). */
+  hostCopy(vObj: V, body: Record<string, unknown>): H {
+    return { apiVersion: apiVersionOf(this.descriptor.host), kind: this.descriptor.host.kind, metadata: this.hostMeta(vObj, this.hostNameOf(vObj)), ...body } as H;
+  }
+
+  /** Metadata of the host copy of `vObj` named `name` (hostMetadata with this kind's mark). */
+  hostMeta(vObj: V, name: string): ObjectMeta {
+    return hostMetadata(vObj, this.descriptor.kind, name, this.ctx.config);
+  }
+
+  /**
+   * The JSON patch that brings host copy `hObj` in line: its labels and annotations as `want`
+   * has them (only the keys vnest manages are compared, so keys host controllers add stay), and
+   * the fields in `current` (read from the copy) as in `desired`. Pass only fields vnest sets.
+   * Guarded by the copy's resourceVersion.
+   */
+  hostPatch(hObj: H, want: ObjectMeta, current: Record<string, unknown>, desired: Record<string, unknown>): Operation[] {
+    return guardedPatch(
+      { metadata: managedMetadata(hObj.metadata, this.ctx.config.policy), ...current },
+      { metadata: { labels: want.labels ?? {}, annotations: want.annotations ?? {} }, ...desired },
+      hObj.metadata.resourceVersion,
+    );
   }
 
   async patchHost(hObj: H, ops: Operation[]): Promise<void> {

@@ -52,6 +52,22 @@ describe('syncer: pods and what they reference', () => {
     for (const n of vNodes) expect(n.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 
+  it('does not rewrite a virtual node when pods come and go on it', async () => {
+    type NodeJson = { metadata: { name: string; resourceVersion: string } };
+    const before = new Map((await bed().virtualJson<List<NodeJson>>(tenant, 'get', 'nodes')).items.map((n) => [n.metadata.name, n.metadata.resourceVersion]));
+    await bed().virtualKubectl(tenant, '-n', 'app', 'scale', 'deployment', 'web', '--replicas=6');
+    await eventually('6 web pods Running', async () => {
+      const pods = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
+      return pods.length === 6 && pods.every((p) => p.status.phase === 'Running');
+    });
+    await bed().virtualKubectl(tenant, '-n', 'app', 'scale', 'deployment', 'web', '--replicas=3');
+    await eventually('3 web pods', async () => (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items.length === 3);
+    const after = (await bed().virtualJson<List<NodeJson>>(tenant, 'get', 'nodes')).items;
+    const kept = after.filter((n) => before.has(n.metadata.name));
+    expect(kept.length).toBeGreaterThan(0);
+    for (const n of kept) expect(n.metadata.resourceVersion, `node ${n.metadata.name}`).toBe(before.get(n.metadata.name));
+  });
+
   it('syncs referenced configmaps and secrets, follows their changes, and removes them when unreferenced', async () => {
     await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'configmap', 'settings', '--from-literal=mode=blue');
     await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'secret', 'generic', 'creds', '--from-literal=password=s3cret');

@@ -1,9 +1,8 @@
 // ConfigMaps: synced while a virtual pod references them (or when they opt in with the
 // vnest.dev/sync annotation), updated when they change, removed from the host when unreferenced.
 import type { KubeObject } from '../../kube/client.ts';
-import { hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
+import { hostMetadata, marks } from '../../translate/metadata.ts';
 import { types, type SyncContext } from '../context.ts';
-import { guardedPatch } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import type { ReferenceIndex } from './references.ts';
 
@@ -69,10 +68,7 @@ export function createReferencedSync(ctx: SyncContext, refs: ReferenceIndex, whi
         await sc.deleteHost(h);
         return;
       }
-      const want = hostMetadata(v, rt.kind, h.metadata.name, ctx.config);
-      const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), ...payload(h) };
-      const desired = { metadata: { labels: want.labels ?? {}, annotations: want.annotations ?? {} }, ...payload(v) };
-      const ops = guardedPatch(current, desired, h.metadata.resourceVersion);
+      const ops = sc.hostPatch(h, sc.hostMeta(v, h.metadata.name), payload(h), payload(v));
       if (ops.length === 0) return;
       if (h.immutable) {
         // An immutable copy cannot change: replace it (the create follows the delete event).

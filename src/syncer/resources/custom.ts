@@ -6,7 +6,7 @@ import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { objectKey } from '../../kube/informer.ts';
 import { Controller } from '../../controller/controller.ts';
-import { hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
+import { hostMetadata, marks } from '../../translate/metadata.ts';
 import { hostName, splitKey } from '../../translate/names.ts';
 import type { ResolvedCustomResource } from '../custom/discovery.ts';
 import { readPath, rewritePath } from '../custom/paths.ts';
@@ -50,9 +50,7 @@ function createToHost(ctx: SyncContext, shared: Shared, r: ResolvedCustomResourc
     toHost,
     async sync(v, h) {
       const want = toHost(v);
-      const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), ...body(h) };
-      const desired = { metadata: { labels: want.metadata.labels ?? {}, annotations: want.metadata.annotations ?? {} }, ...body(want) };
-      await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      await sc.patchHost(h, sc.hostPatch(h, want.metadata, body(h), body(want)));
       if (!jsonEqual(statusOf(v), statusOf(h))) {
         await ctx.virtual.patch(r.type, v.metadata.namespace, v.metadata.name, { metadata: { resourceVersion: v.metadata.resourceVersion }, status: h.status ?? null }, 'merge', r.statusSubresource ? 'status' : undefined);
       }

@@ -3,10 +3,9 @@
 // Ingress names them); the host's load-balancer status comes back.
 import type { KubeObject, ResourceType } from '../../kube/client.ts';
 import { hostIngressSpec, ingressSecrets } from '../../translate/ingress.ts';
-import { hostMetadata, managedMetadata } from '../../translate/metadata.ts';
 import { allowedPaths } from '../../translate/policy.ts';
 import type { SyncContext } from '../context.ts';
-import { guardedPatch, jsonEqual } from '../patcher.ts';
+import { jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import type { ReferenceIndex } from './references.ts';
 
@@ -23,12 +22,9 @@ export function createIngressSync(ctx: SyncContext, refs: ReferenceIndex): SyncC
     virtual: ingresses,
     host: ingresses,
     validate: (v) => translate(v).problems,
-    toHost: (v) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: hostMetadata(v, 'Ingress', sc.hostNameOf(v), config), spec: translate(v).spec }),
+    toHost: (v) => sc.hostCopy(v, { spec: translate(v).spec }),
     async sync(v, h) {
-      const want = hostMetadata(v, 'Ingress', h.metadata.name, config);
-      const current = { metadata: managedMetadata(h.metadata, config.policy), spec: h.spec };
-      const desired = { metadata: { labels: want.labels ?? {}, annotations: want.annotations ?? {} }, spec: translate(v).spec };
-      await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      await sc.patchHost(h, sc.hostPatch(h, sc.hostMeta(v, h.metadata.name), { spec: h.spec }, { spec: translate(v).spec }));
       const lb = h.status?.loadBalancer ?? {};
       if (!jsonEqual(v.status?.loadBalancer ?? {}, lb)) {
         await ctx.virtual.patch(ingresses, v.metadata.namespace, v.metadata.name, { status: { loadBalancer: lb } }, 'merge', 'status');

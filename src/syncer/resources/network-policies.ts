@@ -4,11 +4,9 @@
 // change. In a tree this is what carries a child's policies (the chart's isolation ones included)
 // down to the real host.
 import type { KubeObject, ResourceType } from '../../kube/client.ts';
-import { hostMetadata, managedMetadata } from '../../translate/metadata.ts';
 import { hostNetworkPolicySpec } from '../../translate/network-policy.ts';
 import { allowedPaths } from '../../translate/policy.ts';
 import { types, type SyncContext } from '../context.ts';
-import { guardedPatch } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 
 type NetworkPolicy = KubeObject & { spec: Record<string, any> };
@@ -28,12 +26,9 @@ export function createNetworkPolicySync(ctx: SyncContext): SyncController<Networ
     virtual: networkPolicies,
     host: networkPolicies,
     validate: (v) => translate(v).problems,
-    toHost: (v) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: hostMetadata(v, 'NetworkPolicy', sc.hostNameOf(v), config), spec: translate(v).spec }),
+    toHost: (v) => sc.hostCopy(v, { spec: translate(v).spec }),
     async sync(v, h) {
-      const want = hostMetadata(v, 'NetworkPolicy', h.metadata.name, config);
-      const current = { metadata: managedMetadata(h.metadata, config.policy), spec: h.spec };
-      const desired = { metadata: { labels: want.labels ?? {}, annotations: want.annotations ?? {} }, spec: translate(v).spec };
-      await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      await sc.patchHost(h, sc.hostPatch(h, sc.hostMeta(v, h.metadata.name), { spec: h.spec }, { spec: translate(v).spec }));
     },
   });
   // A namespace made, removed or relabelled can change what namespace selectors match.

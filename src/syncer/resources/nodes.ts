@@ -136,7 +136,7 @@ export class VirtualNodes {
 
   /** The host node's taints (none in fake mode), without their times. */
   private desiredTaints(name: string): Array<Record<string, string>> {
-    return ((this.hNodes?.get(name)?.spec?.taints ?? []) as Array<Record<string, string>>).map(({ key, value, effect }) => ({ key: key ?? '', ...(value ? { value } : {}), effect: effect ?? '' }));
+    return plainTaints(this.hNodes?.get(name)?.spec?.taints);
   }
 
   /**
@@ -146,7 +146,7 @@ export class VirtualNodes {
    */
   private async alignTaints(vNode: Node): Promise<void> {
     const want = this.desiredTaints(vNode.metadata.name);
-    const have = ((vNode.spec?.taints ?? []) as Array<Record<string, string>>).map(({ key, value, effect }) => ({ key: key ?? '', ...(value ? { value } : {}), effect: effect ?? '' }));
+    const have = plainTaints(vNode.spec?.taints);
     if (jsonEqual(have, want)) return;
     await this.ctx.virtual.patch(types.nodes, undefined, vNode.metadata.name, { spec: { taints: want.length > 0 ? want : null } }, 'merge');
   }
@@ -187,4 +187,9 @@ export class VirtualNodes {
       });
     }
   }
+}
+
+/** Taints as key, value (when set) and effect, without the time a NoExecute taint was added. */
+function plainTaints(taints: unknown): Array<Record<string, string>> {
+  return ((taints ?? []) as Array<Record<string, string>>).map(({ key, value, effect }) => ({ key: key ?? '', ...(value ? { value } : {}), effect: effect ?? '' }));
 }

@@ -6,11 +6,11 @@
 // --token-storage applies to new pods, and existing ones keep getting their tokens as before.
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
-import { hostMetadata, managedMetadata, marks } from '../../translate/metadata.ts';
+import { hostMetadata, marks } from '../../translate/metadata.ts';
 import { boundBySyncer, mutablePodFields, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
-import { guardedPatch, jsonEqual } from '../patcher.ts';
+import { jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import type { VirtualNodes } from './nodes.ts';
 import { sharedTokenSecretName, type ServiceAccountTokens } from './tokens.ts';
@@ -144,11 +144,10 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
     // Tolerations may only grow on a live pod; keep the ones the host added.
     const hostTolerations: unknown[] = hPod.spec.tolerations ?? [];
     wantSpec.tolerations = [...hostTolerations, ...(wantSpec.tolerations as unknown[]).filter((t) => !hostTolerations.some((h) => jsonEqual(h, t)))];
-    const current = { metadata: managedMetadata(hPod.metadata, ctx.config.policy), spec: mutablePodFields(hPod.spec) };
+    const current = { spec: mutablePodFields(hPod.spec) };
     const withTokens = hPod.metadata.annotations?.[marks.tokenIssued] !== undefined;
     const annotations = { ...wantMeta.annotations, ...(withTokens ? await tokenAnnotations(vPod, hPod.metadata.annotations) : {}) };
-    const desired = { metadata: { labels: wantMeta.labels ?? {}, annotations }, spec: wantSpec };
-    await sc.patchHost(hPod, guardedPatch(current, desired, hPod.metadata.resourceVersion));
+    await sc.patchHost(hPod, sc.hostPatch(hPod, { ...wantMeta, annotations }, current, { spec: wantSpec }));
   }
 
   /** `kubectl debug`: ephemeral containers added to the virtual pod are added to the host pod (translated and checked like the rest). */

@@ -3,11 +3,10 @@
 // modes come back. The host's storage classes and provisioners decide where the volume lives.
 import type { KubeObject } from '../../kube/client.ts';
 import { hostClaimSpec } from '../../translate/claims.ts';
-import { hostMetadata, managedMetadata } from '../../translate/metadata.ts';
 import { allowedPaths } from '../../translate/policy.ts';
 import type { Projection } from '../../translate/shape.ts';
 import { types, type SyncContext } from '../context.ts';
-import { guardedPatch, jsonEqual } from '../patcher.ts';
+import { jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 
  
@@ -31,13 +30,10 @@ export function createPvcSync(ctx: SyncContext): SyncController<Claim> {
     virtual: types.pvcs,
     host: types.pvcs,
     validate: (v) => translate(v).problems,
-    toHost: (v) => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: hostMetadata(v, 'PersistentVolumeClaim', sc.hostNameOf(v), ctx.config), spec: translate(v).spec }),
+    toHost: (v) => sc.hostCopy(v, { spec: translate(v).spec }),
     async sync(v, h) {
       // A growing request is the one spec change claims allow.
-      const want = hostMetadata(v, 'PersistentVolumeClaim', h.metadata.name, ctx.config);
-      const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), spec: { resources: h.spec.resources ?? {} } };
-      const desired = { metadata: { labels: want.labels ?? {}, annotations: want.annotations ?? {} }, spec: { resources: v.spec.resources ?? {} } };
-      await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      await sc.patchHost(h, sc.hostPatch(h, sc.hostMeta(v, h.metadata.name), { spec: { resources: h.spec.resources ?? {} } }, { spec: { resources: v.spec.resources ?? {} } }));
       const status = statusOf(h.status);
       if (!jsonEqual(statusOf(v.status), status)) {
         await ctx.virtual.patch(types.pvcs, v.metadata.namespace, v.metadata.name, { metadata: { resourceVersion: v.metadata.resourceVersion }, status }, 'merge', 'status');

@@ -7,11 +7,11 @@ import type { KubeObject } from '../../kube/client.ts';
 import { isInvalid, KubeApiError } from '../../kube/errors.ts';
 import { exportMarks, exportTargets, sharedNamespace } from '../../translate/sharing.ts';
 import { createExportPolicies } from './service-exports.ts';
-import { copiedMetadata, hostMatchLabels, hostMetadata, managedMetadata, marks, nestedKey } from '../../translate/metadata.ts';
+import { copiedMetadata, hostMatchLabels, hostMetadata, marks, nestedKey } from '../../translate/metadata.ts';
 import { allowedPaths, type IsolationPolicy } from '../../translate/policy.ts';
 import { list, project, type Projection, type Shape } from '../../translate/shape.ts';
 import { types, type SyncContext } from '../context.ts';
-import { guardedPatch, jsonEqual } from '../patcher.ts';
+import { jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 
 type Service = KubeObject & { spec: Record<string, any>; status?: Record<string, any> };
@@ -168,9 +168,7 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
         throw new KubeApiError('service type changed; recreating the host copy', 409, 'Conflict');
       }
       const want = toHost(v, h.spec.clusterIP as string | undefined);
-      const current = { metadata: managedMetadata(h.metadata, ctx.config.policy), spec: mutable(h.spec) };
-      const desired = { metadata: { labels: want.metadata.labels ?? {}, annotations: want.metadata.annotations ?? {} }, spec: mutable({ ...want.spec, ports: mergeNodePorts(want.spec.ports, h.spec.ports) }) };
-      await sc.patchHost(h, guardedPatch(current, desired, h.metadata.resourceVersion));
+      await sc.patchHost(h, sc.hostPatch(h, want.metadata, { spec: mutable(h.spec) }, { spec: mutable({ ...want.spec, ports: mergeNodePorts(want.spec.ports, h.spec.ports) }) }));
       await warnBadExport(v);
       await exportPolicies.sync(v, h, exportTargets(v).targets);
       const hostPorts = mergeNodePorts(v.spec.ports, h.spec.ports);
