@@ -24,6 +24,8 @@ export const errors = {
   noCluster: (why: string) => new CliError('NoCluster', 3, `cannot reach the host cluster: ${why}. Check KUBECONFIG or pass --kubeconfig/--context.`),
   unknownTenant: (name: string, ns: string) => new CliError('UnknownTenant', 4, `no tenant "${name}" in namespace "${ns}". Run "vnest list" to see the tenants, or pass -n NAMESPACE.`),
   toolMissing: (tool: string, env: string) => new CliError('ToolMissing', 5, `${tool} is not installed or not on PATH. Install it, or point $${env} at it.`),
+  kitUnavailable: (why: string) => new CliError('KitUnavailable', 5, `local mode runs upstream components (kube-apiserver, etcd, kwok, helm, ...) that hack/build-kit.sh builds from the Go module proxy, and they are not there: ${why}. `
+    + 'Install Go 1.26.8 or later and run this again (the first build takes over 20 minutes on 2 cores; it is cached in ~/.cache/vnest/kit or $VNEST_KIT_CACHE), or set $VNEST_KIT_DIR to a kit built elsewhere ("bash hack/build-kit.sh --print-dir" in a vnest checkout prints its folder).'),
   portInUse: (port: number) => new CliError('PortInUse', 6, `local port ${port} is already in use. Pick another with --local-port, or omit it to choose a free one.`),
   notReady: (what: string) => new CliError('NotReady', 7, what),
   helmFailed: (op: string, name: string, out: string) => new CliError('HelmFailed', 9, `helm could not ${op} tenant ${name}: ${out}`),

@@ -1,13 +1,17 @@
 // `vnest up` / `vnest down`: local mode, a host cluster with one tenant and its syncer on this
 // machine, left running in the background. `local-daemon` is the background process itself.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { daemonLog, defaultStateDir, down, runLocal, up } from '../local/local-mode.ts';
+import { loadKit } from '../local/kit.ts';
+import { daemonLog, defaultStateDir, down, readState, runLocal, up } from '../local/local-mode.ts';
 import { validateTenantName } from '../translate/names.ts';
+import { errors } from './host.ts';
 
-// The script this process runs as (bin/vnest.js, or src/cli/main.ts): the daemon runs the same.
-const entrypoint = () => process.argv[1] ?? fileURLToPath(new URL('./main.ts', import.meta.url));
+// The script this process runs as (bin/vnest.js, src/cli/main.ts, or dist/cli/main.js): the
+// daemon runs the same.
+const entrypoint = () => process.argv[1] ?? fileURLToPath(new URL(`./main${extname(import.meta.url)}`, import.meta.url));
 
 function tenantName(value: string): string {
   const problem = validateTenantName(value);
@@ -49,6 +53,11 @@ export function upCommand(): Command {
         cmd.error('error: --real-node needs root (it runs containerd, a kubelet and kube-proxy): run "sudo vnest up --real-node"', { exitCode: 2 });
       }
       console.error('vnest: starting local mode (the first run builds the upstream components; that takes a while) ...');
+      if (!readState(opts.stateDir)) {
+        // Here, not in the background daemon: a first build shows its progress and its failure
+        // (no Go, no module proxy) in this terminal, and takes as long as it needs.
+        await loadKit(process.env, { showProgress: true }).catch((err: unknown) => { throw errors.kitUnavailable((err as Error).message); });
+      }
       const state = await up({ stateDir: opts.stateDir, tenant: opts.tenant, nodes: opts.nodes, realNode: opts.realNode }, entrypoint());
       console.log(`tenant "${state.tenant}" is ready; its pods run in host namespace ${state.hostNamespace}`);
       console.log(`tenant kubeconfig: ${state.tenantKubeconfig}`);

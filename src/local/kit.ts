@@ -1,9 +1,9 @@
 // Finds the upstream components that hack/build-kit.sh builds, building them first when needed.
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 export interface Kit {
   dir: string;
@@ -43,22 +43,34 @@ export interface Kit {
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** The kit's recipe beside this vnest: in a checkout, and in the npm package, which ships it. */
+export const kitScript = join(repoRoot, 'hack', 'build-kit.sh');
+
+/** Runs hack/build-kit.sh --print-dir; its messages go to our stderr as they come with `showProgress`. */
+function buildKit(env: NodeJS.ProcessEnv, showProgress: boolean): Promise<string> {
+  if (!existsSync(kitScript)) {
+    return Promise.reject(new Error(`${kitScript} is missing, so the kit can be neither found nor built; set VNEST_KIT_DIR to a built kit`));
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [kitScript, '--print-dir'], { env, stdio: ['ignore', 'pipe', showProgress ? 'inherit' : 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-8192); });
+    child.on('error', (err) => reject(new Error(`could not run ${kitScript}: ${err.message}`, { cause: err })));
+    child.on('close', (code) => {
+      if (code === 0) resolve(stdout.trim());
+      else reject(new Error(`could not build or find the upstream components (hack/build-kit.sh exited ${code})${stderr ? `: ${stderr.trim()}` : ''}`));
+    });
+  });
+}
+
 /**
  * Returns the kit. `VNEST_KIT_DIR` names a prepared kit; otherwise hack/build-kit.sh finds (or
- * builds) it in the cache.
+ * builds) it in the cache, showing its progress on stderr with `showProgress`.
  */
-export async function loadKit(env: NodeJS.ProcessEnv = process.env): Promise<Kit> {
-  let dir = env.VNEST_KIT_DIR;
-  if (!dir) {
-    const script = join(repoRoot, 'hack', 'build-kit.sh');
-    try {
-      const { stdout } = await promisify(execFile)('bash', [script, '--print-dir'], { env, maxBuffer: 1 << 20 });
-      dir = stdout.trim();
-    } catch (err) {
-      const stderr = (err as { stderr?: string }).stderr ?? '';
-      throw new Error(`could not build or find the upstream components (hack/build-kit.sh): ${stderr.trim()}`, { cause: err });
-    }
-  }
+export async function loadKit(env: NodeJS.ProcessEnv = process.env, { showProgress = false } = {}): Promise<Kit> {
+  const dir = env.VNEST_KIT_DIR || await buildKit(env, showProgress);
   const b = (name: string) => join(dir, 'bin', name);
   const versions = JSON.parse(await readFile(join(dir, 'versions.json'), 'utf8')) as Kit['versions'];
   const n = (name: string) => join(versions.nodeDir, 'bin', name);
