@@ -177,9 +177,25 @@ async function paced(client: KubeClient, namespace: string, prefix: string, isGo
   await Promise.all(creating);
   const running = await watch.done;
   await watch.informer.stop();
-  await client.request('DELETE', `/api/v1/namespaces/${namespace}/pods`);
-  await waitFor(`the paced pods of ${namespace} gone`, isGone, { timeoutMs: 600_000, intervalMs: 500 });
+  await deletePods(client, namespace, `the paced pods of ${namespace} gone`, isGone);
   return [...running].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
+}
+
+/**
+ * Deletes every pod of `namespace` with one collection delete, and waits until `isGone`. With
+ * thousands of pods the delete outlasts a request's timeout; it is then issued again, every 30 s
+ * until the pods are gone.
+ */
+async function deletePods(client: KubeClient, namespace: string, what: string, isGone: () => Promise<boolean>): Promise<void> {
+  let issued = -Infinity;
+  await waitFor(what, async () => {
+    if (await isGone()) return true;
+    if (performance.now() - issued > 30_000) {
+      issued = performance.now();
+      await client.request('DELETE', `/api/v1/namespaces/${namespace}/pods`).catch((err: unknown) => console.error(`bench: ${(err as Error).message}; the pods are still being deleted`));
+    }
+    return false;
+  }, { timeoutMs: 1_800_000, intervalMs: 500 });
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -207,7 +223,7 @@ async function runPeer(kit: Kit, ports: PortAllocator, host: HostCluster, hostCl
   const peer = await startVclusterPeer({ kit, ports, host, hostNamespace: 'peer', dir: join(host.controlPlane.dir, 'peer'), name: 'vc' });
   try {
     const client = await KubeClient.fromKubeconfigFile(peer.directKubeconfigPath, { qps: 5000, burst: 5000 });
-    const hostGone = async () => (await hostClient.list(types.pods, 'peer', { labelSelector: peer.hostPodSelector })).items.length === 0;
+    const hostGone = async () => (await hostClient.list(types.pods, 'peer', { labelSelector: peer.hostPodSelector, limit: 1 })).items.length === 0;
     await client.create(types.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
     await waitFor('the default service account of the peer\'s bench namespace', async () => (await client.list(types.serviceaccounts, 'bench')).items.length > 0, { timeoutMs: 60_000 });
     await createGroupObjects(client, 'bench', hostClient, 'peer');
@@ -233,8 +249,7 @@ async function runPeer(kit: Kit, ports: PortAllocator, host: HostCluster, hostCl
     const podsHeapKb = await goHeapKb(peer.metricsUrl);
     const rssAtPods = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${peer.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
     const all2 = cpuOf(procs);
-    await client.request('DELETE', '/api/v1/namespaces/bench/pods');
-    await waitFor('every host pod of the peer gone', hostGone, { timeoutMs: 600_000, intervalMs: 500 });
+    await deletePods(client, 'bench', 'every host pod of the peer gone', hostGone);
     const all3 = cpuOf(procs);
     const r3 = await peer.requestCounts();
     console.error(`peer: ${pods} pods Running in ${syncedSeconds.toFixed(2)} s; paced ...`);
@@ -393,8 +408,7 @@ async function main(): Promise<void> {
     const directLatencies = [...directRunning].map(([k, t]) => t - (directCreated.get(k) ?? t)).sort((a, b) => a - b);
     const directSeconds = (performance.now() - t0) / 1000;
     // Deleted too, so both CPU figures cover create -> Running -> delete.
-    await hostClient.request('DELETE', '/api/v1/namespaces/direct/pods');
-    await waitFor('every baseline pod gone', async () => (await hostClient.list(types.pods, 'direct')).items.length === 0, { timeoutMs: 600_000, intervalMs: 500 });
+    await deletePods(hostClient, 'direct', 'every baseline pod gone', async () => (await hostClient.list(types.pods, 'direct', { limit: 1 })).items.length === 0);
     const d1 = cpuOf(hostProcs);
     await direct.informer.stop();
     console.error(`direct: ${pods} pods Running in ${directSeconds.toFixed(2)} s`);
@@ -477,15 +491,14 @@ async function main(): Promise<void> {
     const cpu2 = cpuMs(syncerPid);
     const all2 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     // Deleted: the syncer's work until the last host pod is gone.
-    await virtualClient.request('DELETE', '/api/v1/namespaces/bench/pods');
-    await waitFor('every host pod of the tenant gone', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0, { timeoutMs: 600_000, intervalMs: 500 });
+    await deletePods(virtualClient, 'bench', 'every host pod of the tenant gone', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench', limit: 1 })).items.length === 0);
     const cpu3 = cpuMs(syncerPid);
     const all3 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const stats = await readStats();
     // Paced, after the burst (every pod of it gone): the baseline, then the tenant.
     console.error(`paced: ${pacedRate} pods/s for ${pacedSeconds} s, baseline then tenant ...`);
-    const pacedDirect = await paced(hostClient, 'direct', 'paced', async () => (await hostClient.list(types.pods, 'direct')).items.length === 0);
-    const pacedSynced = await paced(virtualClient, 'bench', 'paced', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench' })).items.length === 0);
+    const pacedDirect = await paced(hostClient, 'direct', 'paced', async () => (await hostClient.list(types.pods, 'direct', { limit: 1 })).items.length === 0);
+    const pacedSynced = await paced(virtualClient, 'bench', 'paced', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench', limit: 1 })).items.length === 0);
     const pacedMs = (sorted: number[], p: number) => Math.round(percentile(sorted, p));
     const churned = churnSeconds > 0 ? await churn(virtualClient, hostClient, syncerPid, drained) : undefined;
     const peer = values.peer ? await runPeer(kit, ports, host, hostClient, { directSeconds, pacedDirect }) : undefined;
