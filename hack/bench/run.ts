@@ -571,7 +571,8 @@ let finished = false;
 main().then(() => (finished = true), (err: unknown) => {
   finished = true;
   console.error(err);
-  process.exitCode = 1;
+  // The test bed is stopped; an informer still retrying its list would keep Node running.
+  process.exit(1);
 });
 // A wait that nothing can end any more (every socket closed) lets Node exit quietly with 0: say so, and fail.
 process.on('exit', () => {

@@ -25,6 +25,8 @@ export class Controller {
   private readonly opts: ControllerOptions;
   private readonly log: Logger;
   private workers: Array<Promise<void>> = [];
+  /** Told each reconcile's duration in ms and outcome (metrics). */
+  observeReconcile?: (ms: number, outcome: 'ok' | 'retry' | 'error') => void;
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name;
@@ -52,30 +54,34 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
+      const start = performance.now();
       try {
         this.stats.reconciles++;
         await this.opts.reconcile(key);
         this.queue.forget(key);
+        this.observeReconcile?.(performance.now() - start, 'ok');
       } catch (err) {
-        this.handleError(key, err);
+        const terminal = this.handleError(key, err);
+        this.observeReconcile?.(performance.now() - start, terminal ? 'error' : 'retry');
       } finally {
         this.queue.done(key);
       }
     }
   }
 
-  private handleError(key: string, err: unknown): void {
+  /** Requeues or gives up on `key`; true when the error is terminal. */
+  private handleError(key: string, err: unknown): boolean {
     if (isConflict(err)) {
       this.log.debug({ key }, 'conflict; requeueing');
       this.stats.retries++;
       this.queue.addRateLimited(key);
-      return;
+      return false;
     }
     if (isTerminal(err)) {
       this.stats.terminalErrors++;
       this.queue.forget(key);
       this.log.error({ key, err: (err as Error).message }, 'reconcile failed and will not be retried until the object changes');
-      return;
+      return true;
     }
     this.stats.retries++;
     const attempt = this.queue.numRequeues(key) + 1;
@@ -83,5 +89,6 @@ export class Controller {
     const level = attempt >= 5 ? 'warn' : 'debug';
     this.log[level]({ key, attempt, err: (err as Error).message }, 'reconcile failed; retrying with backoff');
     this.queue.addRateLimited(key);
+    return false;
   }
 }

@@ -19,6 +19,10 @@ export class WorkQueue {
   private drainWaiters: Array<() => void> = [];
   private shuttingDown = false;
   private readonly backoff: BackoffOptions;
+  /** When each waiting key was first added, for the wait it had before a worker took it. */
+  private readonly since = new Map<string, number>();
+  /** Told how long each key waited, in ms, when a worker takes it (metrics). */
+  observeWait?: (ms: number) => void;
 
   constructor(backoff: Partial<BackoffOptions> = {}) {
     this.backoff = { baseMs: backoff.baseMs ?? 5, maxMs: backoff.maxMs ?? 60_000 };
@@ -36,11 +40,13 @@ export class WorkQueue {
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    if (!this.since.has(key)) this.since.set(key, performance.now());
     if (this.processing.has(key)) return;
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
       this.processing.add(key);
+      this.handOut(key);
       waiter(key);
       return;
     }
@@ -89,10 +95,18 @@ export class WorkQueue {
       }
       this.dirty.delete(key);
       this.processing.add(key);
+      this.handOut(key);
       return Promise.resolve(key);
     }
     if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private handOut(key: string): void {
+    const t = this.since.get(key);
+    if (t === undefined) return;
+    this.since.delete(key);
+    this.observeWait?.(performance.now() - t);
   }
 
   done(key: string): void {

@@ -86,6 +86,8 @@ export interface RequestCounters {
   watches: number;
   /** Writes by `<verb> <resource>[/<subresource>]` (e.g. `PATCH pods/status`), to tell what writes. */
   writesBy: Record<string, number>;
+  /** Answers by `<verb> <HTTP status>` (`<verb> error` when none came: refused, reset, timed out). */
+  answers: Record<string, number>;
 }
 
 /** `pods/status` from `/api/v1/namespaces/x/pods/y/status`: the resource (and subresource) a path names. */
@@ -121,7 +123,7 @@ function query(params: Record<string, string | number | boolean | undefined>): s
 
 export class KubeClient {
   readonly server: string;
-  readonly counters: RequestCounters = { reads: 0, writes: 0, watches: 0, writesBy: {} };
+  readonly counters: RequestCounters = { reads: 0, writes: 0, watches: 0, writesBy: {}, answers: {} };
   private readonly kubeConfig: KubeConfig;
   private readonly agent: Agent;
   private readonly limiter: TokenBucket;
@@ -189,6 +191,10 @@ export class KubeClient {
     return { server: this.server, tls: this.tls, headers: this.headers, agent: this.agent };
   }
 
+  private count(answer: string): void {
+    this.counters.answers[answer] = (this.counters.answers[answer] ?? 0) + 1;
+  }
+
   /** One JSON request. Throws KubeApiError for a non-2xx answer. */
   async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
     await this.limiter.take();
@@ -222,6 +228,7 @@ export class KubeClient {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             const status = res.statusCode ?? 0;
+            this.count(`${method} ${status}`);
             if (status >= 200 && status < 300) {
               try {
                 resolve((text ? JSON.parse(text) : {}) as T);
@@ -235,7 +242,10 @@ export class KubeClient {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${this.timeoutMs} ms`)));
-      req.on('error', (err) => reject(new Error(`${method} ${path}: ${err.message}`, { cause: err })));
+      req.on('error', (err) => {
+        this.count(`${method} error`);
+        reject(new Error(`${method} ${path}: ${err.message}`, { cause: err }));
+      });
       if (payload !== undefined) req.write(payload);
       req.end();
     });

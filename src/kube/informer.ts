@@ -38,6 +38,8 @@ export function objectKey(obj: KubeObject): string {
 
 export class Informer<T extends KubeObject> {
   readonly resource: ResourceType;
+  /** Times the cache was listed afresh (start, expired watches, errors). */
+  relists = 0;
   private readonly client: KubeClient;
   private readonly opts: InformerOptions;
   private readonly log: Logger;
@@ -150,6 +152,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(): Promise<string> {
+    this.relists++;
     const fresh = new Map<string, T>();
     let cont: string | undefined;
     let rv = '';

@@ -86,6 +86,12 @@ export class FrontDoor {
    * tenant's other requests and the syncer itself. Unbounded, as an API server's clients expect.
    */
   private readonly agent = new Agent({ keepAlive: true });
+  /** Requests answered, by HTTP status (`upgrade` for exec, attach and port-forward streams). */
+  readonly answers: Record<string, number> = {};
+
+  private count(answer: string): void {
+    this.answers[answer] = (this.answers[answer] ?? 0) + 1;
+  }
 
   constructor(opts: FrontDoorOptions) {
     this.opts = opts;
@@ -97,9 +103,11 @@ export class FrontDoor {
       rejectUnauthorized: false,
     });
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      res.once('finish', () => this.count(String(res.statusCode)));
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.count('upgrade');
       this.handleUpgrade(req, socket, head).catch((err: unknown) => {
         if (err instanceof HttpError) {
           socket.end(`HTTP/1.1 ${err.code} ${err.reason}\r\nContent-Type: application/json\r\n\r\n${status(err.code, err.reason, err.message)}`);

@@ -6,6 +6,7 @@ import type { Informer } from '../kube/informer.ts';
 import type { ResolvedCustomResource } from './custom/discovery.ts';
 import type { IsolationPolicy } from '../translate/policy.ts';
 import type { EventRecorder } from './events.ts';
+import type { SyncerMetrics } from './metrics.ts';
 
 export const tokenStorages = ['secret', 'pod-secret', 'annotation'] as const;
 export type TokenStorage = (typeof tokenStorages)[number];
@@ -47,6 +48,7 @@ export interface SyncContext {
   virtual: KubeClient;
   host: KubeClient;
   events: EventRecorder;
+  metrics: SyncerMetrics;
   log: Logger;
   informers: Informers;
 }

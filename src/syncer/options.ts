@@ -75,7 +75,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'coredns', flag: '--coredns <bool>', env: 'VNEST_COREDNS', kind: 'bool', default: true, help: 'install CoreDNS into the tenant\'s cluster and point synced pods at it (true or false)' },
   { key: 'corednsImage', flag: '--coredns-image <image>', env: 'VNEST_COREDNS_IMAGE', kind: 'string', default: 'registry.k8s.io/coredns/coredns:v1.12.1', help: 'CoreDNS image for the tenant\'s DNS' },
   { key: 'kubeconfigWaitSeconds', flag: '--kubeconfig-wait-seconds <s>', env: 'VNEST_KUBECONFIG_WAIT_SECONDS', kind: 'int', default: 600, help: 'how long to wait at start for the control plane\'s kubeconfig file to appear' },
-  { key: 'healthPort', flag: '--health-port <port>', env: 'VNEST_HEALTH_PORT', kind: 'int', default: 0, help: 'serve /healthz, /readyz and /stats (request and work-queue counters, JSON) over HTTP on this port (0: off)' },
+  { key: 'healthPort', flag: '--health-port <port>', env: 'VNEST_HEALTH_PORT', kind: 'int', default: 0, help: 'serve /healthz, /readyz, /metrics (Prometheus) and /stats (request and work-queue counters, JSON) over HTTP on this port (0: off)' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'VNEST_LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn or error', check: (v: string) => (['trace', 'debug', 'info', 'warn', 'error'].includes(v) ? undefined : `--log-level must be trace, debug, info, warn or error, not "${v}"`) },
 ];
 

@@ -114,6 +114,11 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(syncer.stats({ gc: req.url.endsWith('gc=1') })));
         return;
       }
+      if (req.url === '/metrics') {
+        const metrics = syncer.context.metrics;
+        metrics.text().then((text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text), (err: unknown) => res.writeHead(500).end((err as Error).message));
+        return;
+      }
       const ok = req.url === '/healthz' || (req.url === '/readyz' && syncer.isReady());
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
     });
@@ -131,6 +136,8 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       ready: () => syncer.isReady(), log: log.child({ component: 'front-door' }),
     });
     frontDoorPort = await frontDoor.listen();
+    const door = frontDoor;
+    syncer.context.metrics.attachFrontDoor(() => door.answers);
     if (ownerIp) {
       const endpointIP = opts.frontDoorIp ?? process.env.POD_IP;
       await alignKubernetesService(virtual, { clusterIP: ownerIp, endpointPort: opts.listenPort, ...(endpointIP ? { endpointIP } : {}) }, log);

@@ -7,6 +7,7 @@ import { Informer } from '../kube/informer.ts';
 import { marks } from '../translate/metadata.ts';
 import type { HostScope, Informers, SyncContext, SyncerConfig } from './context.ts';
 import { EventRecorder } from './events.ts';
+import { SyncerMetrics } from './metrics.ts';
 import { createCustomSync } from './resources/custom.ts';
 import { createShared, resources } from './resources/index.ts';
 import { createSharedServices } from './shared-services.ts';
@@ -40,6 +41,7 @@ export class Syncer {
       virtual: deps.virtual,
       host: deps.host,
       events: new EventRecorder(deps.virtual, deps.logger.child({ component: 'events' })),
+      metrics: new SyncerMetrics(),
       log: deps.logger,
       informers,
     };
@@ -54,6 +56,11 @@ export class Syncer {
       this.controllers.push(createCustomSync(this.context, shared, custom).controller);
       this.log.debug({ resource: custom.type.plural, direction: custom.spec.direction }, 'registered custom resource');
     }
+    this.context.metrics.attach({
+      controllers: () => this.controllers,
+      informers: () => [...this.informerMap],
+      clients: { virtual: deps.virtual, host: deps.host },
+    });
   }
 
   private informer<T extends KubeObject>(side: 'virtual' | 'host', rt: ResourceType, deps: SyncerDeps, scope?: HostScope): Informer<T> {

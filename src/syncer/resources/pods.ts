@@ -6,12 +6,14 @@
 // --token-storage applies to new pods, and existing ones keep getting their tokens as before.
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
-import { hostMetadata, marks } from '../../translate/metadata.ts';
+import { hostMetadata, marks, virtualKeyOf } from '../../translate/metadata.ts';
 import { boundBySyncer, mutablePodFields, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
 import { jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
+import { objectKey } from '../../kube/informer.ts';
+import type { LagDirection } from '../metrics.ts';
 import type { VirtualNodes } from './nodes.ts';
 import { sharedTokenSecretName, type ServiceAccountTokens } from './tokens.ts';
 
@@ -97,7 +99,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
         await deleteVirtual(vPod);
         return;
       }
-      await create();
+      if (await create()) lagEnd(seenNew, vPod, 'to_host');
     },
 
     async sync(vPod, hPod) {
@@ -115,18 +117,47 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
         }, 'binding', vPod.metadata.name);
         return; // the binding changes the virtual pod; status follows on that event
       }
+      seenNew.delete(objectKey(vPod));
       const desired = virtualPodStatus(hPod.status);
       if (!jsonEqual(virtualPodStatus(vPod.status), desired)) {
         await ctx.virtual.patch(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
           metadata: { resourceVersion: vPod.metadata.resourceVersion },
           status: nullMissing(virtualPodStatus(vPod.status), desired),
         }, 'merge', 'status');
+        if (desired.phase === 'Running') lagEnd(seenRunning, vPod, 'to_virtual');
       }
     },
 
     async syncToVirtual(hPod) {
       // The virtual pod is gone: its host pod must go too.
       if (!hPod.metadata.deletionTimestamp) await sc.deleteHost(hPod);
+    },
+  });
+
+  // Sync lag (metrics): when the syncer first saw a virtual pod without a host copy, and a host
+  // pod turn Running, by virtual key; an entry goes when its lag is observed or the pod goes.
+  const seenNew = new Map<string, number>();
+  const seenRunning = new Map<string, number>();
+  function lagEnd(seen: Map<string, number>, vPod: Pod, direction: LagDirection): void {
+    const key = objectKey(vPod);
+    const t = seen.get(key);
+    if (t === undefined) return;
+    seen.delete(key);
+    ctx.metrics.observeLag(direction, performance.now() - t);
+  }
+  sc.vInformer.addHandlers({
+    onAdd: (p) => {
+      if (!sc.hInformer.has(sc.hostKey(objectKey(p)))) seenNew.set(objectKey(p), performance.now());
+    },
+    onDelete: (p) => {
+      seenNew.delete(objectKey(p));
+      seenRunning.delete(objectKey(p));
+    },
+  });
+  sc.hInformer.addHandlers({
+    onUpdate: (old, p) => {
+      const vKey = virtualKeyOf(p, config.tenant);
+      if (vKey && p.status?.phase === 'Running' && old.status?.phase !== 'Running' && sc.vInformer.has(vKey)) seenRunning.set(vKey, performance.now());
     },
   });
 
