@@ -71,6 +71,8 @@ if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || co
 }
 
 type Pod = KubeObject & { status?: { phase?: string } };
+/** How long a wait for all N of something may take: longer for more pods. */
+const waitMs = Math.max(120_000, pods * 60);
 const log = pino({ level: 'warn' });
 /** Pods in groups of 10 (by the index in the name): group g mounts ConfigMap cfg-g and Service svc-g selects it. */
 const groups = Math.max(1, Math.floor(pods / 10));
@@ -240,7 +242,7 @@ async function runPeer(kit: Kit, ports: PortAllocator, host: HostCluster, hostCl
     const syncedSeconds = (performance.now() - t0) / 1000;
     await synced.informer.stop();
     const latencies = [...runningAt].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
-    await waitFor('the peer\'s claims Bound in its tenant', async () => (await client.list<KubeObject & { status?: { phase?: string } }>(types.pvcs, 'bench')).items.every((c) => c.status?.phase === 'Bound'), { timeoutMs: 120_000, intervalMs: 500 });
+    await waitFor('the peer\'s claims Bound in its tenant', async () => (await client.list<KubeObject & { status?: { phase?: string } }>(types.pvcs, 'bench')).items.every((c) => c.status?.phase === 'Bound'), { timeoutMs: waitMs, intervalMs: 500 });
     await new Promise((r) => setTimeout(r, 3000));
     const all1 = cpuOf(procs);
     const r1 = await peer.requestCounts();
@@ -441,7 +443,7 @@ async function main(): Promise<void> {
     };
     let syncerPid = await startSyncer();
     await createGroupObjects(virtualClient, 'bench', hostClient, 'bench');
-    await waitFor('the group objects synced', drained, { timeoutMs: 120_000, intervalMs: 200 });
+    await waitFor('the group objects synced', drained, { timeoutMs: waitMs, intervalMs: 200 });
     const idleHeap = await readStats(true);
     const synced = runningTimes(virtualClient, 'bench');
     await synced.informer.waitForSync();
@@ -452,9 +454,10 @@ async function main(): Promise<void> {
     const created = await createPods(virtualClient, 'bench', 'pod', true);
     const runningAt = await synced.done;
     const syncedSeconds = (performance.now() - t1) / 1000;
+    console.error(`synced: ${pods} pods Running in the tenant in ${syncedSeconds.toFixed(2)} s`);
     await synced.informer.stop();
     const latencies = [...runningAt].map(([k, t]) => t - (created.get(k) ?? t)).sort((a, b) => a - b);
-    await waitFor('the claims Bound in the tenant', async () => (await virtualClient.list<KubeObject & { status?: { phase?: string } }>(types.pvcs, 'bench')).items.every((c) => c.status?.phase === 'Bound'), { timeoutMs: 120_000, intervalMs: 500 });
+    await waitFor('the claims Bound in the tenant', async () => (await virtualClient.list<KubeObject & { status?: { phase?: string } }>(types.pvcs, 'bench')).items.every((c) => c.status?.phase === 'Bound'), { timeoutMs: waitMs, intervalMs: 500 });
     // Settled: let the last status writes land, then nothing may be written while nothing changes.
     await new Promise((r) => setTimeout(r, 3000));
     const cpu1 = cpuMs(syncerPid);
