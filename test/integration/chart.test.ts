@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { namespacePodSecurity } from '../../src/cli/pod-security.ts';
 import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
@@ -232,6 +232,25 @@ describe('helm chart', () => {
     const refused = await helm(['template', 't1', chart, '--namespace', 'tenants', '-f', values]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/frontDoorFrom/);
+  });
+
+  it('serves the syncer\'s metrics on syncer.metrics.port, scraped by a ServiceMonitor when asked and by the metricsFrom peers only', async () => {
+    const plain = await render('t1');
+    expect(plain.some((d) => d.kind === 'ServiceMonitor')).toBe(false);
+    const values = join(await mkdtemp(join(tmpdir(), 'vnest-chart-')), 'values.yaml');
+    const peers = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+    await writeFile(values, JSON.stringify({ syncer: { metrics: { serviceMonitor: { enabled: true, labels: { release: 'prom' } } } }, isolation: { networkPolicy: { enabled: true, metricsFrom: peers } } }));
+    const docs = await render('t1', [], ['-f', values]);
+    const config = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'vnest-t1-syncer') as Doc & { data: Record<string, string> };
+    expect(parse(config.data['config.yaml'] ?? '').healthPort).toBe(9102);
+    const monitor = docs.find((d) => d.kind === 'ServiceMonitor') as Doc & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: unknown[] } };
+    expect(monitor.metadata.labels?.release).toBe('prom');
+    expect(monitor.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+    const service = docs.find((d) => d.kind === 'Service' && d.metadata.name === 't1-metrics') as Doc & { spec: { selector: Record<string, string>; ports: unknown[] } };
+    expect(service.spec.selector).toEqual({ 'vnest.dev/control-plane': 't1' });
+    expect(service.metadata.labels).toEqual(expect.objectContaining(monitor.spec.selector.matchLabels));
+    const frontDoor = docs.find((d) => d.kind === 'NetworkPolicy' && d.metadata.name === 'vnest-t1-front-door');
+    expect(frontDoor?.spec.ingress).toContainEqual({ from: peers, ports: [{ port: 9102, protocol: 'TCP' }] });
   });
 
   it('writes the isolation settings into the syncer\'s config file as the syncer reads them', async () => {
