@@ -38,10 +38,10 @@ export class ServiceAccountTokens {
   private readonly ctx: SyncContext;
   private readonly accounts: Informer<KubeObject>;
   private readonly secrets: Informer<Secret>;
-  /** Service account key -> the keys of the live pods that need its tokens. */
-  private readonly users = new Map<string, Set<string>>();
-  /** Pod key -> the tokens it needs, by key. */
-  private readonly needs = new Map<string, Map<string, Source>>();
+  /** Service account key -> the tokens its live pods need, by key, with how many pods need each. */
+  private readonly wanted = new Map<string, Map<string, Source & { pods: number }>>();
+  /** Pod key -> the token keys it needs. */
+  private readonly needs = new Map<string, string[]>();
   /** Service account key -> when its renewal is scheduled. */
   private readonly renewals = new Map<string, number>();
 
@@ -64,29 +64,52 @@ export class ServiceAccountTokens {
     this.secrets.addHandlers({ onAdd: enqueueSecret, onDelete: enqueueSecret });
   }
 
-  /** This virtual pod needs its service account's tokens while it runs. */
+  /**
+   * This virtual pod needs its service account's tokens while it runs. The account's Secret is
+   * reconciled only when the set of tokens it must hold changes, not for every pod.
+   */
   need(pod: Pod): void {
-    const sources = finished(pod) ? [] : tokenSources(pod);
-    if (sources.length === 0) return this.untrack(pod);
+    if (finished(pod)) return this.untrack(pod);
     const podKey = objectKey(pod);
     if (this.needs.has(podKey)) return; // a pod's volumes and service account do not change
+    const sources = tokenSources(pod);
+    if (sources.length === 0) return;
     const saKey = serviceAccountOf(pod);
     const defaultSeconds = this.ctx.config.tokenExpirationSeconds;
-    this.needs.set(podKey, new Map(sources.map((s) => [audienceTokenKey(s, defaultSeconds), { ...(s.audience ? { audience: s.audience } : {}), expirationSeconds: Math.max(s.expirationSeconds ?? defaultSeconds, 600) }])));
-    let set = this.users.get(saKey);
-    if (!set) this.users.set(saKey, (set = new Set()));
-    set.add(podKey);
-    this.controller.enqueue(saKey);
+    let tokens = this.wanted.get(saKey);
+    if (!tokens) this.wanted.set(saKey, (tokens = new Map()));
+    const byKey = new Map(sources.map((s) => [audienceTokenKey(s, defaultSeconds), s]));
+    let changed = false;
+    for (const [key, s] of byKey) {
+      const have = tokens.get(key);
+      if (have) {
+        have.pods++;
+        continue;
+      }
+      tokens.set(key, { ...(s.audience ? { audience: s.audience } : {}), expirationSeconds: Math.max(s.expirationSeconds ?? defaultSeconds, 600), pods: 1 });
+      changed = true;
+    }
+    this.needs.set(podKey, [...byKey.keys()]);
+    if (changed) this.controller.enqueue(saKey);
   }
 
   private untrack(pod: Pod): void {
     const podKey = objectKey(pod);
-    if (!this.needs.delete(podKey)) return;
+    const keys = this.needs.get(podKey);
+    if (!keys) return;
+    this.needs.delete(podKey);
     const saKey = serviceAccountOf(pod);
-    const set = this.users.get(saKey);
-    set?.delete(podKey);
-    if (set?.size === 0) this.users.delete(saKey);
-    this.controller.enqueue(saKey);
+    const tokens = this.wanted.get(saKey);
+    let changed = false;
+    for (const key of keys) {
+      const have = tokens?.get(key);
+      if (have && --have.pods === 0) {
+        tokens?.delete(key);
+        changed = true;
+      }
+    }
+    if (tokens?.size === 0) this.wanted.delete(saKey);
+    if (changed) this.controller.enqueue(saKey);
   }
 
   private async reconcile(saKey: string): Promise<void> {
@@ -100,8 +123,7 @@ export class ServiceAccountTokens {
       return;
     }
     const account = this.accounts.get(saKey);
-    const wanted = new Map<string, Source>();
-    for (const podKey of this.users.get(saKey) ?? []) for (const [k, s] of this.needs.get(podKey) ?? []) wanted.set(k, s);
+    const wanted = this.wanted.get(saKey) ?? new Map<string, Source>();
     if (!account || wanted.size === 0) {
       this.renewals.delete(saKey);
       if (existing) await this.deleteSecret(name, existing);
