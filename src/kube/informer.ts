@@ -1,6 +1,8 @@
 // A list-watch cache of one (cluster, kind, namespace, selector): keeps every object in memory,
 // tells handlers about adds, updates and deletes, resyncs periodically, and restarts the watch (or
-// relists) with capped backoff after any error. Reads return clones, so callers may mutate them.
+// relists) with capped backoff after any error. Cached objects are frozen and shared: reads return
+// them without copying (a copy per read was the syncer's largest CPU cost), and a caller that
+// wants to change one must copy it first (`structuredClone`); changing a frozen object throws.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { KubeClient, KubeObject, ResourceType } from './client.ts';
@@ -24,12 +26,19 @@ export interface InformerOptions {
 }
 
 /**
- * Drops what no controller reads, before an object is cached: managedFields are often the largest
- * part of an object, and every cached byte is also cloned on each read.
+ * Readies an object for the cache: drops what no controller reads (managedFields are often the
+ * largest part of an object) and freezes the rest, deeply, so that it can be shared by every reader.
  */
 export function trimForCache<T extends KubeObject>(obj: T): T {
   if (obj.metadata.managedFields !== undefined) delete obj.metadata.managedFields;
-  return obj;
+  return deepFreeze(obj);
+}
+
+/** Freezes a JSON value and everything in it; returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  for (const v of Object.values(value)) deepFreeze(v);
+  return Object.freeze(value);
 }
 
 export function objectKey(obj: KubeObject): string {
@@ -91,24 +100,23 @@ export class Informer<T extends KubeObject> {
     return new Promise((resolve) => this.syncWaiters.push(resolve));
   }
 
-  /** A clone of the cached object, or undefined. */
+  /** The cached object (frozen: copy it before changing it), or undefined. */
   get(key: string): T | undefined {
-    const obj = this.store.get(key);
-    return obj === undefined ? undefined : structuredClone(obj);
+    return this.store.get(key);
   }
 
   has(key: string): boolean {
     return this.store.has(key);
   }
 
-  /** Clones of every cached object that passes `filter` (which sees the cached object itself). */
+  /** Every cached object (frozen) that passes `filter`. */
   list(filter?: (obj: Readonly<T>) => boolean): T[] {
     const out: T[] = [];
-    for (const obj of this.store.values()) if (!filter || filter(obj)) out.push(structuredClone(obj));
+    for (const obj of this.store.values()) if (!filter || filter(obj)) out.push(obj);
     return out;
   }
 
-  /** Iterates cached objects without cloning; callers must not mutate them. */
+  /** Iterates cached objects (frozen). */
   forEachCached(fn: (obj: Readonly<T>) => void): void {
     for (const obj of this.store.values()) fn(obj);
   }

@@ -77,5 +77,4 @@ export const types = {
   nodes: core('nodes', 'Node', false),
   namespaces: core('namespaces', 'Namespace', false),
   events: core('events', 'Event'),
-  leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
 } satisfies Record<string, ResourceType>;

@@ -6,6 +6,7 @@ import type { KubeClient, KubeObject } from '../kube/client.ts';
 import { isForbidden, isNotFound } from '../kube/errors.ts';
 import { marks } from '../translate/metadata.ts';
 import { types } from './context.ts';
+import { jsonEqual } from './patcher.ts';
 
 export const tenantInfoNamespace = 'kube-public';
 export const tenantInfoName = 'vnest-info';
@@ -19,9 +20,17 @@ export interface TenantInfo {
   bootstrap?: string;
 }
 
-/** Writes kube-public/vnest-info into the tenant's cluster (server-side apply, idempotent). */
+/**
+ * Writes kube-public/vnest-info into the tenant's cluster (server-side apply), unless it already
+ * says exactly this: a restart writes nothing.
+ */
 export async function publishTenantInfo(virtual: KubeClient, info: TenantInfo & { tenant: string; domain: string }): Promise<void> {
   const data = Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  const current = await virtual.get<KubeObject & { data?: Record<string, string> }>(types.configmaps, tenantInfoNamespace, tenantInfoName).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (current?.metadata.labels?.[marks.managed] === 'true' && jsonEqual(current.data ?? {}, data)) return;
   const body = {
     apiVersion: 'v1', kind: 'ConfigMap',
     metadata: { name: tenantInfoName, namespace: tenantInfoNamespace, labels: { [marks.managed]: 'true' } },

@@ -1,7 +1,8 @@
 // Virtual nodes: one for every host node that runs a pod of this tenant (or to which a virtual pod
 // is still bound), gone when none does. `fake` mode shows the name, readiness and generic capacity;
-// `real` mode mirrors the host node's labels, capacity and conditions. The syncer renews each
-// node's Lease, so the tenant's node lifecycle controller never marks them unreachable.
+// `real` mode mirrors the host node's labels, capacity and conditions. A tenant's control plane runs
+// without the node lifecycle controller (chart and local mode alike), so nothing expects node
+// heartbeats or Leases: once in sync, a virtual node costs no writes.
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { Controller } from '../../controller/controller.ts';
@@ -16,8 +17,6 @@ type Node = KubeObject & { spec?: Record<string, any>; status?: Record<string, a
 type PodLike = KubeObject & { spec?: { nodeName?: string } };
 
 const managedNodeLabel = marks.managed;
-const heartbeatMs = 30_000;
-const leaseSeconds = 40;
 
 class NodeIndex {
   private readonly byNode = new Map<string, Set<string>>();
@@ -55,7 +54,6 @@ export class VirtualNodes {
   private readonly hNodes: Informer<Node> | undefined;
   private readonly hostPods = new NodeIndex();
   private readonly virtualPods = new NodeIndex();
-  private readonly renewedAt = new Map<string, number>();
 
   constructor(ctx: SyncContext) {
     this.ctx = ctx;
@@ -70,8 +68,9 @@ export class VirtualNodes {
     ctx.informers.host<PodLike>(types.pods).addHandlers(track(this.hostPods));
     ctx.informers.virtual<PodLike>(types.pods).addHandlers(track(this.virtualPods));
     this.hNodes?.addHandlers({ onUpdate: (_, n) => this.controller.enqueue(n.metadata.name) });
-    // After a restart, a virtual node nothing runs on any more must still be looked at (and go).
-    this.vNodes.addHandlers({ onAdd: (n) => this.controller.enqueue(n.metadata.name) });
+    // After a restart, a virtual node nothing runs on any more must still be looked at (and go);
+    // a tenant's change to a node's status or taints is put back.
+    this.vNodes.addHandlers({ onAdd: (n) => this.controller.enqueue(n.metadata.name), onUpdate: (_, n) => this.controller.enqueue(n.metadata.name) });
   }
 
   /** Makes sure virtual node `name` exists, before a pod is bound to it. */
@@ -84,7 +83,6 @@ export class VirtualNodes {
     const needed = this.hostPods.count(name) > 0 || this.virtualPods.count(name) > 0;
     const vNode = this.vNodes.get(name);
     if (!needed) {
-      this.renewedAt.delete(name);
       if (vNode?.metadata.labels?.[managedNodeLabel] === 'true') {
         await this.ctx.virtual.delete(types.nodes, undefined, name, { uid: vNode.metadata.uid }).catch((err: unknown) => {
           if (!isNotFound(err)) throw err;
@@ -94,12 +92,6 @@ export class VirtualNodes {
     }
     if (!vNode) await this.create(name);
     else if (vNode.metadata.labels?.[managedNodeLabel] === 'true') await this.updateStatus(vNode);
-    // Pod events reconcile a node often; its Lease needs renewing only every heartbeat.
-    if (Date.now() - (this.renewedAt.get(name) ?? 0) >= heartbeatMs / 2) {
-      await this.renewLease(name);
-      this.renewedAt.set(name, Date.now());
-    }
-    this.controller.queue.addAfter(name, heartbeatMs);
   }
 
   private desiredStatus(name: string, now: string): Record<string, any> {
@@ -156,35 +148,16 @@ export class VirtualNodes {
     await this.alignTaints(vNode);
     const desired = this.desiredStatus(name, new Date().toISOString());
     const current = vNode.status ?? {};
-    // Fake mode: refresh the heartbeat only; in real mode, follow the host node.
-    // Only the fields vnest sets (the API server adds others, daemonEndpoints for one), with
-    // conditions compared without their times.
+    // In real mode, follow the host node. Only the fields vnest sets are compared (the API server
+    // adds others, daemonEndpoints for one), and conditions without their times.
     const strip = (s: Record<string, any>) => ({
       ...Object.fromEntries(Object.keys(desired).map((k) => [k, s[k] ?? null])),
       conditions: (s.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason })),
     });
-    const stale = (current.conditions ?? []).some((c: any) => c.type === 'Ready' && Date.now() - Date.parse(c.lastHeartbeatTime ?? '') > 5 * 60_000);
-    if (!stale && jsonEqual(strip(current), strip(desired))) return;
+    if (jsonEqual(strip(current), strip(desired))) return;
     await this.ctx.virtual.patch(types.nodes, undefined, name, { status: desired }, 'merge', 'status');
     if (this.hNodes && !jsonEqual(vNode.metadata.labels, this.labels(name))) {
       await this.ctx.virtual.patch(types.nodes, undefined, name, { metadata: { labels: this.labels(name) } });
-    }
-  }
-
-  private async renewLease(name: string): Promise<void> {
-    const now = new Date().toISOString().replace('Z', '000Z');
-    try {
-      await this.ctx.virtual.patch(types.leases, 'kube-node-lease', name, { spec: { renewTime: now } });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.ctx.virtual.create(types.leases, 'kube-node-lease', {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: { name, namespace: 'kube-node-lease' },
-        spec: { holderIdentity: name, leaseDurationSeconds: leaseSeconds, renewTime: now },
-      }).catch((e: unknown) => {
-        if (!isAlreadyExists(e)) throw e;
-      });
     }
   }
 }
