@@ -4,7 +4,8 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { marks } from '../translate/metadata.ts';
 import { ControlPlane, firstServiceIp, virtualControllers, type ControlPlaneOptions } from './control-plane.ts';
 import { loadKit } from './kit.ts';
 import { kubectlOk } from './kubectl.ts';
@@ -36,6 +37,25 @@ export interface HostClusterOptions extends Omit<ControlPlaneOptions, 'scheduler
 }
 
 export const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
+
+type KwokStage = { metadata: { name: string }; spec: { selector: { matchExpressions: Array<{ key: string; operator: string; values?: string[] }> } } };
+
+/**
+ * kwok's pod-complete stage finishes the pods a Job owns. A tenant's Job lives in the tenant, so
+ * the host copy of its pod has no owner there; it carries the Job's name label instead (copied by
+ * default) and the tenant's mark. This stage finishes those the same way, so charts with Job hooks
+ * complete in local mode as they would on real nodes.
+ */
+export function tenantJobStage(podComplete: KwokStage): KwokStage {
+  const stage = structuredClone(podComplete);
+  stage.metadata.name = 'vnest-tenant-job-pod-complete';
+  stage.spec.selector.matchExpressions = [
+    ...stage.spec.selector.matchExpressions.filter((e) => !e.key.includes('ownerReferences')),
+    { key: '.metadata.labels["batch.kubernetes.io/job-name"]', operator: 'Exists' },
+    { key: `.metadata.labels["${marks.tenant}"]`, operator: 'Exists' },
+  ];
+  return stage;
+}
 const defaultPodLogs = 'vnest test bed: hello from a kwok container\n';
 
 /** kwok serves log files in the CRI format the kubelet reads: `<time> <stream> F <line>`. */
@@ -135,7 +155,10 @@ export class HostCluster {
 
     const stages: string[] = [];
     for (const file of (await readdir(cp.kit.kwokStagesDir)).sort()) {
-      if (file.endsWith('.yaml')) stages.push(await readFile(join(cp.kit.kwokStagesDir, file), 'utf8'));
+      if (!file.endsWith('.yaml')) continue;
+      const stage = await readFile(join(cp.kit.kwokStagesDir, file), 'utf8');
+      stages.push(stage);
+      if (file === 'pod-complete.yaml') stages.push(stringify(tenantJobStage(parse(stage) as KwokStage)));
     }
     const docs: unknown[] = [
       {

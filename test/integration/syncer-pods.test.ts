@@ -261,6 +261,25 @@ describe('syncer: pods and what they reference', () => {
     expect(h.spec.volumeName).toBe('pv-alpha-data');
   });
 
+  it('completes a tenant Job on simulated nodes, as kwok completes a host Job\'s pods', async () => {
+    // A pod no Job made, started at the same time, must keep running.
+    await bed().virtualKubectl(tenant, '-n', 'app', 'run', 'solo', '--image=registry.k8s.io/pause:3.10', '--restart=Never');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'job', 'once', '--image=registry.k8s.io/pause:3.10');
+    const job = await eventually('the tenant Job Complete', async () => {
+      const j = await bed().virtualJson<{ status?: { succeeded?: number; conditions?: Array<{ type: string; status: string }> } }>(tenant, '-n', 'app', 'get', 'job', 'once');
+      return j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ? j : undefined;
+    }, 60_000);
+    expect(job.status?.succeeded).toBe(1);
+    // The host pod finished (the tenant saw it through the syncer), and the host has no Job.
+    const hosts = await hostPods(['-l', 'vnest.dev/namespace=app,batch.kubernetes.io/job-name=once']);
+    expect(hosts.map((p) => p.status.phase)).toEqual(['Succeeded']);
+    expect((await bed().hostJson<List<unknown>>('-n', hostNamespace, 'get', 'jobs')).items).toHaveLength(0);
+    // Created first, it went Running before the Job's pod finished; it has not finished since.
+    const solo = await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'solo');
+    expect(solo.status.phase).toBe('Running');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'solo', '--wait=false');
+  });
+
   it('serves Prometheus metrics: sync lag both ways, requests by side, verb and answer, queues, reconciles, relists', async () => {
     const res = await fetch(`http://127.0.0.1:${healthPort}/metrics`);
     expect(res.status).toBe(200);
