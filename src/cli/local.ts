@@ -5,9 +5,10 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { loadKit } from '../local/kit.ts';
-import { daemonLog, defaultStateDir, down, readState, runLocal, up } from '../local/local-mode.ts';
+import { daemonLog, defaultStateDir, down, LocalModeRunning, readState, runLocal, up } from '../local/local-mode.ts';
+import { OptionsError, resolveSyncerOptions, syncerOptions } from '../syncer/options.ts';
 import { validateTenantName } from '../translate/names.ts';
-import { errors } from './host.ts';
+import { CliError, errors } from './host.ts';
 
 // The script this process runs as (bin/vnest.js, src/cli/main.ts, or dist/cli/main.js): the
 // daemon runs the same.
@@ -27,15 +28,37 @@ function count(value: string): number {
 
 const stateDirOption = () => new Option('--state-dir <dir>', 'where local mode keeps its state, kubeconfigs and log').default(defaultStateDir(), '~/.vnest/local, or $VNEST_LOCAL_DIR');
 
+/** The syncer's isolation-policy options, which `up` passes on to local mode's syncer. */
+const policyKeys = ['podSecurity', 'allow', 'allowFields', 'ingressClasses', 'priorityClasses', 'runtimeClasses', 'schedulers', 'tolerations', 'hostLabels', 'hostAnnotations', 'serviceTypes'];
+const policySpecs = syncerOptions.filter((o) => policyKeys.includes(o.key));
+
 /** The options `up` and the daemon it starts share. */
-const localOptions = (cmd: Command): Command =>
+const localOptions = (cmd: Command): Command => {
   cmd
     .addOption(stateDirOption())
     .option('--tenant <name>', 'tenant name', tenantName, 'demo')
     .option('--nodes <n>', 'number of simulated host nodes', count, 3)
     .option('--real-node', 'run one real node instead (containerd, runc, kubelet, kube-proxy in a network namespace of its own); every tenant pod runs on it, offline; needs root', false);
+  for (const spec of policySpecs) {
+    const def = Array.isArray(spec.default) ? spec.default.join(',') || 'none' : String(spec.default);
+    cmd.addOption(new Option(spec.flag, `syncer policy: ${spec.help} (default: ${def})`));
+  }
+  return cmd;
+};
 
-type LocalFlags = { stateDir: string; tenant: string; nodes: number; realNode: boolean };
+type LocalFlags = { stateDir: string; tenant: string; nodes: number; realNode: boolean } & Record<string, unknown>;
+
+/** The policy flags given, checked by the syncer's own rules (a mistake is a usage error, exit 2). */
+function policyFlags(cmd: Command, opts: LocalFlags): Record<string, string> {
+  const policy = Object.fromEntries(policySpecs.filter((s) => typeof opts[s.key] === 'string').map((s) => [s.key, opts[s.key] as string]));
+  try {
+    resolveSyncerOptions({ tenant: opts.tenant, hostNamespace: `vnest-${opts.tenant}`, virtualKubeconfig: '-', ...policy }, {});
+  } catch (err) {
+    if (!(err instanceof OptionsError)) throw err;
+    cmd.error(`error: ${err.message}`, { exitCode: 2 });
+  }
+  return policy;
+}
 
 /** --nodes counts simulated nodes: with --real-node there are none. */
 function checkNodes(cmd: Command, opts: LocalFlags): void {
@@ -58,7 +81,13 @@ export function upCommand(): Command {
         // (no Go, no module proxy) in this terminal, and takes as long as it needs.
         await loadKit(process.env, { showProgress: true }).catch((err: unknown) => { throw errors.kitUnavailable((err as Error).message); });
       }
-      const state = await up({ stateDir: opts.stateDir, tenant: opts.tenant, nodes: opts.nodes, realNode: opts.realNode }, entrypoint());
+      const policy = policyFlags(cmd, opts);
+      const state = await up({ stateDir: opts.stateDir, tenant: opts.tenant, nodes: opts.nodes, realNode: opts.realNode, policy }, entrypoint(), (line) => console.error(line))
+        .catch((err: unknown) => {
+          if (err instanceof LocalModeRunning) throw new CliError('LocalModeRunning', 10, err.message);
+          throw err;
+        });
+      if (state.reused) console.log(`local mode was already running and is healthy (since ${state.startedAt})`);
       console.log(`tenant "${state.tenant}" is ready; its pods run in host namespace ${state.hostNamespace}`);
       console.log(`tenant kubeconfig: ${state.tenantKubeconfig}`);
       console.log(`host kubeconfig:   ${state.hostKubeconfig}`);
@@ -86,6 +115,7 @@ export function localDaemonCommand(): Command {
       process.once('SIGTERM', () => stop.abort());
       process.once('SIGINT', () => stop.abort());
       logger.info({ log: daemonLog(opts.stateDir) }, 'local mode daemon starting');
-      await runLocal(opts, logger, stop.signal);
+      const policy = Object.fromEntries(policySpecs.filter((s) => typeof opts[s.key] === 'string').map((s) => [s.key, opts[s.key] as string]));
+      await runLocal({ ...opts, policy }, logger, stop.signal);
     });
 }

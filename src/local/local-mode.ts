@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +18,7 @@ import { HostCluster, startVirtualControlPlane } from './host-cluster.ts';
 import { buildVnestImage, canBuildVnestImage } from './image-build.ts';
 import { loadKit, type Kit } from './kit.ts';
 import type { NodeImage } from './node-images.ts';
-import { kubectlOk } from './kubectl.ts';
+import { kubectlOk, runKubectl } from './kubectl.ts';
 import { PortAllocator } from './ports.ts';
 import { isAlive, tail } from './process.ts';
 import { waitFor } from './wait.ts';
@@ -25,6 +27,8 @@ export interface LocalState {
   pid: number;
   ready: boolean;
   tenant: string;
+  /** What it was started with; a later `up` asking for something else is refused. */
+  options?: { nodes: number; realNode: boolean; policy: Record<string, string> };
   hostNamespace: string;
   tenantKubeconfig: string;
   hostKubeconfig: string;
@@ -37,7 +41,12 @@ export interface LocalOptions {
   nodes: number;
   /** One real node (containerd, runc, kubelet, kube-proxy) instead of simulated ones; needs root. */
   realNode?: boolean;
+  /** The syncer's isolation-policy options (`allow`, `podSecurity`, ...), as their flags' values. */
+  policy?: Record<string, string>;
 }
+
+/** Why `up` does not start local mode: it already runs, with another tenant or other options. */
+export class LocalModeRunning extends Error {}
 
 export const defaultStateDir = () => process.env.VNEST_LOCAL_DIR ?? join(homedir(), '.vnest', 'local');
 const stateFile = (dir: string) => join(dir, 'state.json');
@@ -46,9 +55,32 @@ export const daemonLog = (dir: string) => join(dir, 'daemon.log');
 
 /** The state of a running local mode, or undefined (a stale file of a dead daemon counts as none). */
 export function readState(dir: string): LocalState | undefined {
+  const state = readStateFile(dir);
+  return state && isAlive(state.pid) ? state : undefined;
+}
+
+function readStateFile(dir: string): LocalState | undefined {
   if (!existsSync(stateFile(dir))) return undefined;
-  const state = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as LocalState;
-  return isAlive(state.pid) ? state : undefined;
+  try {
+    return JSON.parse(readFileSync(stateFile(dir), 'utf8')) as LocalState;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What is wrong with a running local mode, or undefined when it is healthy: the host's API and the
+ * tenant's (through its front door, as a user reaches it) must both answer.
+ */
+export async function localModeProblem(state: LocalState, kubectl: string): Promise<string | undefined> {
+  if (!state.ready) return 'it never became ready';
+  const check = async (what: string, kubeconfig: string) => {
+    const res = await runKubectl(kubectl, kubeconfig, ['get', '--raw', '/readyz', '--request-timeout=5s'], { timeoutMs: 10_000 })
+      .catch((err: unknown) => ({ code: 1, stdout: '', stderr: (err as Error).message }));
+    return res.code === 0 ? undefined : `${what} does not answer (${res.stderr.trim().split('\n').at(-1) ?? `kubectl exited ${res.code}`})`;
+  };
+  const problems = await Promise.all([check('the host cluster\'s API', state.hostKubeconfig), check('the tenant\'s API', state.tenantKubeconfig)]);
+  return problems.filter(Boolean).join('; ') || undefined;
 }
 
 /** Runs local mode in this process until `signal` aborts; writes state.json once ready. */
@@ -60,6 +92,7 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
   let host: HostCluster | undefined;
   let virtual: ControlPlane | undefined;
   let syncer: RunningSyncer | undefined;
+  let portForwardTarget: Server | undefined;
   try {
     logger.info('starting the host cluster and the tenant control plane');
     if (opts.realNode && process.getuid?.() !== 0) {
@@ -67,8 +100,11 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     }
     // The real node also gets the vnest image, so `vnest create` works against it offline.
     const realNodeImages = opts.realNode ? await vnestImageIfBuildable(kit, logger) : [];
+    // Simulated pods run nothing: port-forwards to them reach this answer instead of failing.
+    if (!opts.realNode) portForwardTarget = await startPortForwardTarget();
+    const forwardTo = portForwardTarget ? { portForwardTarget: { address: '127.0.0.1', port: (portForwardTarget.address() as AddressInfo).port } } : {};
     [host, virtual] = await Promise.all([
-      HostCluster.start({ kit, ports, name: 'local-host', ...(opts.realNode ? { realNodes: 1, nodes: 0, realNodeImages } : { nodes: opts.nodes }) }),
+      HostCluster.start({ kit, ports, name: 'local-host', ...(opts.realNode ? { realNodes: 1, nodes: 0, realNodeImages } : { nodes: opts.nodes, ...forwardTo }) }),
       startVirtualControlPlane({ kit, ports, name: `local-${opts.tenant}` }),
     ]);
     const kc = (path: string, ...args: string[]) => kubectlOk(kit.bin.kubectl, path, args);
@@ -89,11 +125,15 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
       tenant: opts.tenant, hostNamespace, virtualKubeconfig: controlPlaneKubeconfig, hostKubeconfig,
       listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`,
       ...(opts.realNode ? { frontDoorIp: address } : {}),
+      ...opts.policy,
     }, {}), logger.child({ component: 'syncer' }));
     // The tenant's kubeconfig is the one the syncer exported: through the front door, like a user's.
     const exported = JSON.parse(await kc(hostKubeconfig, '-n', hostNamespace, 'get', 'secret', kubeconfigSecretName(opts.tenant), '-o', 'json')) as { data: { config: string } };
     await writeFile(tenantKubeconfig, Buffer.from(exported.data.config, 'base64'), { mode: 0o600 });
-    const state: LocalState = { pid: process.pid, ready: true, tenant: opts.tenant, hostNamespace, tenantKubeconfig, hostKubeconfig, startedAt: new Date().toISOString() };
+    const state: LocalState = {
+      pid: process.pid, ready: true, tenant: opts.tenant, options: optionsOf(opts),
+      hostNamespace, tenantKubeconfig, hostKubeconfig, startedAt: new Date().toISOString(),
+    };
     await writeFile(stateFile(opts.stateDir), JSON.stringify(state, null, 2));
     logger.info({ tenantKubeconfig }, 'local mode is up');
     if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
@@ -102,8 +142,26 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     await syncer?.stop().catch((err: unknown) => logger.error({ err }, 'stopping the syncer failed'));
     const stopped = await Promise.allSettled([host?.stop(), virtual?.stop()]);
     for (const s of stopped) if (s.status === 'rejected') logger.error({ err: s.reason as Error }, 'stopping a cluster failed');
+    portForwardTarget?.close();
     await rm(stateFile(opts.stateDir), { force: true });
   }
+}
+
+const optionsOf = (opts: LocalOptions) => ({ nodes: opts.nodes, realNode: opts.realNode ?? false, policy: opts.policy ?? {} });
+
+/**
+ * Where kwok sends `kubectl port-forward` to a simulated pod: a loopback HTTP server that says what
+ * it is, so a forward opens and an HTTP client gets an answer that explains itself.
+ */
+function startPortForwardTarget(): Promise<Server> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('vnest local mode: this pod runs on a simulated node, so nothing listens in it; port-forward reached its stand-in. Use "vnest up --real-node" to run containers.\n');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
 }
 
 /** The vnest image built from this checkout's Dockerfile, or none (with a warning) where there is no checkout. */
@@ -116,14 +174,34 @@ async function vnestImageIfBuildable(kit: Kit, logger: Logger): Promise<NodeImag
   return [await buildVnestImage({ kit, log: (line) => logger.info(line) })];
 }
 
-/** Starts the local-mode daemon in the background and waits until it is ready (or has failed). */
-export async function up(opts: LocalOptions, entrypoint: string, timeoutMs = 600_000): Promise<LocalState> {
+/**
+ * Starts the local-mode daemon in the background and waits until it is ready (or has failed).
+ * When local mode already runs with the same tenant and options and is healthy, returns it
+ * (`reused`); a dead or unhealthy one is reported through `say` and started again; another tenant
+ * or other options throw LocalModeRunning.
+ */
+export async function up(opts: LocalOptions, entrypoint: string, say: (line: string) => void = () => undefined, timeoutMs = 600_000): Promise<LocalState & { reused?: boolean }> {
   const existing = readState(opts.stateDir);
-  if (existing) return existing;
+  if (existing) {
+    const stop = `stop it with "vnest down${opts.stateDir === defaultStateDir() ? '' : ` --state-dir ${opts.stateDir}`}" first, or run another with --state-dir`;
+    if (existing.tenant !== opts.tenant) throw new LocalModeRunning(`local mode already runs tenant "${existing.tenant}" (state in ${opts.stateDir}); ${stop}`);
+    const want = optionsOf(opts);
+    if (existing.options && JSON.stringify(existing.options) !== JSON.stringify(want)) {
+      throw new LocalModeRunning(`local mode already runs tenant "${existing.tenant}" with other options (${JSON.stringify(existing.options)}, asked for ${JSON.stringify(want)}); ${stop}`);
+    }
+    const problem = await localModeProblem(existing, (await loadKit()).bin.kubectl);
+    if (!problem) return { ...existing, reused: true };
+    say(`vnest: local mode (daemon pid ${existing.pid}) is running but unhealthy: ${problem}; restarting it (its log: ${daemonLog(opts.stateDir)})`);
+    await down(opts.stateDir);
+  } else {
+    const stale = readStateFile(opts.stateDir);
+    if (stale) say(`vnest: local mode had stopped (its daemon, pid ${stale.pid}, is gone; its log: ${daemonLog(opts.stateDir)}); starting it again`);
+  }
   await mkdir(opts.stateDir, { recursive: true });
   await rm(stateFile(opts.stateDir), { force: true });
   const fd = openSync(daemonLog(opts.stateDir), 'a');
-  const args = [entrypoint, 'local-daemon', `--state-dir=${opts.stateDir}`, `--tenant=${opts.tenant}`, `--nodes=${opts.nodes}`, ...(opts.realNode ? ['--real-node'] : [])];
+  const policyFlags = Object.entries(opts.policy ?? {}).map(([key, value]) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}=${value}`);
+  const args = [entrypoint, 'local-daemon', `--state-dir=${opts.stateDir}`, `--tenant=${opts.tenant}`, `--nodes=${opts.nodes}`, ...(opts.realNode ? ['--real-node'] : []), ...policyFlags];
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', fd, fd],
