@@ -98,7 +98,7 @@ function table(rows: string[][], indent: string): string[] {
 /** The report as `vnest describe` prints it. */
 export function formatReport(r: TenantReport): string {
   const out: string[] = [];
-  const field = (label: string, value: string) => out.push(`${`${label}:`.padEnd(13)}${value}`);
+  const field = (label: string, value: string) => out.push(`${`${label}:`.padEnd(14)}${value}`);
   field('Tenant', r.name);
   field('Namespace', r.namespace);
   field('Status', `${r.status}${r.ready === null ? ' (run without the chart: its readiness is not known here)' : r.ready ? ' (ready)' : ' (not ready)'}`);

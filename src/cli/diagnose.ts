@@ -229,6 +229,17 @@ function claimCause(t: TenantObjects, claim: ClaimJson): Cause | undefined {
   };
 }
 
+/**
+ * Why the tenant's claims are not bound. A claim whose class binds when its pod is scheduled
+ * (WaitForFirstConsumer) waits for the pod: the pod's scheduling says why.
+ */
+function claimsCauses(t: TenantObjects): Cause[] {
+  return t.claims
+    .filter((c) => eventsFor(t.events, 'PersistentVolumeClaim', c)[0]?.reason !== 'WaitForFirstConsumer')
+    .map((c) => claimCause(t, c))
+    .filter((c): c is Cause => !!c);
+}
+
 /** Why the StatefulSet has no pod: the host refused to create it, or it has not yet. */
 function missingPodCause(t: TenantObjects, sts: StatefulSetJson): Cause {
   const failed = eventsFor(t.events, 'StatefulSet', sts, ['FailedCreate'])[0];
@@ -319,7 +330,7 @@ function podCauses(t: TenantObjects, pod: PodJson, now: number): Cause[] {
     return [{ reason: 'PodTerminating', object, needsAction: false, message: `pod ${pod.metadata.name} is being deleted (a restart, a rollout or a pause)`, advice: 'wait: the StatefulSet makes a new one' }];
   }
   const causes: Cause[] = [];
-  const claimCauses = t.claims.map((c) => claimCause(t, c)).filter((c): c is Cause => !!c);
+  const claimCauses = claimsCauses(t);
   causes.push(...claimCauses);
   const phase = pod.status?.phase ?? 'Pending';
   if (phase === 'Failed') {
@@ -390,7 +401,12 @@ export function diagnose(t: TenantObjects, now = Date.now()): Diagnosis {
   const ready = statefulSetReady(sts);
   const causes = [...release];
   if (!ready) {
-    if (!t.pod) causes.push(missingPodCause(t, sts));
+    if (!t.pod) {
+      // The StatefulSet makes the claims, then the pod: a refused pod comes first, then the claims.
+      const missing = missingPodCause(t, sts);
+      const claims = claimsCauses(t);
+      causes.push(...(missing.needsAction ? [missing, ...claims] : claims.length ? claims : [missing]));
+    }
     else causes.push(...podCauses(t, t.pod, now));
     const s = sts.status ?? {};
     if (causes.length === 0 && t.pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && s.updateRevision && s.currentRevision !== s.updateRevision) {
