@@ -166,7 +166,8 @@ export async function readTenant(client: KubeClient, name: string, ns: string, o
     // Events only where they can explain something: the StatefulSet without its pod, a pod or claim not ready.
     const about: KubeObject[] = [...unbound, ...(notReady ? [pod ?? statefulSet] : [])];
     for (const obj of about) state.events.push(...(await eventsAbout(client, ns, obj, unread)));
-    if (pod && (opts.logs || notReady)) {
+    // The syncer's log says more where it is stuck, or has not exported the kubeconfig.
+    if (pod && (opts.logs || notReady || kubeconfig === undefined)) {
       const problems = await syncerLog(client, pod, unread);
       if (problems) state.syncerProblems = problems;
     }

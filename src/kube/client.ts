@@ -271,9 +271,11 @@ export class KubeClient {
    * Lists objects' metadata only (PartialObjectMetadataList): what counting or naming needs,
    * without their specs. A server that cannot answer so sends the full list, which has the same shape.
    */
-  listMetadata(rt: ResourceType, namespace: string | undefined, params: { labelSelector?: string; fieldSelector?: string; limit?: number; continue?: string } = {}): Promise<ObjectList> {
-    return this.request<ObjectList>('GET', resourcePath(rt, namespace) + query(params), undefined, 'application/json',
+  async listMetadata(rt: ResourceType, namespace: string | undefined, params: { labelSelector?: string; fieldSelector?: string; limit?: number; continue?: string } = {}): Promise<ObjectList> {
+    const list = await this.request<Partial<ObjectList>>('GET', resourcePath(rt, namespace) + query(params), undefined, 'application/json',
       'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json');
+    // An empty PartialObjectMetadataList comes with "items": null.
+    return { metadata: list.metadata ?? {}, items: list.items ?? [] };
   }
 
   create<T extends KubeObject = KubeObject>(rt: ResourceType, namespace: string | undefined, obj: KubeObject, subresource?: string, name?: string): Promise<T> {
