@@ -150,7 +150,7 @@ export function describeCommand(): Command {
       const ns = flags.namespace ?? name;
       const client = await hostClient(flags);
       try {
-        const state = await readTenant(client, name, ns, { logs: true, counts: true });
+        const state = await readTenant(client, name, ns, { logs: true, counts: true, releaseRecord: true });
         if (!state.diagnosis.exists) throw errors.unknownTenant(name, ns);
         const report = tenantReport(state);
         process.stdout.write(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));

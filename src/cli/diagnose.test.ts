@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { formatReport, tenantReport } from './describe.ts';
 import { diagnose, logProblems, type ClaimJson, type ContainerStatus, type EventJson, type PodJson, type StatefulSetJson, type TenantObjects } from './diagnose.ts';
-import { decodeRelease, type TenantState } from './tenant-state.ts';
+import { decodeRelease, notReadyError, type TenantState } from './tenant-state.ts';
 
 const now = Date.parse('2026-03-01T12:00:00Z');
 const ago = (s: number) => new Date(now - s * 1000).toISOString();
@@ -270,5 +270,22 @@ describe('describe report', () => {
     expect(text).toContain('StorageClassMissing (persistentvolumeclaim/data-t1-0): claim data-t1-0 asks for StorageClass "nope", which the host cluster does not have (the host has none)');
     expect(text).toContain('What to do: ask the host\'s admin to create StorageClass "nope"');
     expect(text).toContain('Host objects: pods 0, services 1 (labelled vnest.dev/tenant=t1)');
+  });
+});
+
+describe('notReadyError', () => {
+  const state = (objects: TenantObjects): TenantState => ({ ...objects, diagnosis: diagnose(objects, now), unread: [] });
+
+  it('is NotReady, exit 7, with the first cause, what to do, and where the rest is', () => {
+    const err = notReadyError(state(base({ statefulSet: sts(), claims: [claim('Pending', 'nope')], storageClasses: [], events: [event('StatefulSet', 't1', 'FailedCreate', 'pods "t1-0" is forbidden: exceeded quota: q')] })));
+    expect([err.code, err.exitCode]).toEqual(['NotReady', 7]);
+    expect(err.message).toBe('tenant "t1" in namespace "ns1" is not ready: the host refused to create pod t1-0: pods "t1-0" is forbidden: exceeded quota: q. '
+      + 'What to do: namespace ns1\'s ResourceQuota has no room for the tenant\'s pod: raise the quota, or lower the chart\'s resources (k3s.resources, k8s.resources, syncer.resources) with "vnest upgrade t1 -n ns1 --set ...". '
+      + '"vnest describe t1 -n ns1" shows the tenant\'s state (and 1 more).');
+  });
+
+  it('says a ready tenant without its kubeconfig runs but cannot be used yet', () => {
+    const ready = pod({ phase: 'Running', containerStatuses: [running('control-plane', true), running('syncer', true)] });
+    expect(notReadyError(state(base({ statefulSet: sts({ readyReplicas: 1 }), pod: ready }))).message).toMatch(/^tenant "t1" in namespace "ns1" runs but cannot be used yet: the syncer has not exported/);
   });
 });

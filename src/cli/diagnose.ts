@@ -204,7 +204,7 @@ function claimCause(t: TenantObjects, claim: ClaimJson): Cause | undefined {
     return {
       reason: 'StorageClassMissing', object, needsAction: true,
       message: `claim ${claim.metadata.name} asks for StorageClass "${sc}", which the host cluster does not have${classes ? ` (${storageClassList(classes)})` : ''}`,
-      advice: `ask the host's admin to create StorageClass "${sc}", or ${recreate('--set storage.storageClass=CLASS (one that "kubectl get storageclass" lists)')}`,
+      advice: `ask the host's admin to create StorageClass "${sc}", or ${recreate('--set storage.storageClass=CLASS, a class "kubectl get storageclass" lists')}`,
     };
   }
   if (!sc && ((classes && !classes.some(isDefaultClass)) || /no storage class is set/i.test(failed?.message ?? ''))) {

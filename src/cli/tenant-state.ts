@@ -42,6 +42,8 @@ export interface ReadOptions {
   logs?: boolean;
   /** Count the tenant's host objects by kind. */
   counts?: boolean;
+  /** Read the helm release's record (its chart and description) even when its labels say it is deployed. */
+  releaseRecord?: boolean;
   now?: number;
 }
 
@@ -66,25 +68,35 @@ export function decodeRelease(data: string): { info?: { status?: string; descrip
   return JSON.parse(bytes.toString('utf8')) as ReturnType<typeof decodeRelease>;
 }
 
-/** The newest revision of helm release `name` in `ns`, when it is a release of the vnest chart. */
-async function helmRelease(client: KubeClient, name: string, ns: string, unread: string[]): Promise<HelmRelease | undefined> {
+/** The newest revision's record Secret of helm release `name` in `ns` (metadata only). */
+async function newestRelease(client: KubeClient, name: string, ns: string, unread: string[]): Promise<KubeObject | undefined> {
   const list = await optional('helm releases (Secrets)', unread, () => client.listMetadata(types.secrets, ns, { labelSelector: `owner=helm,name=${name}` }));
-  const newest = list?.items.sort((a, b) => Number(b.metadata.labels?.version ?? 0) - Number(a.metadata.labels?.version ?? 0))[0];
-  if (!newest) return undefined;
-  const secret = await optional('helm releases (Secrets)', unread, () => client.get<KubeObject & { data?: { release?: string } }>(types.secrets, ns, newest.metadata.name));
-  if (!secret?.data?.release) return undefined;
+  return list?.items.sort((a, b) => Number(b.metadata.labels?.version ?? 0) - Number(a.metadata.labels?.version ?? 0))[0];
+}
+
+/**
+ * The release as its record says, when it is a release of the vnest chart. The record (which holds
+ * the whole chart) is read only when it can tell something the labels cannot: whether a release
+ * without the tenant's StatefulSet is vnest's, or why it is not deployed.
+ */
+async function helmRelease(client: KubeClient, newest: KubeObject, hasStatefulSet: boolean, always: boolean, unread: string[]): Promise<HelmRelease | undefined> {
+  const labels = newest.metadata.labels ?? {};
+  const fromLabels: HelmRelease = { revision: Number(labels.version ?? 0), status: labels.status ?? 'unknown', description: '', chart: '' };
+  if (hasStatefulSet && fromLabels.status === 'deployed' && !always) return fromLabels;
+  const secret = await optional('helm releases (Secrets)', unread, () => client.get<KubeObject & { data?: { release?: string } }>(types.secrets, newest.metadata.namespace ?? '', newest.metadata.name));
+  if (!secret?.data?.release) return hasStatefulSet ? fromLabels : undefined;
   let release: ReturnType<typeof decodeRelease>;
   try {
     release = decodeRelease(secret.data.release);
   } catch {
     // Not helm's format: the labels still tell the status.
-    release = {};
+    return hasStatefulSet ? fromLabels : undefined;
   }
   const chart = release.chart?.metadata?.name;
   if (chart !== undefined && chart !== 'vnest') return undefined;
   return {
-    revision: release.version ?? Number(newest.metadata.labels?.version ?? 0),
-    status: release.info?.status ?? newest.metadata.labels?.status ?? 'unknown',
+    revision: release.version ?? fromLabels.revision,
+    status: release.info?.status ?? fromLabels.status,
     description: release.info?.description ?? '',
     chart: chart ? `${chart}-${release.chart?.metadata?.version ?? ''}` : '',
   };
@@ -134,14 +146,15 @@ async function eventsAbout(client: KubeClient, ns: string, obj: KubeObject, unre
 /** Reads the tenant `name` in host namespace `ns` and diagnoses it. */
 export async function readTenant(client: KubeClient, name: string, ns: string, opts: ReadOptions = {}): Promise<TenantState> {
   const unread: string[] = [];
-  const [found, release, kubeconfigSecret, service] = await Promise.all([
+  const [found, newest, kubeconfigSecret, service] = await Promise.all([
     optional('StatefulSets', unread, () => client.get<StatefulSetJson>(statefulSets, ns, name)),
-    helmRelease(client, name, ns, unread),
+    newestRelease(client, name, ns, unread),
     optional('the exported kubeconfig (Secret)', unread, () => client.get<KubeObject & { data?: { config?: string } }>(types.secrets, ns, `${name}-kubeconfig`)),
     optional('Services', unread, () => client.get<ServiceJson>(types.services, ns, name)),
   ]);
   // Only the chart's StatefulSet is the tenant's; a StatefulSet of the same name from something else is not.
   const statefulSet = found?.metadata.labels?.['app.kubernetes.io/name'] === 'vnest' ? found : undefined;
+  const release = newest ? await helmRelease(client, newest, statefulSet !== undefined, opts.releaseRecord ?? false, unread) : undefined;
   const config = kubeconfigSecret?.data?.config;
   const kubeconfig = config ? Buffer.from(config, 'base64').toString('utf8') : undefined;
   const state: TenantState = {
@@ -188,7 +201,8 @@ export const describeCommandLine = (name: string, ns: string) => `vnest describe
 /** NotReady (exit 7) naming the tenant's first cause and what to do, and where the rest is. */
 export function notReadyError(state: TenantState, lead?: string): CliError {
   const cause = state.diagnosis.causes[0];
-  const head = lead ?? `tenant "${state.name}" in namespace "${state.namespace}" is not ready`;
+  // A ready pod whose syncer has not exported the kubeconfig yet runs, but cannot be used yet.
+  const head = lead ?? `tenant "${state.name}" in namespace "${state.namespace}" ${state.diagnosis.ready ? 'runs but cannot be used yet' : 'is not ready'}`;
   const more = state.diagnosis.causes.length > 1 ? ` (and ${state.diagnosis.causes.length - 1} more)` : '';
   const why = cause ? `: ${cause.message}. What to do: ${cause.advice}` : '';
   return errors.notReady(`${head}${why}. "${describeCommandLine(state.name, state.namespace)}" shows the tenant's state${more}.`);
