@@ -36,6 +36,9 @@ describe('the completion tree', () => {
     expect(create.flags.find((f) => f.names.includes('--connect'))?.value).toBe('none');
     const list = spec.commands.find((c) => c.names[0] === 'list')!;
     expect(list.flags.find((f) => f.names.includes('--output'))?.choices).toEqual(['table', 'json']);
+    const describeSpec = spec.commands.find((c) => c.names[0] === 'describe')!;
+    expect(describeSpec.flags.flatMap((f) => f.names)).toEqual(expect.arrayContaining(['--kubeconfig', '--context', '-n', '-o', '--help']));
+    expect(describeSpec.flags.find((f) => f.names.includes('--output'))?.choices).toEqual(['text', 'json']);
     expect(spec.commands.find((c) => c.names[0] === 'up')?.flags.find((f) => f.names.includes('--state-dir'))?.value).toBe('dir');
     expect(spec.commands.find((c) => c.names[0] === 'completion')?.args).toEqual(['bash', 'zsh', 'fish']);
     expect(spec.commands.find((c) => c.names[0] === 'help')?.args).toEqual(visibleCommands);

@@ -10,8 +10,9 @@ import { Command } from 'commander';
 import { parse, stringify } from 'yaml';
 import { isPortFree, PortAllocator } from '../local/ports.ts';
 import { waitFor } from '../local/wait.ts';
-import { CliError, errors, exportedKubeconfig, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
+import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { withServer } from './kubeconfig.ts';
+import { readyTenant } from './tenant-state.ts';
 
 interface ConnectFlags extends HostFlags {
   server?: string;
@@ -167,7 +168,7 @@ export function connectCommand(): Command {
       const client = await hostClient(flags);
       let config: string;
       try {
-        config = await exportedKubeconfig(client, name, ns);
+        config = (await readyTenant(client, name, ns)).kubeconfig;
       } finally {
         client.close();
       }

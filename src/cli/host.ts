@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { KubeClient } from '../kube/client.ts';
-import { isNotFound } from '../kube/errors.ts';
 import { validateTenantName } from '../translate/names.ts';
 
 /** A CLI failure: what happened, what to do, and a stable exit code. */
@@ -76,21 +75,6 @@ export async function hostClient(flags: HostFlags): Promise<KubeClient> {
     throw errors.noCluster((err as Error).message);
   }
   return client;
-}
-
-/** The tenant's exported kubeconfig, read from its host Secret. */
-export async function exportedKubeconfig(client: KubeClient, name: string, ns: string): Promise<string> {
-  try {
-    const secret = await client.get<{ metadata: { name: string }; data?: Record<string, string> }>(
-      { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true }, ns, `${name}-kubeconfig`,
-    );
-    const config = secret.data?.config;
-    if (!config) throw errors.notReady(`tenant "${name}" has not exported its kubeconfig yet; wait until it is ready (vnest list)`);
-    return Buffer.from(config, 'base64').toString('utf8');
-  } catch (err) {
-    if (isNotFound(err)) throw errors.unknownTenant(name, ns);
-    throw err;
-  }
 }
 
 /** The path of a tool: $ENV, else the name on PATH; fails with advice when it is missing. */

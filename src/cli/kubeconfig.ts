@@ -1,7 +1,8 @@
-// `vnest kubeconfig NAME`: prints the tenant's exported kubeconfig.
+// `vnest kubeconfig NAME`: prints the tenant's exported kubeconfig, once the tenant is ready.
 import { Command } from 'commander';
 import { parse, stringify } from 'yaml';
-import { exportedKubeconfig, hostClient, hostOptions, tenantName, type HostFlags } from './host.ts';
+import { hostClient, hostOptions, tenantName, type HostFlags } from './host.ts';
+import { readyTenant } from './tenant-state.ts';
 
 /** The kubeconfig with its server replaced. */
 export function withServer(kubeconfig: string, server: string): string {
@@ -12,14 +13,14 @@ export function withServer(kubeconfig: string, server: string): string {
 
 export function kubeconfigCommand(): Command {
   return hostOptions(new Command('kubeconfig'))
-    .description('print the tenant\'s kubeconfig (cluster-admin of the tenant, never host credentials)')
+    .description('print the tenant\'s kubeconfig (cluster-admin of the tenant, never host credentials); a tenant that is not ready is refused with the cause (exit 7)')
     .argument('<name>', 'tenant name', tenantName)
     .option('--server <url>', 'server address to write instead of the exported one')
     .action(async (name: string, flags: HostFlags & { server?: string }) => {
       const client = await hostClient(flags);
       try {
-        const config = await exportedKubeconfig(client, name, flags.namespace ?? name);
-        process.stdout.write(flags.server ? withServer(config, flags.server) : config);
+        const { kubeconfig } = await readyTenant(client, name, flags.namespace ?? name);
+        process.stdout.write(flags.server ? withServer(kubeconfig, flags.server) : kubeconfig);
       } finally {
         client.close();
       }

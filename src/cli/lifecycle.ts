@@ -10,13 +10,12 @@ import { Command } from 'commander';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { types } from '../syncer/context.ts';
-import { ingresses } from '../syncer/resources/ingresses.ts';
-import { networkPolicies } from '../syncer/resources/network-policies.ts';
 import { readTenantInfo } from '../syncer/tenant-info.ts';
 import { marks } from '../translate/metadata.ts';
 import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
 import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
-import { statefulSets, tenantRow } from './list.ts';
+import type { StatefulSetJson } from './diagnose.ts';
+import { notReadyError, readTenant, statefulSets, syncedKinds, type TenantState } from './tenant-state.ts';
 import { namespacePodSecurity, podSecurityPlan } from './pod-security.ts';
 import { renderTenantType, tenantTypes, type TypeConfigMap } from './tenant-type.ts';
 
@@ -52,12 +51,45 @@ async function labelPodSecurity(client: KubeClient, tools: { helm: string; kubec
   console.error(`namespace ${ns}: Pod Security Admission ${plan.labels.filter((l) => !l.includes('-version=')).map((l) => l.slice('pod-security.kubernetes.io/'.length)).join(', ')}`);
 }
 
-async function statefulSet(client: KubeClient, name: string, ns: string): Promise<Parameters<typeof tenantRow>[0]> {
+/**
+ * The tenant's StatefulSet. Without one: UnknownTenant when nothing of the tenant is there,
+ * NotReady with the cause when its helm release is (a failed install, say).
+ */
+async function statefulSet(client: KubeClient, name: string, ns: string): Promise<StatefulSetJson> {
   try {
     return await client.get(statefulSets, ns, name);
   } catch (err) {
-    if (isNotFound(err)) throw errors.unknownTenant(name, ns);
-    throw err;
+    if (!isNotFound(err)) throw err;
+  }
+  const state = await readTenant(client, name, ns);
+  if (!state.diagnosis.exists) throw errors.unknownTenant(name, ns);
+  throw notReadyError(state);
+}
+
+/** How many polls in a row a cause that waiting cannot fix is seen before create/upgrade gives up on it. */
+const settledPolls = 3;
+
+/**
+ * Waits until the tenant is ready, printing its status and the cause that holds it back as they
+ * change. Gives up (NotReady, exit 7) at the deadline, or sooner when the cause is one waiting
+ * cannot fix (a missing StorageClass, a refused pod, a failed release) and it stays.
+ */
+async function waitReady(client: KubeClient, name: string, ns: string, timeoutSeconds: number): Promise<void> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let last = '';
+  let settled = 0;
+  for (;;) {
+    const state: TenantState = await readTenant(client, name, ns);
+    const d = state.diagnosis;
+    const cause = d.causes[0];
+    const line = `tenant ${name}: ${d.ready ? 'Running' : d.status}${!d.ready && cause ? ` (${cause.message})` : ''}`;
+    if (line !== last) console.error(line);
+    last = line;
+    if (d.ready) return;
+    settled = cause?.needsAction ? settled + 1 : 0;
+    if (settled >= settledPolls) throw notReadyError(state, `tenant ${name} is installed but cannot become ready until something is changed`);
+    if (Date.now() > deadline) throw notReadyError(state, `tenant ${name} is not ready after ${timeoutSeconds} s`);
+    await sleep(2000);
   }
 }
 
@@ -148,17 +180,7 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
       throw errors.helmFailed(mode === 'create' ? 'install' : 'upgrade', name, res.out);
     }
     if (kubectl) await labelPodSecurity(client, { helm, kubectl }, flags, name, ns);
-    const deadline = Date.now() + Number(flags.timeout) * 1000;
-    let last = '';
-    for (;;) {
-      const row = tenantRow(await statefulSet(client, name, ns));
-      const line = `tenant ${name}: ${row.status}`;
-      if (line !== last) console.error(line);
-      last = line;
-      if (row.status === 'Running') break;
-      if (Date.now() > deadline) throw errors.notReady(`tenant ${name} is not ready after ${flags.timeout} s; see "kubectl -n ${ns} describe statefulset ${name}"`);
-      await sleep(2000);
-    }
+    await waitReady(client, name, ns, Number(flags.timeout));
     console.log(`tenant ${name} is ready; "vnest connect ${name}${nsFlag}" to use it`);
   } finally {
     client.close();
@@ -220,8 +242,6 @@ export function resumeCommand(): Command {
     .action((name: string, flags: HostFlags) => scale(flags, name, 1));
 }
 
-const leftovers: ResourceType[] = [types.pods, types.services, types.configmaps, types.secrets, types.pvcs, ingresses, networkPolicies];
-
 export function deleteCommand(): Command {
   return hostOptions(new Command('delete'))
     .description('uninstall a tenant and remove every host object it left')
@@ -232,12 +252,14 @@ export function deleteCommand(): Command {
       const ns = flags.namespace ?? name;
       const client = await hostClient(flags);
       try {
-        await statefulSet(client, name, ns);
+        // A failed install (its helm release, no StatefulSet) is a tenant to delete too.
+        const state = await readTenant(client, name, ns);
+        if (!state.statefulSet && !state.release) throw errors.unknownTenant(name, ns);
         const helm = await tool('helm');
         const res = await run(helm, ['uninstall', name, '--namespace', ns, ...hostArgs(flags).map((a) => a.replace('--context=', '--kube-context='))]);
         if (res.code !== 0 && !/not found/i.test(res.out)) throw errors.notReady(`helm could not uninstall tenant ${name}: ${res.out}`);
         let removed = 0;
-        for (const rt of leftovers) {
+        for (const rt of syncedKinds) {
           const list = await client.list(rt, ns, { labelSelector: `${marks.tenant}=${name}` });
           for (const o of list.items) {
             await client.delete(rt, ns, o.metadata.name).catch((e: unknown) => { if (!isNotFound(e)) throw e; });

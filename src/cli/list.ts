@@ -7,16 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { parse } from 'yaml';
-import { KubeClient, type KubeObject, type ResourceType } from '../kube/client.ts';
+import { KubeClient, type KubeObject } from '../kube/client.ts';
 import { isForbidden } from '../kube/errors.ts';
 import { PortAllocator } from '../local/ports.ts';
 import { types } from '../syncer/context.ts';
 import { marks } from '../translate/metadata.ts';
 import { portForward, reachable } from './connect.ts';
-import { exportedKubeconfig, hostClient, kubeconfigPath, type HostFlags } from './host.ts';
+import { hostClient, kubeconfigPath, type HostFlags } from './host.ts';
 import { withServer } from './kubeconfig.ts';
-
-export const statefulSets: ResourceType = { group: 'apps', version: 'v1', plural: 'statefulsets', kind: 'StatefulSet', namespaced: true };
+import { exportedKubeconfig, statefulSets } from './tenant-state.ts';
 
 export type StatefulSet = KubeObject & { spec: { replicas?: number; template: { spec: { containers: Array<{ name: string; image: string }> } } }; status?: { readyReplicas?: number; replicas?: number } };
 

@@ -5,6 +5,7 @@ import { CustomResourceConfigError } from '../syncer/custom/discovery.ts';
 import { OptionsError } from '../syncer/options.ts';
 import { connectCommand, disconnectCommand } from './connect.ts';
 import { completionCommand } from './completion.ts';
+import { describeCommand } from './describe.ts';
 import { CliError } from './host.ts';
 import { kubeconfigCommand } from './kubeconfig.ts';
 import { createCommand, deleteCommand, pauseCommand, resumeCommand, upgradeCommand } from './lifecycle.ts';
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-v, --version', 'print the vnest version')
     .showHelpAfterError('(run "vnest --help" for usage)')
     .exitOverride();
-  for (const c of [createCommand(), upgradeCommand(), listCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), deleteCommand()]) {
+  for (const c of [createCommand(), upgradeCommand(), listCommand(), describeCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), deleteCommand()]) {
     program.addCommand(c);
   }
   program.addCommand(syncerCommand());

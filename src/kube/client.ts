@@ -196,7 +196,22 @@ export class KubeClient {
   }
 
   /** One JSON request. Throws KubeApiError for a non-2xx answer. */
-  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json', accept = 'application/json'): Promise<T> {
+    const text = await this.exchange(method, path, body, contentType, accept);
+    try {
+      return (text ? JSON.parse(text) : {}) as T;
+    } catch (err) {
+      throw new Error(`${method} ${path}: invalid JSON in answer`, { cause: err });
+    }
+  }
+
+  /** A GET whose answer is text, not JSON (a pod's log). Throws KubeApiError for a non-2xx answer. */
+  getText(path: string): Promise<string> {
+    return this.exchange('GET', path, undefined, 'application/json', '*/*');
+  }
+
+  /** One request, answered with its body as text. Throws KubeApiError for a non-2xx answer. */
+  private async exchange(method: string, path: string, body: unknown, contentType: string, accept: string): Promise<string> {
     await this.limiter.take();
     await this.refreshAuth();
     if (method === 'GET') this.counters.reads++;
@@ -206,7 +221,7 @@ export class KubeClient {
       this.counters.writesBy[key] = (this.counters.writesBy[key] ?? 0) + 1;
     }
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       const req = request(
         `${this.server}${path}`,
         {
@@ -216,7 +231,7 @@ export class KubeClient {
           timeout: this.timeoutMs,
           headers: {
             ...this.headers,
-            Accept: 'application/json',
+            Accept: accept,
             'User-Agent': this.userAgent,
             ...(payload !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}),
           },
@@ -229,15 +244,8 @@ export class KubeClient {
             const text = Buffer.concat(chunks).toString('utf8');
             const status = res.statusCode ?? 0;
             this.count(`${method} ${status}`);
-            if (status >= 200 && status < 300) {
-              try {
-                resolve((text ? JSON.parse(text) : {}) as T);
-              } catch (err) {
-                reject(new Error(`${method} ${path}: invalid JSON in answer`, { cause: err }));
-              }
-              return;
-            }
-            reject(KubeApiError.fromResponse(method, path, status, text));
+            if (status >= 200 && status < 300) resolve(text);
+            else reject(KubeApiError.fromResponse(method, path, status, text));
           });
         },
       );
@@ -257,6 +265,17 @@ export class KubeClient {
 
   list<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, params: { labelSelector?: string; fieldSelector?: string; limit?: number; continue?: string; resourceVersion?: string } = {}): Promise<ObjectList<T>> {
     return this.request<ObjectList<T>>('GET', resourcePath(rt, namespace) + query(params));
+  }
+
+  /**
+   * Lists objects' metadata only (PartialObjectMetadataList): what counting or naming needs,
+   * without their specs. A server that cannot answer so sends the full list, which has the same shape.
+   */
+  async listMetadata(rt: ResourceType, namespace: string | undefined, params: { labelSelector?: string; fieldSelector?: string; limit?: number; continue?: string } = {}): Promise<ObjectList> {
+    const list = await this.request<Partial<ObjectList>>('GET', resourcePath(rt, namespace) + query(params), undefined, 'application/json',
+      'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json');
+    // An empty PartialObjectMetadataList comes with "items": null.
+    return { metadata: list.metadata ?? {}, items: list.items ?? [] };
   }
 
   create<T extends KubeObject = KubeObject>(rt: ResourceType, namespace: string | undefined, obj: KubeObject, subresource?: string, name?: string): Promise<T> {

@@ -398,6 +398,8 @@ describe('helm chart against the test bed', async () => {
   const host = () => `--kubeconfig=${bed().host.kubeconfigPath}`;
 
   it('vnest kubeconfig prints the exported kubeconfig; vnest list shows the tenant', async () => {
+    // kubeconfig refuses a tenant that is not ready (exit 7): its pod on kwok becomes ready soon.
+    await eventually('tenant team ready on the host', async () => (await bed().hostKubectl('-n', 'team-a', 'get', 'statefulset', 'team', '-o', 'jsonpath={.status.readyReplicas}')) === '1');
     const res = await vnest(['kubeconfig', 'team', '-n', 'team-a', host()]);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('server: https://team.team-a.svc:443');
