@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { parse } from 'yaml';
 import { KubeClient, type KubeObject, type ResourceType } from '../kube/client.ts';
 import { isForbidden } from '../kube/errors.ts';
 import { PortAllocator } from '../local/ports.ts';
@@ -14,7 +13,7 @@ import { types } from '../syncer/context.ts';
 import { marks } from '../translate/metadata.ts';
 import { portForward, reachable } from './connect.ts';
 import { exportedKubeconfig, hostClient, kubeconfigPath, type HostFlags } from './host.ts';
-import { withServer } from './kubeconfig.ts';
+import { serverOf, withServer } from './kubeconfig.ts';
 
 export const statefulSets: ResourceType = { group: 'apps', version: 'v1', plural: 'statefulsets', kind: 'StatefulSet', namespaced: true };
 
@@ -110,8 +109,8 @@ export async function tenantTree(client: KubeClient, top: { kubeconfig: string; 
       let child: KubeClient | undefined;
       try {
         let exported = await exportedKubeconfig(c, row.name, row.namespace);
-        const server = (parse(exported) as { clusters?: Array<{ cluster?: { server?: string } }> }).clusters?.[0]?.cluster?.server ?? '';
-        if (!server || !(await reachable(server))) {
+        const { server, caPem } = serverOf(exported);
+        if (!server || !(await reachable(server, caPem))) {
           const { child: pf, server: local } = await portForward({ kubeconfig: config, ...(context ? { context } : {}), localPort: String(await ports.next()) }, row.name, row.namespace);
           forwards.push(pf);
           exported = withServer(exported, local);

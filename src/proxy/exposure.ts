@@ -164,7 +164,9 @@ export class ExposureFollower {
       this.opts.log.warn({ err: (err as Error).message }, 'could not update the serving certificate and exported kubeconfig for the tenant API\'s new address; trying again');
       this.pending ??= next;
       clearTimeout(this.retry);
-      this.retry = setTimeout(() => (this.chain = this.chain.then(() => this.applyPending())), this.opts.retryMs ?? 10_000);
+      this.retry = setTimeout(() => {
+        this.chain = this.chain.then(() => this.applyPending());
+      }, this.opts.retryMs ?? 10_000);
       this.retry.unref();
     }
   }

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import pino, { type Logger } from 'pino';
-import { KubeClient, type KubeObject } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
 import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
