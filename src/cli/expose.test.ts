@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CliError } from './host.ts';
-import { exposeSets, pickNodeAddress, type NodeLike } from './expose.ts';
+import { exposeArgs, exposeValues as exposeSets, pickNodeAddress, type NodeLike } from './expose.ts';
 
 const refusal = (fn: () => unknown): CliError => {
   try {
@@ -21,16 +21,22 @@ describe('exposeSets', () => {
 
   it('maps each kind to the chart values, resetting the other kinds\'', () => {
     expect(exposeSets({ expose: 'ingress', exposeHost: 'team-a-api.example.org' })).toEqual([
-      'service.type=ClusterIP', 'service.nodePort=0', 'service.nodeAddress=', 'service.loadBalancerIP=', 'service.loadBalancerSourceRanges=null', 'ingress.enabled=true', 'ingress.host=team-a-api.example.org',
+      'service.type=ClusterIP', 'service.nodePort=0', 'service.nodeAddress=', 'service.loadBalancerIP=', 'service.loadBalancerSourceRanges=[]', 'ingress.enabled=true', 'ingress.host=team-a-api.example.org',
     ]);
     expect(exposeSets({ expose: 'loadbalancer' })).toEqual(['service.type=LoadBalancer', 'service.nodeAddress=', 'ingress.enabled=false']);
     expect(exposeSets({ expose: 'loadbalancer', exposeHost: '203.0.113.7', nodePort: '30443' })).toEqual(['service.type=LoadBalancer', 'service.nodeAddress=', 'ingress.enabled=false', 'service.loadBalancerIP=203.0.113.7', 'service.nodePort=30443']);
     expect(exposeSets({ expose: 'nodeport', nodePort: '30443' }, '10.0.0.5')).toEqual([
-      'service.type=NodePort', 'service.loadBalancerIP=', 'service.loadBalancerSourceRanges=null', 'ingress.enabled=false', 'service.nodeAddress=10.0.0.5', 'service.nodePort=30443',
+      'service.type=NodePort', 'service.loadBalancerIP=', 'service.loadBalancerSourceRanges=[]', 'ingress.enabled=false', 'service.nodeAddress=10.0.0.5', 'service.nodePort=30443',
     ]);
     // The operator's address wins over the one picked from the nodes.
     expect(exposeSets({ expose: 'nodeport', exposeHost: 'nodes.example.org' }, '10.0.0.5')).toContain('service.nodeAddress=nodes.example.org');
-    expect(exposeSets({ expose: 'none' })).toEqual(['service.type=ClusterIP', 'service.nodePort=0', 'service.nodeAddress=', 'service.loadBalancerIP=', 'service.loadBalancerSourceRanges=null', 'ingress.enabled=false']);
+    expect(exposeSets({ expose: 'none' })).toEqual(['service.type=ClusterIP', 'service.nodePort=0', 'service.nodeAddress=', 'service.loadBalancerIP=', 'service.loadBalancerSourceRanges=[]', 'ingress.enabled=false']);
+  });
+
+  it('passes lists to helm as JSON, the rest as --set', () => {
+    expect(exposeArgs({ expose: 'nodeport' }, '10.0.0.5')).toEqual([
+      '--set', 'service.type=NodePort', '--set', 'service.loadBalancerIP=', '--set-json', 'service.loadBalancerSourceRanges=[]', '--set', 'ingress.enabled=false', '--set', 'service.nodeAddress=10.0.0.5',
+    ]);
   });
 
   it('refuses what cannot work, with exit code 2', () => {

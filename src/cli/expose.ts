@@ -18,11 +18,18 @@ const dnsName = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([
 const usage = (message: string) => new CliError('InvalidExpose', 2, `${message}. See "vnest create --help".`);
 
 /**
- * The `--set` values for an exposure. The chosen kind's values come from the flags; the other
- * kinds' are reset, so an upgrade (which keeps the tenant's values) switches cleanly from one
- * exposure to another. `nodeAddress` is the address to use when a NodePort has no --expose-host.
+ * The helm arguments (`--set key=value`, `--set-json key=json`) for an exposure. The chosen kind's
+ * values come from the flags; the other kinds' are reset, so an upgrade (which keeps the tenant's
+ * values) switches cleanly from one exposure to another. `nodeAddress` is the address to use when
+ * a NodePort has no --expose-host. (A list is reset with --set-json: `--set key={}` would be a
+ * list of one empty string, and a null kept by `helm upgrade --reuse-values` fails the schema.)
  */
-export function exposeSets(flags: ExposeFlags, nodeAddress?: string): string[] {
+export function exposeArgs(flags: ExposeFlags, nodeAddress?: string): string[] {
+  return exposeValues(flags, nodeAddress).flatMap((v) => (v.endsWith('=[]') ? ['--set-json', v] : ['--set', v]));
+}
+
+/** The exposure as `key=value` strings (`key=[]`: an empty list); see exposeArgs. */
+export function exposeValues(flags: ExposeFlags, nodeAddress?: string): string[] {
   const { expose, exposeHost: host } = flags;
   if (!expose) {
     if (host !== undefined || flags.nodePort !== undefined) throw usage('--expose-host and --node-port go with --expose ingress|loadbalancer|nodeport');
@@ -34,7 +41,7 @@ export function exposeSets(flags: ExposeFlags, nodeAddress?: string): string[] {
     if (!/^\d+$/.test(flags.nodePort) || nodePort < 1 || nodePort > 65535) throw usage(`--node-port must be a port number, not "${flags.nodePort}"`);
     if (expose !== 'nodeport' && expose !== 'loadbalancer') throw usage('--node-port goes with --expose nodeport or loadbalancer');
   }
-  const noLoadBalancer = ['service.loadBalancerIP=', 'service.loadBalancerSourceRanges=null'];
+  const noLoadBalancer = ['service.loadBalancerIP=', 'service.loadBalancerSourceRanges=[]'];
   switch (expose) {
     case 'none':
       if (host !== undefined) throw usage('--expose none takes no --expose-host');

@@ -17,7 +17,7 @@ import { readTenantInfo } from '../syncer/tenant-info.ts';
 import { marks } from '../translate/metadata.ts';
 import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
 import { defaultKubeconfigServer } from '../proxy/kubeconfig-export.ts';
-import { exposeKinds, exposeSets, pickNodeAddress, type ExposeFlags, type NodeLike } from './expose.ts';
+import { exposeArgs, exposeKinds, pickNodeAddress, type ExposeFlags, type NodeLike } from './expose.ts';
 import { CliError, errors, exportedKubeconfig, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { statefulSets, tenantRow } from './list.ts';
 import { namespacePodSecurity, podSecurityPlan } from './pod-security.ts';
@@ -113,8 +113,14 @@ async function nodeAddressFor(client: KubeClient, name: string): Promise<string>
 
 /** Where the exported kubeconfig says the tenant's API is, once it is ready. */
 async function reportExposure(client: KubeClient, name: string, ns: string, kind: NonNullable<ExposeFlags['expose']>): Promise<void> {
-  const config = parse(await exportedKubeconfig(client, name, ns)) as { clusters?: Array<{ cluster?: { server?: string } }> };
-  const server = config.clusters?.[0]?.cluster?.server;
+  let server: string | undefined;
+  try {
+    server = (parse(await exportedKubeconfig(client, name, ns)) as { clusters?: Array<{ cluster?: { server?: string } }> }).clusters?.[0]?.cluster?.server;
+  } catch (err) {
+    // The tenant is installed and ready; only the report is missing.
+    console.error(`could not read tenant ${name}'s exported kubeconfig to say where its API is (${(err as Error).message}); "vnest kubeconfig ${name}${ns === name ? '' : ` -n ${ns}`}" shows it`);
+    return;
+  }
   if (!server) return;
   if (kind !== 'none' && server === defaultKubeconfigServer(name, ns)) {
     console.error(`tenant ${name}'s API is not reachable from outside yet${kind === 'loadbalancer' ? ' (the host has not assigned a load-balancer address)' : ''}; its exported kubeconfig names ${server} until it is, and follows by itself`);
@@ -150,7 +156,7 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
   const nsFlag = flags.namespace ? ` -n ${ns}` : '';
   const domainProblemText = flags.domain === undefined ? undefined : domainProblem(flags.domain);
   if (domainProblemText) throw new CliError('InvalidDomain', 2, `${domainProblemText}. Pass --domain as lower-case DNS labels joined by dots, e.g. team-a.example.org.`);
-  exposeSets(flags); // refuses flags that do not fit together before anything is done
+  exposeArgs(flags); // refuses flags that do not fit together before anything is done
   const helm = await tool('helm');
   // Checked before installing, so a missing kubectl does not leave a half-done install.
   const kubectl = flags.podSecurityLabels ? await tool('kubectl') : undefined;
@@ -174,7 +180,7 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
       console.error(`upgrading tenant ${name} in namespace ${ns} ...`);
     }
     const nodeAddress = flags.expose === 'nodeport' && flags.exposeHost === undefined && !namesNodeAddress(flags) ? await nodeAddressFor(client, name) : undefined;
-    const exposeArgs = exposeSets(flags, nodeAddress).flatMap((v) => ['--set', v]);
+    const exposeSets = exposeArgs(flags, nodeAddress);
     const typeFile = flags.type === undefined ? undefined : await tenantTypeFile(client, flags.type, helm);
     const typeArgs = typeFile === undefined ? [] : ['--set', `type.name=${flags.type ?? ''}`, '--set-file', `type.manifests=${typeFile}`];
     let madeNamespace = false;
@@ -185,7 +191,7 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
       });
     }
     const args = [...(mode === 'create' ? ['install', name, chart] : ['upgrade', name, chart, '--reuse-values']), '--namespace', ns, ...helmHost,
-      ...domainSets.flatMap((v) => ['--set', v]), ...typeArgs, ...exposeArgs, ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((v) => ['--set', v])];
+      ...domainSets.flatMap((v) => ['--set', v]), ...typeArgs, ...exposeSets, ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((v) => ['--set', v])];
     const res = await run(helm, args);
     if (typeFile) rmSync(dirname(typeFile), { recursive: true, force: true });
     if (res.code !== 0) {

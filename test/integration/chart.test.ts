@@ -532,6 +532,39 @@ describe('helm chart against the test bed', async () => {
     expect(list.find((t) => t.name === 'second')?.status).toBe('Running');
   });
 
+  it('vnest create --expose nodeport exposes the tenant at a node\'s address, and vnest upgrade --expose switches to an Ingress', async () => {
+    const nodes = await bed().hostJson<{ items: Array<{ metadata: { name: string }; status: { addresses?: Array<{ type: string; address: string }> } }> }>('get', 'nodes');
+    const first = nodes.items.toSorted((a, b) => a.metadata.name.localeCompare(b.metadata.name))[0];
+    const address = first?.status.addresses?.find((a) => a.type === 'ExternalIP')?.address ?? first?.status.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    expect(address).toBeTruthy();
+    const base = ['-n', 'team-e', host(), '--set', 'storage.persistence=false', '--set', 'coredns.enabled=false', '--timeout=120'];
+    const created = await vnest(['create', 'fifth', ...base, '--expose', 'nodeport', '--node-port', '30555']);
+    expect(created.stderr).toContain(`tenant fifth's node port: at node ${first?.metadata.name}'s`);
+    expect(created.code).toBe(0);
+    const service = () => bed().hostJson<{ spec: { type: string; ports: Array<{ nodePort?: number }> } }>('-n', 'team-e', 'get', 'service', 'fifth');
+    const config = async () => parse((await bed().hostJson<{ data: Record<string, string> }>('-n', 'team-e', 'get', 'configmap', 'vnest-fifth-syncer')).data['config.yaml'] ?? '') as Record<string, unknown>;
+    expect((await service()).spec).toMatchObject({ type: 'NodePort', ports: [{ nodePort: 30555 }] });
+    expect(await config()).toMatchObject({ exposeNodeAddress: address });
+    // Upgrade keeps the tenant's values: the NodePort's are reset, so the chart accepts the switch.
+    const upgraded = await vnest(['upgrade', 'fifth', ...base, '--expose', 'ingress', '--expose-host', 'fifth-api.example.org']);
+    expect(upgraded.stderr).not.toContain('helm could not');
+    expect(upgraded.code).toBe(0);
+    expect((await service()).spec.type).toBe('ClusterIP');
+    const ingress = await bed().hostJson<{ metadata: { annotations: Record<string, string> }; spec: { rules: Array<{ host: string }> } }>('-n', 'team-e', 'get', 'ingress', 'fifth');
+    expect(ingress.spec.rules.map((r) => r.host)).toEqual(['fifth-api.example.org']);
+    expect(ingress.metadata.annotations).toMatchObject({ 'nginx.ingress.kubernetes.io/ssl-passthrough': 'true' });
+    expect(await config()).toMatchObject({ exposeIngressHost: 'fifth-api.example.org' });
+    expect(await config()).not.toHaveProperty('exposeNodeAddress');
+    const none = await vnest(['upgrade', 'fifth', ...base, '--expose', 'none']);
+    expect(none.code).toBe(0);
+    expect(await bed().hostKubectl('-n', 'team-e', 'get', 'ingress', '-o', 'name')).toBe('');
+    // Flags that do not fit together are refused before anything is done.
+    const bad = await vnest(['upgrade', 'fifth', '-n', 'team-e', host(), '--expose', 'ingress']);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--expose ingress needs --expose-host NAME')]);
+    const choice = await vnest(['create', 'sixth', host(), '--expose', 'gateway']);
+    expect([choice.code, choice.stderr]).toEqual([2, expect.stringContaining("argument 'gateway' is invalid")]);
+  });
+
   it('vnest create never loosens a stricter Pod Security label, and --no-pod-security-labels leaves the namespace alone', async () => {
     const psa = async (ns: string) => Object.fromEntries(Object.entries((await bed().hostJson<{ metadata: { labels?: Record<string, string> } }>('get', 'namespace', ns)).metadata.labels ?? {})
       .filter(([key]) => key.startsWith('pod-security.kubernetes.io/')));
