@@ -34,6 +34,11 @@ describe('the completion tree', () => {
     expect(create.flags.flatMap((f) => f.names)).toEqual(expect.arrayContaining(['--kubeconfig', '-n', '--namespace', '-f', '--values', '--set', '--type', '-h', '--help']));
     expect(create.flags.find((f) => f.names.includes('--kubeconfig'))?.value).toBe('file');
     expect(create.flags.find((f) => f.names.includes('--connect'))?.value).toBe('none');
+    for (const cmd of ['create', 'upgrade']) {
+      const flags = spec.commands.find((c) => c.names[0] === cmd)!.flags;
+      expect(flags.find((f) => f.names.includes('--expose'))?.choices, cmd).toEqual(['ingress', 'loadbalancer', 'nodeport', 'none']);
+      expect(flags.flatMap((f) => f.names), cmd).toEqual(expect.arrayContaining(['--expose-host', '--node-port']));
+    }
     const list = spec.commands.find((c) => c.names[0] === 'list')!;
     expect(list.flags.find((f) => f.names.includes('--output'))?.choices).toEqual(['table', 'json']);
     const describeSpec = spec.commands.find((c) => c.names[0] === 'describe')!;

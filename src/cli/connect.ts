@@ -3,7 +3,8 @@
 // then switches the kubeconfig context, prints the kubeconfig, or runs a command with it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect, type Server } from 'node:net';
+import { createServer, isIP, connect as tcpConnect, type Server } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
@@ -11,7 +12,7 @@ import { parse, stringify } from 'yaml';
 import { isPortFree, PortAllocator } from '../local/ports.ts';
 import { waitFor } from '../local/wait.ts';
 import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
-import { withServer } from './kubeconfig.ts';
+import { serverOf, withServer } from './kubeconfig.ts';
 import { readyTenant } from './tenant-state.ts';
 
 interface ConnectFlags extends HostFlags {
@@ -22,19 +23,26 @@ interface ConnectFlags extends HostFlags {
 
 const previousContextFile = () => join(process.env.VNEST_HOME ?? join(homedir(), '.vnest'), 'previous-context');
 
-export function reachable(url: string): Promise<boolean> {
+/**
+ * Whether the tenant's API answers at `url` from here. With the tenant's CA, the TLS handshake
+ * must verify too (certificate and name): an exposed address that leads elsewhere, such as an
+ * ingress controller that does not pass TLS through, counts as unreachable.
+ */
+export function reachable(url: string, caPem?: string): Promise<boolean> {
   const u = new URL(url);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(u.port || 443);
   return new Promise((resolve) => {
-    const socket = tcpConnect({ host: u.hostname, port: Number(u.port || 443), timeout: 2000 });
-    socket.once('connect', () => {
+    const socket = caPem
+      ? tlsConnect({ host, port, ca: caPem, ...(isIP(host) ? {} : { servername: host }), timeout: 2000 })
+      : tcpConnect({ host, port, timeout: 2000 });
+    const done = (ok: boolean) => {
       socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
+      resolve(ok);
+    };
+    socket.once(caPem ? 'secureConnect' : 'connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
   });
 }
 
@@ -175,8 +183,10 @@ export function connectCommand(): Command {
       let forward: LastingForward | undefined;
       let server = flags.server;
       if (!server) {
-        const exported = (parse(config) as { clusters: Array<{ cluster: { server: string } }> }).clusters[0]?.cluster.server ?? '';
-        if (exported && (await reachable(exported))) server = exported;
+        // The exported server (the exposed address when the tenant is exposed, else its
+        // in-cluster Service) when it answers with the tenant's certificate; else a port-forward.
+        const exported = serverOf(config);
+        if (exported.server && (await reachable(exported.server, exported.caPem))) server = exported.server;
         else {
           forward = await LastingForward.start(flags, name, ns);
           server = forward.server;

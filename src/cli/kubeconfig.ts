@@ -11,6 +11,14 @@ export function withServer(kubeconfig: string, server: string): string {
   return stringify(doc);
 }
 
+/** The first cluster's server and CA (PEM) of a kubeconfig. */
+export function serverOf(kubeconfig: string): { server: string; caPem?: string } {
+  const doc = parse(kubeconfig) as { clusters?: Array<{ cluster?: { server?: string; 'certificate-authority-data'?: string } }> } | null;
+  const cluster = doc?.clusters?.[0]?.cluster;
+  const ca = cluster?.['certificate-authority-data'];
+  return { server: cluster?.server ?? '', ...(ca ? { caPem: Buffer.from(ca, 'base64').toString('utf8') } : {}) };
+}
+
 export function kubeconfigCommand(): Command {
   return hostOptions(new Command('kubeconfig'))
     .description('print the tenant\'s kubeconfig (cluster-admin of the tenant, never host credentials); a tenant that is not ready is refused with the cause (exit 7)')

@@ -1,21 +1,24 @@
 // `vnest create`, `pause`, `resume` and `delete`: a tenant's life on the host, through helm and the
 // host API.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { parse } from 'yaml';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { types } from '../syncer/context.ts';
 import { readTenantInfo } from '../syncer/tenant-info.ts';
 import { marks } from '../translate/metadata.ts';
 import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
+import { defaultKubeconfigServer } from '../proxy/kubeconfig-export.ts';
+import { exposeArgs, exposeKinds, pickNodeAddress, type ExposeFlags, type NodeLike } from './expose.ts';
 import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import type { StatefulSetJson } from './diagnose.ts';
-import { notReadyError, readTenant, statefulSets, syncedKinds, type TenantState } from './tenant-state.ts';
+import { exportedKubeconfig, notReadyError, readTenant, statefulSets, syncedKinds, type TenantState } from './tenant-state.ts';
 import { namespacePodSecurity, podSecurityPlan } from './pod-security.ts';
 import { renderTenantType, tenantTypes, type TypeConfigMap } from './tenant-type.ts';
 
@@ -113,7 +116,50 @@ async function tenantTypeFile(client: KubeClient, type: string, helm: string): P
   return file;
 }
 
-type InstallFlags = HostFlags & { values?: string[]; set?: string[]; domain?: string; type?: string; timeout: string; connect?: boolean; podSecurityLabels: boolean };
+type InstallFlags = HostFlags & ExposeFlags & { values?: string[]; set?: string[]; domain?: string; type?: string; timeout: string; connect?: boolean; podSecurityLabels: boolean };
+
+/** Whether the user's own -f files or --set values name the NodePort's node address. */
+function namesNodeAddress(flags: InstallFlags): boolean {
+  if ((flags.set ?? []).some((v) => v.startsWith('service.nodeAddress='))) return true;
+  return (flags.values ?? []).some((file) => {
+    try {
+      const doc = parse(readFileSync(file, 'utf8')) as { service?: { nodeAddress?: unknown } } | null;
+      return !!doc?.service?.nodeAddress;
+    } catch {
+      return false; // helm reports an unreadable values file itself
+    }
+  });
+}
+
+/** A node address for `--expose nodeport` without --expose-host: a Ready node's ExternalIP, else InternalIP. */
+async function nodeAddressFor(client: KubeClient, name: string): Promise<string> {
+  const advice = 'pass --expose-host ADDRESS, the node address (IP or DNS name) users reach the node port at';
+  const nodes = await client.list<NodeLike & KubeObject>(types.nodes, undefined).catch((err: unknown) => {
+    throw new CliError('NoNodeAddress', 2, `cannot list the host's nodes to find the address a NodePort is reached at (${(err as Error).message}): ${advice}`);
+  });
+  const picked = pickNodeAddress(nodes.items);
+  if (!picked) throw new CliError('NoNodeAddress', 2, `no Ready host node has an ExternalIP or InternalIP: ${advice}`);
+  console.error(`tenant ${name}'s node port: at node ${picked.node}'s ${picked.type} ${picked.address} (--expose-host chooses another address)`);
+  return picked.address;
+}
+
+/** Where the exported kubeconfig says the tenant's API is, once it is ready. */
+async function reportExposure(client: KubeClient, name: string, ns: string, kind: NonNullable<ExposeFlags['expose']>): Promise<void> {
+  let server: string | undefined;
+  try {
+    server = (parse(await exportedKubeconfig(client, name, ns)) as { clusters?: Array<{ cluster?: { server?: string } }> }).clusters?.[0]?.cluster?.server;
+  } catch (err) {
+    // The tenant is installed and ready; only the report is missing.
+    console.error(`could not read tenant ${name}'s exported kubeconfig to say where its API is (${(err as Error).message}); "vnest kubeconfig ${name}${ns === name ? '' : ` -n ${ns}`}" shows it`);
+    return;
+  }
+  if (!server) return;
+  if (kind !== 'none' && server === defaultKubeconfigServer(name, ns)) {
+    console.error(`tenant ${name}'s API is not reachable from outside yet${kind === 'loadbalancer' ? ' (the host has not assigned a load-balancer address)' : ''}; its exported kubeconfig names ${server} until it is, and follows by itself`);
+    return;
+  }
+  console.log(`tenant ${name}'s API: ${server} (the exported kubeconfig's server; "vnest kubeconfig ${name}${ns === name ? '' : ` -n ${ns}`}")`);
+}
 
 /** The flags create and upgrade share: values, domain, type, how long to wait. */
 function installOptions(cmd: Command, verb: string): Command {
@@ -125,6 +171,9 @@ function installOptions(cmd: Command, verb: string): Command {
       ? 'the tenant\'s domain (default: <name>.<the host\'s domain>, the host\'s from its kube-public/vnest-info ConfigMap, else vnest.local)'
       : 'a new domain for the tenant (default: keep it)')
     .option('--type <name>', `${verb} the tenant as this type: the objects (key manifests.yaml) and Helm charts (key charts.yaml, rendered here with helm template) of the host's ConfigMap vnest-system/vnest-type-NAME are applied inside it once it runs`)
+    .addOption(new Option('--expose <kind>', `${verb === 'create' ? 'expose' : 'expose (or, with none, stop exposing)'} the tenant's API outside the host cluster: ingress (an Ingress with TLS passthrough; needs --expose-host NAME), loadbalancer or nodeport (the tenant's Service type); its serving certificate and exported kubeconfig follow the address`).choices([...exposeKinds]))
+    .option('--expose-host <host>', 'with --expose: the Ingress host name (outside the tenant\'s domain), the load-balancer IP to ask for, or the node address (IP or DNS name; default: a Ready node\'s ExternalIP, else InternalIP)')
+    .option('--node-port <port>', 'with --expose nodeport or loadbalancer: a fixed node port (default: the host picks one)')
     .option('--timeout <seconds>', 'how long to wait for the tenant to be ready', '600')
     .option('--connect', 'connect to the tenant once it is ready (switches your kubeconfig context)')
     .option('--no-pod-security-labels', 'do not label the host namespace for Pod Security Admission (by default it enforces, warns and audits at isolation.podSecurityStandard; "baseline" for a k3s tenant at "restricted", as the k3s server runs as root)');
@@ -139,6 +188,7 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
   const nsFlag = flags.namespace ? ` -n ${ns}` : '';
   const domainProblemText = flags.domain === undefined ? undefined : domainProblem(flags.domain);
   if (domainProblemText) throw new CliError('InvalidDomain', 2, `${domainProblemText}. Pass --domain as lower-case DNS labels joined by dots, e.g. team-a.example.org.`);
+  exposeArgs(flags); // refuses flags that do not fit together before anything is done
   const helm = await tool('helm');
   // Checked before installing, so a missing kubectl does not leave a half-done install.
   const kubectl = flags.podSecurityLabels ? await tool('kubectl') : undefined;
@@ -161,6 +211,8 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
       domainSets = flags.domain !== undefined ? [`domain=${flags.domain}`] : [];
       console.error(`upgrading tenant ${name} in namespace ${ns} ...`);
     }
+    const nodeAddress = flags.expose === 'nodeport' && flags.exposeHost === undefined && !namesNodeAddress(flags) ? await nodeAddressFor(client, name) : undefined;
+    const exposeSets = exposeArgs(flags, nodeAddress);
     const typeFile = flags.type === undefined ? undefined : await tenantTypeFile(client, flags.type, helm);
     const typeArgs = typeFile === undefined ? [] : ['--set', `type.name=${flags.type ?? ''}`, '--set-file', `type.manifests=${typeFile}`];
     let madeNamespace = false;
@@ -171,7 +223,7 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
       });
     }
     const args = [...(mode === 'create' ? ['install', name, chart] : ['upgrade', name, chart, '--reuse-values']), '--namespace', ns, ...helmHost,
-      ...domainSets.flatMap((v) => ['--set', v]), ...typeArgs, ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((v) => ['--set', v])];
+      ...domainSets.flatMap((v) => ['--set', v]), ...typeArgs, ...exposeSets, ...(flags.values ?? []).flatMap((f) => ['-f', f]), ...(flags.set ?? []).flatMap((v) => ['--set', v])];
     const res = await run(helm, args);
     if (typeFile) rmSync(dirname(typeFile), { recursive: true, force: true });
     if (res.code !== 0) {
@@ -182,6 +234,7 @@ async function install(mode: 'create' | 'upgrade', name: string, flags: InstallF
     if (kubectl) await labelPodSecurity(client, { helm, kubectl }, flags, name, ns);
     await waitReady(client, name, ns, Number(flags.timeout));
     console.log(`tenant ${name} is ready; "vnest connect ${name}${nsFlag}" to use it`);
+    if (flags.expose) await reportExposure(client, name, ns, flags.expose);
   } finally {
     client.close();
   }

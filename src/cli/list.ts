@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { parse } from 'yaml';
 import { KubeClient, type KubeObject } from '../kube/client.ts';
 import { isForbidden } from '../kube/errors.ts';
 import { PortAllocator } from '../local/ports.ts';
@@ -14,7 +13,7 @@ import { types } from '../syncer/context.ts';
 import { marks } from '../translate/metadata.ts';
 import { portForward, reachable } from './connect.ts';
 import { hostClient, kubeconfigPath, type HostFlags } from './host.ts';
-import { withServer } from './kubeconfig.ts';
+import { serverOf, withServer } from './kubeconfig.ts';
 import { exportedKubeconfig, statefulSets } from './tenant-state.ts';
 
 export type StatefulSet = KubeObject & { spec: { replicas?: number; template: { spec: { containers: Array<{ name: string; image: string }> } } }; status?: { readyReplicas?: number; replicas?: number } };
@@ -109,8 +108,8 @@ export async function tenantTree(client: KubeClient, top: { kubeconfig: string; 
       let child: KubeClient | undefined;
       try {
         let exported = await exportedKubeconfig(c, row.name, row.namespace);
-        const server = (parse(exported) as { clusters?: Array<{ cluster?: { server?: string } }> }).clusters?.[0]?.cluster?.server ?? '';
-        if (!server || !(await reachable(server))) {
+        const { server, caPem } = serverOf(exported);
+        if (!server || !(await reachable(server, caPem))) {
           const { child: pf, server: local } = await portForward({ kubeconfig: config, ...(context ? { context } : {}), localPort: String(await ports.next()) }, row.name, row.namespace);
           forwards.push(pf);
           exported = withServer(exported, local);

@@ -115,6 +115,11 @@ export class NodeNetwork {
     await inNs('ip', 'addr', 'add', `${this.nodeIp}/30`, 'dev', uplink);
     await inNs('ip', 'link', 'set', uplink, 'up');
     await inNs('ip', 'link', 'set', 'lo', 'up');
+    // A Kubernetes node forwards IPv4 (kubeadm's preflight requires it): node ports lead through
+    // the node to endpoints elsewhere, a front door on this machine among them. The CNI bridge
+    // plugin would turn it on at the first pod; a node without pods must forward too. This is the
+    // namespace's own setting, not this machine's.
+    await inNs('sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
     // The host API server reaches pods (webhooks, proxies) through the node.
     await sh('ip', ['route', 'add', this.podCidr, 'via', this.nodeIp, 'dev', this.hostLink]);
   }

@@ -16,6 +16,7 @@ import type { Informer } from '../kube/informer.ts';
 import { ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName } from '../translate/names.ts';
 import type { TenantCerts } from './certs.ts';
+import type { KeyPairPem } from '../pki/certs.ts';
 import { isGuardedWrite, webhookRefusal, webhookUrls } from './dial-guard.ts';
 import { sharedNamespace } from '../translate/sharing.ts';
 import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, writesNamespace, type PathClass } from './paths.ts';
@@ -117,6 +118,14 @@ export class FrontDoor {
         socket.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n\r\n${status(502, 'BadGateway', (err as Error).message)}`);
       });
     });
+  }
+
+  /**
+   * Serves a new certificate (names added or gone as the tenant's exposure changed) to new
+   * connections; open ones keep theirs. The CA that verifies client certificates stays.
+   */
+  setServingCertificate(serving: KeyPairPem): void {
+    this.server.setSecureContext({ cert: serving.certPem, key: serving.keyPem, ca: this.opts.certs.ca.certPem });
   }
 
   listen(): Promise<number> {

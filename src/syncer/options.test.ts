@@ -63,6 +63,16 @@ describe('resolveSyncerOptions', () => {
     ]);
   });
 
+  it('takes the exposure\'s Ingress host and node address, refusing what no client could dial', () => {
+    const o = resolveSyncerOptions({ ...required, exposeIngressHost: 'api.t1.example.org' }, { VNEST_EXPOSE_NODE_ADDRESS: '10.0.0.5' });
+    expect(o).toMatchObject({ exposeIngressHost: 'api.t1.example.org', exposeNodeAddress: '10.0.0.5' });
+    expect(resolveSyncerOptions({ ...required, exposeNodeAddress: 'nodes.example.org' }, {}).exposeNodeAddress).toBe('nodes.example.org');
+    expect(resolveSyncerOptions({ ...required, exposeNodeAddress: '2001:db8::1' }, {}).exposeNodeAddress).toBe('2001:db8::1');
+    expect(() => resolveSyncerOptions({ ...required, exposeIngressHost: '*.example.org', exposeNodeAddress: 'a b' }, {})).toThrow(
+      /--expose-ingress-host: "\*\.example\.org" is not a DNS name[\s\S]*--expose-node-address: "a b" is not a DNS name/,
+    );
+  });
+
   it('builds the isolation policy from its options', () => {
     const { policy } = resolveSyncerOptions({ ...required, allow: 'hostNetwork,privileged', podSecurity: 'restricted', priorityClasses: 'batch', tolerations: 'gpu', hostAnnotations: 'example.com/' }, { VNEST_ALLOW_FIELDS: 'Service.spec.loadBalancerIP' });
     expect(policy.podSecurity).toBe('restricted');

@@ -2,6 +2,7 @@
 // default and check, so flags, environment and file cannot drift apart. Precedence: flag, then
 // environment, then config file, then default. Every mistake is reported at once, with what to do.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parse } from 'yaml';
 import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
 import { validateTenantName } from '../translate/names.ts';
@@ -27,6 +28,9 @@ const oneOf = (name: string, known: readonly string[], v: string[]) => {
   const bad = v.filter((x) => !known.includes(x));
   return bad.length ? `${name}: unknown value(s) ${bad.join(', ')}; choose from ${known.join(', ')}` : undefined;
 };
+/** A DNS name a client may dial and a certificate may carry: lower-case labels, no wildcard. */
+const hostName = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const hostNameProblem = (name: string, v: string) => (hostName.test(v) ? undefined : `${name}: "${v}" is not a DNS name (lower-case labels joined by dots, no wildcard)`);
 const positive = (name: string) => (v: number) => (Number.isInteger(v) && v > 0 ? undefined : `${name} must be a positive integer, not ${v}`);
 
 export const syncerOptions: OptionSpec[] = [
@@ -70,6 +74,8 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'listenPort', flag: '--listen-port <port>', env: 'VNEST_LISTEN_PORT', kind: 'int', default: 8443, help: 'TLS port of the tenant API front door (0: no front door)' },
   { key: 'listenAddress', flag: '--listen-address <ip>', env: 'VNEST_LISTEN_ADDRESS', kind: 'string', default: '0.0.0.0', help: 'address the front door listens on' },
   { key: 'kubeconfigServer', flag: '--kubeconfig-server <url>', env: 'VNEST_KUBECONFIG_SERVER', kind: 'string', help: 'server address in the exported kubeconfig (default: https://<tenant>.<host namespace>.svc:443)' },
+  { key: 'exposeIngressHost', flag: '--expose-ingress-host <name>', env: 'VNEST_EXPOSE_INGRESS_HOST', kind: 'string', help: 'host name of an Ingress that passes TLS through to the front door (the chart\'s ingress.host): a name of the serving certificate, and https://<name>:443 is the exported kubeconfig\'s server', check: (v: string) => hostNameProblem('--expose-ingress-host', v) },
+  { key: 'exposeNodeAddress', flag: '--expose-node-address <address>', env: 'VNEST_EXPOSE_NODE_ADDRESS', kind: 'string', help: 'when the tenant\'s host Service is a NodePort: the node address (IP or DNS name) users reach it at (the chart\'s service.nodeAddress): a name of the serving certificate, and https://<address>:<node port> is the exported kubeconfig\'s server', check: (v: string) => (isIP(v) ? undefined : hostNameProblem('--expose-node-address', v)) },
   { key: 'extraSans', flag: '--extra-sans <names>', env: 'VNEST_EXTRA_SANS', kind: 'list', default: [], help: 'more DNS names or IPs for the front door\'s serving certificate (comma-separated)' },
   { key: 'frontDoorIp', flag: '--front-door-ip <ip>', env: 'VNEST_FRONT_DOOR_IP', kind: 'string', help: 'the syncer pod\'s IP, for the endpoints of the tenant\'s default/kubernetes Service (default: $POD_IP)' },
   { key: 'coredns', flag: '--coredns <bool>', env: 'VNEST_COREDNS', kind: 'bool', default: true, help: 'install CoreDNS into the tenant\'s cluster and point synced pods at it (true or false)' },
@@ -106,6 +112,8 @@ export interface SyncerOptions {
   listenPort: number;
   listenAddress: string;
   kubeconfigServer?: string;
+  exposeIngressHost?: string;
+  exposeNodeAddress?: string;
   extraSans: string[];
   frontDoorIp?: string;
   coredns: boolean;

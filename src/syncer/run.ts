@@ -4,12 +4,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import pino, { type Logger } from 'pino';
-import { KubeClient, type KubeObject } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
 import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
 import { ensureTenantCerts } from '../proxy/certs.ts';
 import { FrontDoor } from '../proxy/front-door.ts';
+import { ExposureFollower, exposure, type ExposedService, type Exposure } from '../proxy/exposure.ts';
 import { defaultKubeconfigServer, exportKubeconfig } from '../proxy/kubeconfig-export.ts';
 import type { SyncerOptions } from './options.ts';
 import { installCoredns } from './coredns.ts';
@@ -62,9 +63,11 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   const manifests = opts.bootstrapManifests ? parseManifests(readFileSync(opts.bootstrapManifests, 'utf8'), opts.bootstrapManifests) : [];
   let owner: SyncerConfig['owner'];
   let ownerIp: string | undefined;
+  let ownerSvc: ExposedService | undefined;
   if (opts.ownerService) {
     try {
-      const svc = await host.get<KubeObject & { spec?: { clusterIP?: string } }>(types.services, opts.hostNamespace, opts.ownerService);
+      const svc = await host.get<ExposedService & { spec?: { clusterIP?: string } }>(types.services, opts.hostNamespace, opts.ownerService);
+      ownerSvc = svc;
       if (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None') ownerIp = svc.spec.clusterIP;
       owner = { apiVersion: 'v1', kind: 'Service', name: svc.metadata.name, uid: svc.metadata.uid ?? '', controller: true, blockOwnerDeletion: false };
     } catch (err) {
@@ -77,9 +80,16 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
 
   // The front door's certificates. In-pod clients verify the address they dial: the owner
   // Service's cluster IP (their KUBERNETES_SERVICE_HOST) and a specific listen address are names
-  // of the front door too, and its CA is the ca.crt pods get.
+  // of the front door too, and its CA is the ca.crt pods get. So are the addresses the API is
+  // exposed at (an Ingress host, the Service's load-balancer or node address), which can change
+  // while the syncer runs (see ExposureFollower below).
   const sans = [...opts.extraSans, ...(ownerIp ? [ownerIp] : []), ...(isSpecificAddress(opts.listenAddress) ? [opts.listenAddress] : [])];
-  const certs = opts.listenPort > 0 ? await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, sans, owner) : undefined;
+  const exposeConfig = { ...(opts.exposeIngressHost ? { ingressHost: opts.exposeIngressHost } : {}), ...(opts.exposeNodeAddress ? { nodeAddress: opts.exposeNodeAddress } : {}) };
+  const exposed = exposure(exposeConfig, ownerSvc);
+  if (exposed.waiting) log.info({ why: exposed.waiting }, 'the tenant API is not reachable from outside yet; the exported kubeconfig names the in-cluster Service until it is');
+  // An explicit --kubeconfig-server wins; then the exposed address; then the in-cluster Service.
+  const serverFor = (e: Exposure) => opts.kubeconfigServer ?? e.server ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace);
+  let certs = opts.listenPort > 0 ? await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...exposed.sans], owner) : undefined;
 
   const config: SyncerConfig = {
     tenant: opts.tenant,
@@ -127,8 +137,9 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   await syncer.start();
   let frontDoor: FrontDoor | undefined;
   let frontDoorPort: number | undefined;
+  let exposureFollower: ExposureFollower | undefined;
   if (certs) {
-    await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, opts.kubeconfigServer ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace), { owner, domain: opts.domain });
+    await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, serverFor(exposed), { owner, domain: opts.domain });
     frontDoor = new FrontDoor({
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
       virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),
@@ -142,7 +153,23 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       const endpointIP = opts.frontDoorIp ?? process.env.POD_IP;
       await alignKubernetesService(virtual, { clusterIP: ownerIp, endpointPort: opts.listenPort, ...(endpointIP ? { endpointIP } : {}) }, log);
     }
-    log.info({ port: frontDoorPort }, 'tenant API front door listening');
+    log.info({ port: frontDoorPort, server: serverFor(exposed), ...(exposed.via ? { exposedVia: exposed.via } : {}) }, 'tenant API front door listening');
+    if (opts.ownerService) {
+      // A load balancer assigns its address after the start, and may move it; a node port can be
+      // given later: the certificate and the exported kubeconfig follow the tenant's own Service.
+      exposureFollower = new ExposureFollower({
+        host, namespace: opts.hostNamespace, service: opts.ownerService, config: exposeConfig, current: exposed,
+        resyncMs: opts.resyncSeconds * 1000, log: log.child({ component: 'exposure' }),
+        apply: async (next) => {
+          const updated = await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...next.sans], owner);
+          if (updated.serving.certPem !== certs?.serving.certPem) door.setServingCertificate(updated.serving);
+          certs = updated;
+          await exportKubeconfig(host, opts.tenant, opts.hostNamespace, updated, serverFor(next), { owner, domain: opts.domain });
+          log.info({ server: serverFor(next), names: next.sans, ...(next.via ? { exposedVia: next.via } : {}), ...(next.waiting ? { waiting: next.waiting } : {}) }, 'the tenant API\'s address changed: serving certificate and exported kubeconfig updated');
+        },
+      });
+      exposureFollower.start();
+    }
   }
   // In the background: the tenant's API is usable meanwhile; the outcome goes to vnest-info.
   // Stopping the syncer stops it too (its retries would outlive the clients, and report late).
@@ -164,6 +191,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     async stop() {
       bootstrapStop.abort();
       await bootstrap;
+      await exposureFollower?.stop();
       await frontDoor?.close();
       await syncer.stop();
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));

@@ -88,6 +88,8 @@ const combos: Record<string, string[]> = {
   'isolation on, no persistence': ['isolation.resourceQuota.enabled=true', 'isolation.limitRange.enabled=true', 'isolation.networkPolicy.enabled=true', 'storage.persistence=false', 'isolation.podSecurityStandard=privileged'],
   'real nodes and the wasmCloud profile': ['syncer.nodeSync=real', 'syncer.profiles={wasmcloud}'],
   'k8s distro, restricted, narrow Service types': ['distro=k8s', 'isolation.podSecurityStandard=restricted', 'isolation.serviceTypes={ClusterIP}', 'isolation.networkPolicy.enabled=true'],
+  'exposed by a LoadBalancer and an Ingress': ['service.type=LoadBalancer', 'service.loadBalancerIP=203.0.113.7', 'service.loadBalancerSourceRanges={203.0.113.0/24}', 'ingress.enabled=true', 'ingress.host=t1-api.example.org', 'ingress.ingressClassName=nginx'],
+  'exposed by a NodePort': ['service.type=NodePort', 'service.nodePort=30443', 'service.nodeAddress=192.0.2.10'],
 };
 
 describe('helm chart', () => {
@@ -150,6 +152,67 @@ describe('helm chart', () => {
     expect(serviceType.stderr).toContain("value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'");
     const field = await helm(['template', 't1', chart, '--set', 'isolation.allowFields={spec.hostNetwork}']);
     expect(field.stderr).toContain('allowFields');
+  });
+
+  it('exposes the tenant API as service and ingress say, and tells the syncer the names to serve and export', async () => {
+    const apiService = (docs: Doc[]) => docs.find((d) => d.kind === 'Service' && d.metadata.name === 't1') as Doc & { metadata: { annotations?: Record<string, string> } };
+    // The default keeps it inside the host cluster.
+    const plain = await render('t1');
+    expect(apiService(plain).spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'https', port: 443, targetPort: 8443, protocol: 'TCP' }] });
+    expect(apiService(plain).spec.ports[0]).not.toHaveProperty('nodePort');
+    expect(plain.some((d) => d.kind === 'Ingress')).toBe(false);
+    const plainConfig = await syncerConfig([]);
+    expect(Object.keys(plainConfig.raw).filter((k) => k.startsWith('expose') || k === 'kubeconfigServer')).toEqual([]);
+    expect(plainConfig.options).not.toHaveProperty('exposeIngressHost');
+
+    const nodePort = await render('t1', combos['exposed by a NodePort']);
+    expect(apiService(nodePort).spec).toMatchObject({ type: 'NodePort', ports: [{ name: 'https', port: 443, targetPort: 8443, nodePort: 30443 }] });
+    expect((await syncerConfig(combos['exposed by a NodePort'] ?? [])).options).toMatchObject({ exposeNodeAddress: '192.0.2.10' });
+
+    const values = join(await mkdtemp(join(tmpdir(), 'vnest-chart-')), 'values.yaml');
+    await writeFile(values, JSON.stringify({
+      service: { type: 'LoadBalancer', loadBalancerIP: '203.0.113.7', loadBalancerSourceRanges: ['203.0.113.0/24'], annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } },
+      ingress: { enabled: true, host: 't1-api.example.org', ingressClassName: 'nginx' },
+    }));
+    const exposed = await render('t1', [], ['-f', values]);
+    expect(apiService(exposed).metadata.annotations).toEqual({ 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' });
+    expect(apiService(exposed).spec).toMatchObject({ type: 'LoadBalancer', loadBalancerIP: '203.0.113.7', loadBalancerSourceRanges: ['203.0.113.0/24'] });
+    // The headless Service stays as it was.
+    expect(exposed.find((d) => d.metadata.name === 't1-headless')?.spec).toMatchObject({ clusterIP: 'None' });
+    const ingress = exposed.find((d) => d.kind === 'Ingress') as Doc & { metadata: { annotations?: Record<string, string> } };
+    expect(ingress.metadata.name).toBe('t1');
+    expect(ingress.metadata.annotations).toEqual({ 'nginx.ingress.kubernetes.io/ssl-passthrough': 'true' });
+    expect(ingress.spec).toEqual({
+      ingressClassName: 'nginx',
+      rules: [{ host: 't1-api.example.org', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 't1', port: { name: 'https' } } } }] } }],
+    });
+    const config = await syncerConfig(['ingress.enabled=true', 'ingress.host=t1-api.example.org', 'syncer.kubeconfigServer=https://api.example.org:6443']);
+    expect(config.options).toMatchObject({ exposeIngressHost: 't1-api.example.org', kubeconfigServer: 'https://api.example.org:6443' });
+    expect(config.options).not.toHaveProperty('exposeNodeAddress');
+    // Another controller's passthrough annotation in place of ingress-nginx's.
+    await writeFile(values, JSON.stringify({ ingress: { enabled: true, host: 't1-api.example.org', annotations: { 'nginx.ingress.kubernetes.io/ssl-passthrough': null, 'haproxy.org/ssl-passthrough': 'true' } } }));
+    const haproxy = (await render('t1', [], ['-f', values])).find((d) => d.kind === 'Ingress') as Doc & { metadata: { annotations?: Record<string, string> } };
+    expect(haproxy.metadata.annotations).toEqual({ 'haproxy.org/ssl-passthrough': 'true' });
+    await rm(dirname(values), { recursive: true, force: true });
+  });
+
+  it('refuses exposure values that do not fit together, saying why', async () => {
+    const refused = async (sets: string[]) => {
+      const res = await helm(['template', 't1', chart, '--namespace', 'tenants', ...sets.flatMap((x) => ['--set', x])]);
+      expect(res.code, sets.join(' ')).not.toBe(0);
+      return res.stderr;
+    };
+    expect(await refused(['service.type=ExternalName'])).toContain("at '/service/type': value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer'");
+    expect(await refused(['service.type=NodePort', 'service.nodePort=70000'])).toContain("at '/service/nodePort'");
+    expect(await refused(['service.type=LoadBalancer', 'service.loadBalancerIP=my-lb'])).toContain("at '/service/loadBalancerIP'");
+    expect(await refused(['ingress.enabled=true', 'ingress.host=*.example.org'])).toContain("at '/ingress/host'");
+    expect(await refused(['ingress.enabled=true'])).toContain('ingress.enabled needs ingress.host');
+    // The tenant's own Ingresses may claim any name in its domain, so the API's host lies outside it.
+    expect(await refused(['ingress.enabled=true', 'ingress.host=api.t1.vnest.local'])).toContain('ingress.host "api.t1.vnest.local" lies in the tenant\'s domain "t1.vnest.local"');
+    expect(await refused(['domain=a.example.org', 'ingress.enabled=true', 'ingress.host=a.example.org'])).toContain('lies in the tenant\'s domain "a.example.org"');
+    expect(await refused(['service.nodePort=30443'])).toContain('service.nodePort needs service.type NodePort or LoadBalancer');
+    expect(await refused(['service.type=LoadBalancer', 'service.nodeAddress=192.0.2.10'])).toContain('service.nodeAddress needs service.type NodePort');
+    expect(await refused(['service.loadBalancerIP=203.0.113.7'])).toContain('need service.type LoadBalancer');
   });
 
   it('checks the isolation values against the syncer\'s own lists', async () => {
@@ -469,6 +532,39 @@ describe('helm chart against the test bed', async () => {
     });
     const list = JSON.parse((await vnest(['list', '-o', 'json', host()])).stdout) as Array<{ name: string; status: string }>;
     expect(list.find((t) => t.name === 'second')?.status).toBe('Running');
+  });
+
+  it('vnest create --expose nodeport exposes the tenant at a node\'s address, and vnest upgrade --expose switches to an Ingress', async () => {
+    const nodes = await bed().hostJson<{ items: Array<{ metadata: { name: string }; status: { addresses?: Array<{ type: string; address: string }> } }> }>('get', 'nodes');
+    const first = nodes.items.toSorted((a, b) => a.metadata.name.localeCompare(b.metadata.name))[0];
+    const address = first?.status.addresses?.find((a) => a.type === 'ExternalIP')?.address ?? first?.status.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    expect(address).toBeTruthy();
+    const base = ['-n', 'team-e', host(), '--set', 'storage.persistence=false', '--set', 'coredns.enabled=false', '--timeout=120'];
+    const created = await vnest(['create', 'fifth', ...base, '--expose', 'nodeport', '--node-port', '30555']);
+    expect(created.stderr).toContain(`tenant fifth's node port: at node ${first?.metadata.name}'s`);
+    expect(created.code).toBe(0);
+    const service = () => bed().hostJson<{ spec: { type: string; ports: Array<{ nodePort?: number }> } }>('-n', 'team-e', 'get', 'service', 'fifth');
+    const config = async () => parse((await bed().hostJson<{ data: Record<string, string> }>('-n', 'team-e', 'get', 'configmap', 'vnest-fifth-syncer')).data['config.yaml'] ?? '') as Record<string, unknown>;
+    expect((await service()).spec).toMatchObject({ type: 'NodePort', ports: [{ nodePort: 30555 }] });
+    expect(await config()).toMatchObject({ exposeNodeAddress: address });
+    // Upgrade keeps the tenant's values: the NodePort's are reset, so the chart accepts the switch.
+    const upgraded = await vnest(['upgrade', 'fifth', ...base, '--expose', 'ingress', '--expose-host', 'fifth-api.example.org']);
+    expect(upgraded.stderr).not.toContain('helm could not');
+    expect(upgraded.code).toBe(0);
+    expect((await service()).spec.type).toBe('ClusterIP');
+    const ingress = await bed().hostJson<{ metadata: { annotations: Record<string, string> }; spec: { rules: Array<{ host: string }> } }>('-n', 'team-e', 'get', 'ingress', 'fifth');
+    expect(ingress.spec.rules.map((r) => r.host)).toEqual(['fifth-api.example.org']);
+    expect(ingress.metadata.annotations).toMatchObject({ 'nginx.ingress.kubernetes.io/ssl-passthrough': 'true' });
+    expect(await config()).toMatchObject({ exposeIngressHost: 'fifth-api.example.org' });
+    expect(await config()).not.toHaveProperty('exposeNodeAddress');
+    const none = await vnest(['upgrade', 'fifth', ...base, '--expose', 'none']);
+    expect(none.code).toBe(0);
+    expect(await bed().hostKubectl('-n', 'team-e', 'get', 'ingress', '-o', 'name')).toBe('');
+    // Flags that do not fit together are refused before anything is done.
+    const bad = await vnest(['upgrade', 'fifth', '-n', 'team-e', host(), '--expose', 'ingress']);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--expose ingress needs --expose-host NAME')]);
+    const choice = await vnest(['create', 'sixth', host(), '--expose', 'gateway']);
+    expect([choice.code, choice.stderr]).toEqual([2, expect.stringContaining("argument 'gateway' is invalid")]);
   });
 
   it('vnest create never loosens a stricter Pod Security label, and --no-pod-security-labels leaves the namespace alone', async () => {

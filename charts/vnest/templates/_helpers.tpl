@@ -70,3 +70,31 @@ capabilities: { drop: ["ALL"] }
 {{- end -}}
 {{- toJson $kinds -}}
 {{- end -}}
+
+{{/* The tenant's domain: domain, else <release>.<parentDomain>. */}}
+{{- define "vnest.domain" -}}
+{{- default (printf "%s.%s" (include "vnest.tenant" .) .Values.parentDomain) .Values.domain -}}
+{{- end -}}
+
+{{/* Exposure values that only make sense together, refused with what to do. The Ingress host
+     must lie outside the tenant's domain: the tenant's own Ingresses may claim any name in it,
+     and one claiming the API's host could take its traffic. */}}
+{{- define "vnest.checkExposure" -}}
+{{- $svc := .Values.service -}}
+{{- $domain := include "vnest.domain" . -}}
+{{- if and .Values.ingress.enabled (not .Values.ingress.host) -}}
+{{- fail "ingress.enabled needs ingress.host: the host name users reach the tenant's API at (vnest create --expose ingress --expose-host NAME)" -}}
+{{- end -}}
+{{- if and .Values.ingress.enabled (or (eq .Values.ingress.host $domain) (hasSuffix (printf ".%s" $domain) .Values.ingress.host)) -}}
+{{- fail (printf "ingress.host %q lies in the tenant's domain %q, whose names the tenant's own Ingresses may claim: choose a host name outside it" .Values.ingress.host $domain) -}}
+{{- end -}}
+{{- if and $svc.nodePort (eq $svc.type "ClusterIP") -}}
+{{- fail "service.nodePort needs service.type NodePort or LoadBalancer" -}}
+{{- end -}}
+{{- if and $svc.nodeAddress (ne $svc.type "NodePort") -}}
+{{- fail "service.nodeAddress needs service.type NodePort" -}}
+{{- end -}}
+{{- if and (or $svc.loadBalancerIP $svc.loadBalancerSourceRanges) (ne $svc.type "LoadBalancer") -}}
+{{- fail "service.loadBalancerIP and service.loadBalancerSourceRanges need service.type LoadBalancer" -}}
+{{- end -}}
+{{- end -}}
