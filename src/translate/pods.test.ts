@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy, type IsolationPolicy } from './policy.ts';
-import { audienceTokenKey, mutablePodFields, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
+import { audienceTokenKey, mutablePodFields, podProblems, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
 import { shapePaths } from './shape.ts';
 
 function pod(spec: Partial<Pod['spec']>, namespace = 'app'): Pod {
@@ -300,5 +300,22 @@ describe('status and mutable fields', () => {
     expect(mutablePodFields({ containers: [{ name: 'c', image: 'a', command: ['x'] }], activeDeadlineSeconds: 5 })).toEqual({
       containers: [{ image: 'a' }], initContainers: [], activeDeadlineSeconds: 5, tolerations: [],
     });
+  });
+});
+
+describe('podProblems', () => {
+  const policy = defaultPolicy();
+  const withMeta = (spec: Partial<Pod['spec']>): Pod => ({ ...pod(spec), metadata: { ...pod(spec).metadata, uid: 'u-1', generation: 1 } });
+
+  it('keeps a verdict per pod and generation, but not past a change of what a live pod may change', () => {
+    const ok = withMeta({});
+    expect(podProblems(ok, policy)).toEqual([]);
+    expect(podProblems(ok, policy)).toBe(podProblems(ok, policy));
+    // A toleration of a taint the policy does not allow, added with no new generation (an API
+    // server that does not count pod generations): the old verdict must not let it through.
+    const tolerating = withMeta({ tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] });
+    expect(podProblems(tolerating, policy).join('; ')).toMatch(/toleration/i);
+    // Another policy has verdicts of its own.
+    expect(podProblems(tolerating, defaultPolicy({ tolerations: new Set(['dedicated']) }))).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
 // is translated to this tenant's host copy or refused; the pod must meet the policy's Pod Security
 // Standard; fields that pick host resources need the operator's permission. Status maps back.
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { KubeObject } from '../kube/client.ts';
 import { hostClaimSpec } from './claims.ts';
 import { hostSelectorKey, marks } from './metadata.ts';
@@ -440,9 +441,33 @@ export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; 
   return { spec, problems: out.problems };
 }
 
-/** Why the pod must not reach the host under `policy` (empty when it may). */
-export function podProblems(pod: Pod, policy: IsolationPolicy): string[] {
-  return translatePod(pod, { tenant: 'x', hostServiceAccount: 'x', tokens: 'annotation', policy, boundBySyncer: boundBySyncer(pod) }).problems;
+/** Verdicts of podProblems per policy, by the pod's UID, spec generation and a digest of the rest. */
+const verdicts = new WeakMap<IsolationPolicy, LRUCache<string, readonly string[]>>();
+const noProblems: readonly string[] = Object.freeze([]);
+
+/**
+ * Why the pod must not reach the host under `policy` (empty when it may). The verdict is a full
+ * translation, and a pod is looked at on every status change: it is kept per pod and spec
+ * generation, with the fields a live pod may change (and its node, which binding sets without a
+ * new generation) digested into the key, so an API server that does not count generations of pods
+ * cannot make a changed spec pass on an old verdict.
+ */
+export function podProblems(pod: Pod, policy: IsolationPolicy): readonly string[] {
+  const bound = boundBySyncer(pod);
+  const compute = () => translatePod(pod, { tenant: 'x', hostServiceAccount: 'x', tokens: 'annotation', policy, boundBySyncer: bound }).problems;
+  const { uid, generation } = pod.metadata;
+  if (!uid || generation === undefined) return compute();
+  const live = JSON.stringify([mutablePodFields(pod.spec ?? {}), pod.spec?.ephemeralContainers ?? null, pod.spec?.nodeName ?? null, bound]);
+  const key = `${uid}/${generation}/${createHash('sha1').update(live).digest('base64')}`;
+  let cache = verdicts.get(policy);
+  if (!cache) verdicts.set(policy, (cache = new LRUCache({ max: 50_000 })));
+  let verdict = cache.get(key);
+  if (verdict === undefined) {
+    const problems = compute();
+    verdict = problems.length === 0 ? noProblems : Object.freeze(problems);
+    cache.set(key, verdict);
+  }
+  return verdict;
 }
 
 /** The fields Kubernetes lets a live pod change, as a projection to compare and patch. */

@@ -7,7 +7,7 @@
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, marks, virtualKeyOf } from '../../translate/metadata.ts';
-import { boundBySyncer, mutablePodFields, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
+import { boundBySyncer, mutablePodFields, podProblems, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
 import { jsonEqual } from '../patcher.ts';
@@ -63,7 +63,8 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
     // A pod with scheduling gates is not ready to be placed; its host copy waits for them to go.
     wanted: (vPod) => !(vPod.spec.schedulingGates?.length),
 
-    validate: (vPod) => translate(vPod).problems,
+    // The same verdict as a translation's problems, kept per spec generation (podProblems).
+    validate: (vPod) => [...podProblems(vPod, config.policy)],
 
     async refused(vPod, reason, hadHostCopy) {
       // Its host copy is gone; like a pod a kubelet rejects, it fails and its owner replaces it.

@@ -1,7 +1,6 @@
 // Which virtual ConfigMaps, Secrets and PVCs are referenced, by pods and by custom resources that
 // name them, kept up to date from their informers. Changes enqueue the referenced objects' keys, so
 // they sync while referenced and leave the host when nothing references them.
-import { LRUCache } from 'lru-cache';
 import type { KubeObject } from '../../kube/client.ts';
 import type { Informer } from '../../kube/informer.ts';
 import { objectKey } from '../../kube/informer.ts';
@@ -20,18 +19,9 @@ export class ReferenceIndex {
   private readonly listeners: Record<ReferencedKind, Array<(key: string) => void>> = { configmaps: [], secrets: [], pvcs: [] };
 
   constructor(ctx: SyncContext) {
-    // A refused pod never reaches the host, and neither does what only it references. Pod
-    // events are mostly status changes: the verdict is kept per spec generation.
-    const refused = new LRUCache<string, boolean>({ max: 100_000 });
-    const isRefused = (p: Pod) => {
-      const key = p.metadata.generation === undefined ? undefined : `${p.metadata.uid}/${p.metadata.generation}`;
-      let verdict = key === undefined ? undefined : refused.get(key);
-      if (verdict === undefined) {
-        verdict = podProblems(p, ctx.config.policy).length > 0;
-        if (key !== undefined) refused.set(key, verdict);
-      }
-      return verdict;
-    };
+    // A refused pod never reaches the host, and neither does what only it references (podProblems
+    // keeps its verdicts per spec generation: pod events are mostly status changes).
+    const isRefused = (p: Pod) => podProblems(p, ctx.config.policy).length > 0;
     this.addSource('Pod', ctx.informers.virtual<Pod>(types.pods), (p) => (isRefused(p) ? empty() : podReferences(p)));
   }
 
