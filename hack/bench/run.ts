@@ -3,7 +3,8 @@
 //
 // Usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S]
 //   [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] [--peer vcluster]
-//   [--cpu-prof DIR] (the syncer writes a V8 CPU profile into DIR when it stops)
+//   [--cpu-prof DIR] (the syncer writes a V8 CPU profile into DIR when it stops) [--dist] (run the syncer
+//   from the compiled dist/, as the image does; "npm run build" first)
 // The workload, in the tenant and in the baseline alike, is N pods plus, per 10 pods, a ConfigMap
 // they mount, a Service selecting them and a PVC bound on the host (to a PV made for it), so every
 // synced kind is in play.
@@ -26,7 +27,7 @@
 // its host copy and from a host pod's Running to the virtual pod's (p50/p99), and the time to
 // converge after the last rollout.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -55,6 +56,7 @@ const { values } = parseArgs({
     'churn-seconds': { type: 'string', default: '60' },
     peer: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    dist: { type: 'boolean', default: false },
   },
 });
 const churnReplicas = Number(values['churn-replicas']);
@@ -66,7 +68,14 @@ const pods = Number(values.pods);
 const concurrency = Number(values.concurrency);
 if (!Number.isInteger(pods) || pods <= 0 || !Number.isInteger(concurrency) || concurrency <= 0 || !(idleSeconds > 0) || !(pacedRate > 0) || !(pacedSeconds > 0)
   || !Number.isInteger(churnReplicas) || churnReplicas <= 0 || !(churnSeconds >= 0) || (values.peer !== undefined && values.peer !== 'vcluster')) {
-  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] [--peer vcluster] [--cpu-prof DIR] (positive numbers; --churn-seconds 0 skips the churn)');
+  console.error('usage: npm run bench -- [--pods N] [--concurrency C] [--workers W] [--token-storage secret|annotation] [--idle-seconds S] [--paced-rate R] [--paced-seconds S] [--restart] [--churn-replicas R] [--churn-seconds S] [--peer vcluster] [--cpu-prof DIR] [--dist] (positive numbers; --churn-seconds 0 skips the churn)');
+  process.exit(2);
+}
+// The syncer from this checkout's TypeScript source (Node strips the types at every start), or with
+// --dist from the compiled dist/ that the image and the npm package run (npm run build first).
+const syncerMain = join(import.meta.dirname, '..', '..', ...(values.dist ? ['dist', 'cli', 'main.js'] : ['src', 'cli', 'main.ts']));
+if (!existsSync(syncerMain)) {
+  console.error(`bench: --dist runs ${syncerMain}, which is not there: run "npm run build" first`);
   process.exit(2);
 }
 
@@ -433,7 +442,7 @@ async function main(): Promise<void> {
     const group = syncers;
     const startSyncer = async () => {
       const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-      const child = group.start({ name: `syncer-${group.all.length}`, command: process.execPath, args: ['--expose-gc', ...profile, join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer',
+      const child = group.start({ name: `syncer-${group.all.length}`, command: process.execPath, args: ['--expose-gc', ...profile, syncerMain, 'syncer',
         '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
         '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'] });
       syncer = child;
