@@ -49,7 +49,7 @@ export interface ChaosOptions {
 }
 
 export const defaultChaosOptions: Omit<ChaosOptions, 'seed' | 'say'> = {
-  rounds: 20, roundSeconds: 30, faultSeconds: [5, 60], maxFaultsPerRound: 2, namespaces: 2, maxReplicas: 5, stepMs: 1000,
+  rounds: 20, roundSeconds: 30, faultSeconds: [5, 60], maxFaultsPerRound: 2, namespaces: 3, maxReplicas: 6, stepMs: 700,
   convergeTimeoutSeconds: 300, quietSeconds: 5, resyncSeconds: 600, workers: 16, memorySlackMb: 48,
 };
 
