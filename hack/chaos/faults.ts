@@ -4,6 +4,7 @@
 // the syncer and one API stalling or resetting its connections (watch streams cut mid-event), etcd
 // compacted under cut watches (so resumed watches may meet 410 Gone), and the host refusing
 // writes in the tenant's host namespace (a ResourceQuota of zero; an admission webhook that is down).
+import { readFileSync } from 'node:fs';
 import type { KubeClient, ResourceType } from '../../src/kube/client.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import type { ControlPlane } from '../../src/local/control-plane.ts';
@@ -65,6 +66,22 @@ export function continueAll(): void {
 const resourceQuotas: ResourceType = { group: '', version: 'v1', plural: 'resourcequotas', kind: 'ResourceQuota', namespaced: true };
 const webhooks: ResourceType = { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false };
 
+/**
+ * Restarts a control-plane component with the command line it runs with. After an API outage the
+ * test bed's scheduler and controller manager (no leader election) can stay confused: the host's
+ * scheduler, its binding lost with a killed API server, reported its cache corrupted and placed
+ * no pod again. In a cluster their lost leader lease makes them exit and the kubelet restarts
+ * them; this does the same, so a run measures the syncer, not them.
+ */
+export async function restartComponent(cp: ControlPlane, name: string): Promise<void> {
+  const c = [...cp.processes.all].reverse().find((x) => x.name === name && x.running);
+  if (!c) return;
+  const [command, ...args] = readFileSync(`/proc/${c.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  if (!command) return;
+  await c.stop(5000);
+  cp.processes.start({ name, command, args });
+}
+
 /** etcd's current revision and a compaction to it, over etcd's JSON gateway. */
 async function compact(endpoint: string): Promise<number> {
   const range = await fetch(`${endpoint}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('/').toString('base64') }) });
@@ -110,6 +127,7 @@ export async function inject(kind: FaultKind, ms: number, ctx: FaultContext, rng
       await sleep(ms);
       signalGroup(c.pid, 'SIGCONT');
       stoppedGroups.delete(c.pid);
+      await restartControllers(cp);
       return;
     }
     case 'tenant-apiserver-kill':
@@ -117,6 +135,7 @@ export async function inject(kind: FaultKind, ms: number, ctx: FaultContext, rng
       await cp.stopApiserver();
       await sleep(ms);
       await cp.startApiserver();
+      await restartControllers(cp);
       return;
     case 'tenant-proxy-stall':
     case 'host-proxy-stall': {
@@ -182,6 +201,12 @@ export async function inject(kind: FaultKind, ms: number, ctx: FaultContext, rng
       return;
     }
   }
+}
+
+/** The controller manager and the scheduler (on the host) start afresh after an outage of their API. */
+async function restartControllers(cp: ControlPlane): Promise<void> {
+  await restartComponent(cp, 'kube-controller-manager');
+  await restartComponent(cp, 'kube-scheduler');
 }
 
 async function removeQuota(ctx: FaultContext): Promise<void> {

@@ -74,6 +74,8 @@ export interface ChaosReport {
   workloadFailures: number;
   syncerStarts: number;
   syncerExits: number;
+  /** Connections the proxies reset (watch streams among them). */
+  proxyResets: number;
   idleHeapMb: number;
   finalHeapMb: number;
   seconds: number;
@@ -395,6 +397,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       workloadFailures: workload.counts.failures,
       syncerStarts: sup.starts,
       syncerExits: sup.exits,
+      proxyResets: proxies.host.resets + proxies.tenant.resets,
       idleHeapMb: Number(idleHeapMb.toFixed(1)),
       finalHeapMb: Number(finalHeapMb.toFixed(1)),
       seconds: Math.round((performance.now() - started) / 1000),
