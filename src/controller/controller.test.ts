@@ -42,6 +42,23 @@ describe('Controller', () => {
     expect(c.stats.terminalErrors).toBe(1);
   });
 
+  it('retries a create the host quota refuses until the quota lets it through', async () => {
+    let calls = 0;
+    const c = new Controller({
+      name: 't', workers: 1, logger, backoff: { baseMs: 1, maxMs: 5 },
+      reconcile: async () => {
+        calls++;
+        if (calls < 3) throw new KubeApiError('POST pods: 403 Forbidden: pods "p" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1', 403, 'Forbidden');
+      },
+    });
+    c.start();
+    c.enqueue('a');
+    await waitFor('three attempts', async () => calls === 3, { timeoutMs: 2000, intervalMs: 5 });
+    await c.stop();
+    expect(c.stats.terminalErrors).toBe(0);
+    expect(c.stats.retries).toBe(2);
+  });
+
   it('never reconciles one key in two workers at once', async () => {
     let running = 0;
     let maxRunning = 0;

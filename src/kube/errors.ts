@@ -45,8 +45,16 @@ export const isAlreadyExists = (err: unknown): boolean => statusOf(err) === 409 
 export const isGone = (err: unknown): boolean => statusOf(err) === 410;
 export const isInvalid = (err: unknown): boolean => statusOf(err) === 422;
 export const isForbidden = (err: unknown): boolean => statusOf(err) === 403;
-/** A 4xx other than conflicts and throttling: retrying the same request will not help. */
+/**
+ * A refusal that lasts only while the namespace is full or busy: a ResourceQuota exceeded (or not
+ * yet counted by the quota controller), or a namespace being terminated. Forbidden (403), but not
+ * for good: Kubernetes' own controllers retry it, and so must ours (a quota raised or a pod gone
+ * frees room without any change to the object that was refused).
+ */
+export const isTransientForbidden = (err: unknown): boolean =>
+  statusOf(err) === 403 && /exceeded quota|status unknown for quota|is being terminated/.test((err as KubeApiError).message);
+/** A 4xx other than conflicts, throttling and transient refusals: retrying the same request will not help. */
 export const isTerminal = (err: unknown): boolean => {
   const s = statusOf(err);
-  return s >= 400 && s < 500 && s !== 409 && s !== 429 && s !== 404;
+  return s >= 400 && s < 500 && s !== 409 && s !== 429 && s !== 404 && !isTransientForbidden(err);
 };

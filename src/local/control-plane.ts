@@ -93,15 +93,18 @@ export class ControlPlane {
   readonly processes: ProcessGroup;
   /** Set when started with `etcdTls`. */
   readonly etcdTls: EtcdTls | undefined;
+  /** etcd's plain loopback client URL (the API server's store), for fault tests (compaction). */
+  readonly etcdEndpoint: string;
   private readonly keepDir: boolean;
   private readonly apiserver: { spec: ComponentSpec; component: Component };
 
   private constructor(init: {
     name: string; dir: string; kit: Kit; ports: PortAllocator; server: string; serviceCidr: string;
     kubeconfigPath: string; ca: CertificateAuthority; admin: KeyPairPem; processes: ProcessGroup; keepDir: boolean;
-    apiserver: { spec: ComponentSpec; component: Component }; etcdTls: EtcdTls | undefined;
+    apiserver: { spec: ComponentSpec; component: Component }; etcdTls: EtcdTls | undefined; etcdEndpoint: string;
   }) {
     this.etcdTls = init.etcdTls;
+    this.etcdEndpoint = init.etcdEndpoint;
     this.apiserver = init.apiserver;
     this.name = init.name;
     this.dir = init.dir;
@@ -282,7 +285,7 @@ export class ControlPlane {
 
     return new ControlPlane({
       name, dir, kit, ports, server, serviceCidr, kubeconfigPath, ca, admin, processes, keepDir: opts.keepDir ?? false,
-      apiserver: { spec: apiserverSpec, component: apiserver }, etcdTls,
+      apiserver: { spec: apiserverSpec, component: apiserver }, etcdTls, etcdEndpoint: `http://127.0.0.1:${etcdClient}`,
     });
   }
 

@@ -5,7 +5,7 @@
 import type { Operation } from 'fast-json-patch';
 import type { KubeObject, ObjectMeta, ResourceType } from '../kube/client.ts';
 import { apiVersionOf } from '../kube/client.ts';
-import { isAlreadyExists, isNotFound, isTerminal, KubeApiError } from '../kube/errors.ts';
+import { isAlreadyExists, isNotFound, isTerminal, isTransientForbidden, KubeApiError } from '../kube/errors.ts';
 import { objectKey, type Informer } from '../kube/informer.ts';
 import { Controller } from '../controller/controller.ts';
 import { hostMetadata, managedMetadata, marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
@@ -162,6 +162,10 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
       if (isTerminal(err)) {
         await this.warn(vObj, 'SyncFailed', `the host refused the copy: ${(err as Error).message}`);
         return undefined;
+      }
+      if (isTransientForbidden(err) && this.controller.queue.numRequeues(objectKey(vObj)) === 0) {
+        // Retried with backoff until the host has room; the tenant learns why its object waits.
+        await this.warn(vObj, 'HostQuotaExceeded', `the host refused the copy for now; retrying: ${(err as Error).message}`).catch(() => undefined);
       }
       throw err;
     }
