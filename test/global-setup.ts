@@ -3,7 +3,8 @@
 // in some test's teardown. It ends them (by process id) and fails the run. Processes of the kit
 // that this run did not start (someone's `vnest up`, another test run) are never touched: a
 // process is this run's when it carries the run's VNEST_TEST_RUN mark in its environment (every
-// process the tests start inherits it) or descends from this process.
+// process the tests start inherits it) or descends from this process. Real-node traces (cgroups,
+// links, mounts, slot locks) of a slot another live run holds are not this run's either.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -52,6 +53,22 @@ function realNodeTraces(): string[] {
   return [...cgroups, ...links, ...mounts, ...locks];
 }
 
+/**
+ * Whether a trace belongs to a real node another run holds: its slot's lock file names a live
+ * process this run did not start (someone's `vnest up --real-node`, another test run).
+ */
+function heldByAnotherRun(trace: string): boolean {
+  const slot = /vnest-node-(\d+)|vnest(\d+)h|real-nodes\/(\d+)/.exec(trace)?.slice(1).find((g) => g !== undefined);
+  if (slot === undefined) return false;
+  try {
+    const pid = Number(readFileSync(`/run/vnest/real-nodes/${slot}`, 'utf8').trim());
+    process.kill(pid, 0);
+    return !startedByThisRun(pid);
+  } catch {
+    return false;
+  }
+}
+
 export default async function setup(): Promise<() => void> {
   const kit = await loadKit();
   process.env.VNEST_KIT_DIR = kit.dir;
@@ -59,7 +76,7 @@ export default async function setup(): Promise<() => void> {
   const before = new Set(kitProcesses(kit.dir).map((p) => p.pid));
   const tracesBefore = new Set(realNodeTraces());
   return () => {
-    const traces = realNodeTraces().filter((t) => !tracesBefore.has(t));
+    const traces = realNodeTraces().filter((t) => !tracesBefore.has(t) && !heldByAnotherRun(t));
     if (traces.length > 0) throw new Error(`integration tests left real-node traces behind:\n${traces.join('\n')}`);
     const leaked = kitProcesses(kit.dir).filter((p) => !before.has(p.pid) && startedByThisRun(p.pid));
     for (const p of leaked) {

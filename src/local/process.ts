@@ -73,13 +73,21 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** True while a process with this id exists. */
+/**
+ * True while a process with this id exists and has not exited: a killed process whose parent has
+ * not reaped it yet (a zombie, state Z in /proc) still answers signal 0 but runs nothing.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // The state is the field after the parenthesised command name.
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
+  } catch {
+    return true;
   }
 }
 

@@ -208,6 +208,9 @@ describe('syncer: killed mid-rollout', () => {
     };
     await runKubectl(kubectl, bed().virtual('gamma').kubeconfigPath, ['create', 'namespace', 'app']);
     await eventually('default service account', async () => (await runKubectl(kubectl, bed().virtual('gamma').kubeconfigPath, ['-n', 'app', 'get', 'sa', 'default'])).code === 0);
+    // Only the syncer this test starts may copy its pods (the one the test before left running
+    // would race it with the default storage).
+    await bed().stopSyncers();
     const running = await bed().startSyncer('gamma', { tokenStorage: 'pod-secret' });
     await create('old-style');
     const perPod = `${hostName('old-style', 'app', 'gamma')}-sa-token`;

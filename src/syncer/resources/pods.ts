@@ -16,6 +16,7 @@ import { objectKey } from '../../kube/informer.ts';
 import type { LagDirection } from '../metrics.ts';
 import type { VirtualNodes } from './nodes.ts';
 import { sharedTokenSecretName, type ServiceAccountTokens } from './tokens.ts';
+import { joinKey } from '../../translate/names.ts';
 
 export const podKind = 'Pod';
 export const tokenKind = 'ServiceAccountToken';
@@ -278,6 +279,16 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
       if (!isAlreadyExists(err)) throw err;
     }
   }
+
+  // A pod's own token Secret removed on the host (by hand, or by a cleanup) is made again at once:
+  // the change that would reconcile the pod may reach the syncer before the Secret's delete does.
+  hostSecrets.addHandlers({
+    onDelete: (s) => {
+      const ann = s.metadata.annotations ?? {};
+      const name = ann[marks.objectName];
+      if (ann[marks.objectKind] === tokenKind && s.metadata.labels?.[marks.tenant] === config.tenant && name) sc.enqueue(joinKey(ann[marks.objectNamespace], name));
+    },
+  });
 
   return sc;
 }
