@@ -221,6 +221,17 @@ export class KubeClient {
       this.counters.writesBy[key] = (this.counters.writesBy[key] ?? 0) + 1;
     }
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    try {
+      return await this.send(method, path, payload, contentType, accept);
+    } catch (err) {
+      // A kept-alive connection the server closed as we reused it: the request never reached the
+      // server. Sent again once, except a create (POST), which could have been stored.
+      if (method === 'POST' || !(err instanceof Error) || !(err.cause as { reused?: boolean } | undefined)?.reused) throw err;
+      return this.send(method, path, payload, contentType, accept);
+    }
+  }
+
+  private send(method: string, path: string, payload: string | undefined, contentType: string, accept: string): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       const req = request(
         `${this.server}${path}`,
@@ -250,9 +261,10 @@ export class KubeClient {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${this.timeoutMs} ms`)));
-      req.on('error', (err) => {
+      req.on('error', (err: NodeJS.ErrnoException) => {
         this.count(`${method} error`);
-        reject(new Error(`${method} ${path}: ${err.message}`, { cause: err }));
+        const reused = req.reusedSocket && err.code === 'ECONNRESET';
+        reject(new Error(`${method} ${path}: ${err.message}`, { cause: Object.assign(err, { reused }) }));
       });
       if (payload !== undefined) req.write(payload);
       req.end();

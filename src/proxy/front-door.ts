@@ -103,6 +103,10 @@ export class FrontDoor {
       requestCert: true,
       rejectUnauthorized: false,
     });
+    // Node closes an idle kept-alive connection after 5 s; a client that reuses it at that moment
+    // gets "socket hang up". Clients of an API server expect it to keep idle connections as long as
+    // kube-apiserver does (90 s), and Go's clients drop theirs after 90 s too.
+    this.server.keepAliveTimeout = 90_000;
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       res.once('finish', () => this.count(String(res.statusCode)));
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
@@ -295,7 +299,18 @@ export class FrontDoor {
   }
 
   /** Streams a plain request (or a body read before) and its answer (watches and logs -f included). */
-  private forward(req: IncomingMessage, res: ServerResponse, t: Target, body?: Buffer): Promise<void> {
+  private async forward(req: IncomingMessage, res: ServerResponse, t: Target, body?: Buffer): Promise<void> {
+    try {
+      await this.forwardOnce(req, res, t, body);
+    } catch (err) {
+      // A kept-alive upstream connection closed as it was reused: the read never reached the API
+      // server, so it is sent again on a new connection (a read has no body left to replay).
+      if (req.method !== 'GET' || res.headersSent || !(err as { reused?: boolean }).reused) throw err;
+      await this.forwardOnce(req, res, t, body);
+    }
+  }
+
+  private forwardOnce(req: IncomingMessage, res: ServerResponse, t: Target, body?: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       const out = request(`${t.server}${t.path}`, { method: req.method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
         res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, upstream.headers);
@@ -306,9 +321,10 @@ export class FrontDoor {
         upstream.on('end', () => resolve());
         upstream.on('error', reject);
       });
-      out.on('error', reject);
+      out.on('error', (err: NodeJS.ErrnoException) => reject(Object.assign(err, { reused: out.reusedSocket && err.code === 'ECONNRESET' })));
       res.on('close', () => out.destroy());
       if (body) out.end(body);
+      else if (req.readableEnded) out.end();
       else req.pipe(out);
     });
   }
