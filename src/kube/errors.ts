@@ -58,3 +58,19 @@ export const isTerminal = (err: unknown): boolean => {
   const s = statusOf(err);
   return s >= 400 && s < 500 && s !== 409 && s !== 429 && s !== 404 && !isTransientForbidden(err);
 };
+
+const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+
+/**
+ * An API that cannot answer for now: no connection, a cut or timed-out request, a server error
+ * (5xx), throttling (429) or a transient refusal. Trying the same request later may succeed.
+ */
+export function isUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof KubeApiError) return e.status >= 500 || e.status === 429 || isTransientForbidden(e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && networkCodes.has(code)) return true;
+    if (/timed out after \d+ ms|socket hang up/.test(e.message)) return true;
+  }
+  return false;
+}

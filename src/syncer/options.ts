@@ -81,6 +81,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'coredns', flag: '--coredns <bool>', env: 'VNEST_COREDNS', kind: 'bool', default: true, help: 'install CoreDNS into the tenant\'s cluster and point synced pods at it (true or false)' },
   { key: 'corednsImage', flag: '--coredns-image <image>', env: 'VNEST_COREDNS_IMAGE', kind: 'string', default: 'registry.k8s.io/coredns/coredns:v1.12.1', help: 'CoreDNS image for the tenant\'s DNS' },
   { key: 'kubeconfigWaitSeconds', flag: '--kubeconfig-wait-seconds <s>', env: 'VNEST_KUBECONFIG_WAIT_SECONDS', kind: 'int', default: 600, help: 'how long to wait at start for the control plane\'s kubeconfig file to appear' },
+  { key: 'startRetrySeconds', flag: '--start-retry-seconds <s>', env: 'VNEST_START_RETRY_SECONDS', kind: 'int', default: 600, help: 'how long the start keeps retrying when an API cannot be reached or answers with a server error (0: fail at once)', check: (v: number) => (Number.isInteger(v) && v >= 0 ? undefined : `--start-retry-seconds must be 0 or more, not ${v}`) },
   { key: 'healthPort', flag: '--health-port <port>', env: 'VNEST_HEALTH_PORT', kind: 'int', default: 0, help: 'serve /healthz, /readyz, /metrics (Prometheus) and /stats (request and work-queue counters, JSON) over HTTP on this port (0: off)' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'VNEST_LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn or error', check: (v: string) => (['trace', 'debug', 'info', 'warn', 'error'].includes(v) ? undefined : `--log-level must be trace, debug, info, warn or error, not "${v}"`) },
 ];
@@ -119,6 +120,7 @@ export interface SyncerOptions {
   coredns: boolean;
   corednsImage: string;
   kubeconfigWaitSeconds: number;
+  startRetrySeconds: number;
   healthPort: number;
   logLevel: string;
 }

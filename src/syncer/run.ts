@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import { KubeClient } from '../kube/client.ts';
-import { isNotFound } from '../kube/errors.ts';
+import { isNotFound, isUnavailable } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
 import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
 import { ensureTenantCerts } from '../proxy/certs.ts';
@@ -58,15 +58,34 @@ export async function startSyncer(opts: SyncerOptions, logger: Logger = pino({ l
   }
 }
 
+/**
+ * Runs one start-up step, again and again with growing pauses while an API cannot answer (down,
+ * restarting, overloaded), for up to `seconds`: a syncer started while the host's or the tenant's
+ * API server restarts waits for it instead of exiting. Any other error fails at once.
+ */
+export async function whileUnavailable<T>(what: string, seconds: number, log: Logger, step: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (let wait = 500; ; wait = Math.min(wait * 2, 10_000)) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!isUnavailable(err) || Date.now() + wait > deadline) throw err;
+      log.warn({ err: (err as Error).message, retryInMs: wait }, `${what}: an API cannot answer yet; trying again`);
+      await sleep(wait);
+    }
+  }
+}
+
 async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: KubeClient): Promise<RunningSyncer> {
   // The tenant type's manifests: a file that cannot be read or parsed stops the start, saying why.
   const manifests = opts.bootstrapManifests ? parseManifests(readFileSync(opts.bootstrapManifests, 'utf8'), opts.bootstrapManifests) : [];
+  const retrying = <T>(what: string, step: () => Promise<T>) => whileUnavailable(what, opts.startRetrySeconds, log, step);
   let owner: SyncerConfig['owner'];
   let ownerIp: string | undefined;
   let ownerSvc: ExposedService | undefined;
   if (opts.ownerService) {
     try {
-      const svc = await host.get<ExposedService & { spec?: { clusterIP?: string } }>(types.services, opts.hostNamespace, opts.ownerService);
+      const svc = await retrying('reading the owner Service', () => host.get<ExposedService & { spec?: { clusterIP?: string } }>(types.services, opts.hostNamespace, opts.ownerService));
       ownerSvc = svc;
       if (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None') ownerIp = svc.spec.clusterIP;
       owner = { apiVersion: 'v1', kind: 'Service', name: svc.metadata.name, uid: svc.metadata.uid ?? '', controller: true, blockOwnerDeletion: false };
@@ -89,7 +108,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   if (exposed.waiting) log.info({ why: exposed.waiting }, 'the tenant API is not reachable from outside yet; the exported kubeconfig names the in-cluster Service until it is');
   // An explicit --kubeconfig-server wins; then the exposed address; then the in-cluster Service.
   const serverFor = (e: Exposure) => opts.kubeconfigServer ?? e.server ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace);
-  let certs = opts.listenPort > 0 ? await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...exposed.sans], owner) : undefined;
+  let certs = opts.listenPort > 0 ? await retrying('preparing the front door\'s certificates', () => ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...exposed.sans], owner)) : undefined;
 
   const config: SyncerConfig = {
     tenant: opts.tenant,
@@ -107,10 +126,10 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       : ownerIp && certs ? { tenantApi: { host: ownerIp, port: 443, caPem: certs.ca.certPem } } : {}),
     tokenExpirationSeconds: opts.tokenExpirationSeconds,
     tokenStorage: opts.tokenStorage,
-    customResources: await resolveCustomResources(host, opts.customResourceSpecs),
+    customResources: await retrying('resolving custom resources', () => resolveCustomResources(host, opts.customResourceSpecs)),
   };
-  await installVirtualCrds(virtual, config.customResources);
-  if (opts.coredns) await installCoredns(virtual, opts.corednsImage);
+  await retrying('installing custom resource definitions in the tenant', () => installVirtualCrds(virtual, config.customResources));
+  if (opts.coredns) await retrying('installing CoreDNS in the tenant', () => installCoredns(virtual, opts.corednsImage));
   // For tenants created inside this one (their default domain); nothing else depends on it.
   const info = { tenant: opts.tenant, domain: opts.domain, ...(opts.type ? { type: opts.type } : {}), ...(manifests.length > 0 ? { bootstrap: `applying ${manifests.length} object(s)` } : {}) };
   const publish = (extra: { bootstrap?: string } = {}) => publishTenantInfo(virtual, { ...info, ...extra })
@@ -139,7 +158,8 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   let frontDoorPort: number | undefined;
   let exposureFollower: ExposureFollower | undefined;
   if (certs) {
-    await exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, serverFor(exposed), { owner, domain: opts.domain });
+    const exported = certs;
+    await retrying('exporting the tenant\'s kubeconfig', () => exportKubeconfig(host, opts.tenant, opts.hostNamespace, exported, serverFor(exposed), { owner, domain: opts.domain }));
     frontDoor = new FrontDoor({
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
       virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),
@@ -151,7 +171,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     syncer.context.metrics.attachFrontDoor(() => door.answers);
     if (ownerIp) {
       const endpointIP = opts.frontDoorIp ?? process.env.POD_IP;
-      await alignKubernetesService(virtual, { clusterIP: ownerIp, endpointPort: opts.listenPort, ...(endpointIP ? { endpointIP } : {}) }, log);
+      await retrying('aligning the tenant\'s kubernetes Service', () => alignKubernetesService(virtual, { clusterIP: ownerIp, endpointPort: opts.listenPort, ...(endpointIP ? { endpointIP } : {}) }, log));
     }
     log.info({ port: frontDoorPort, server: serverFor(exposed), ...(exposed.via ? { exposedVia: exposed.via } : {}) }, 'tenant API front door listening');
     if (opts.ownerService) {

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runKubectl } from '../../src/local/kubectl.ts';
 import { tail } from '../../src/local/process.ts';
+import type { RunningSyncer } from '../../src/syncer/run.ts';
 import { hostName } from '../../src/translate/names.ts';
 import { kit, useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
@@ -273,5 +274,22 @@ describe('syncer: API outages', () => {
       return v && !v.some((p) => p.metadata.uid === victim.metadata.uid) ? v : undefined;
     }, 120_000);
     expect(after).toHaveLength(3);
+  });
+
+  it('started while the host API is down, waits for it instead of exiting, then syncs', async () => {
+    await bed().stopSyncers();
+    await bed().host.controlPlane.stopApiserver();
+    let started: Promise<RunningSyncer> | undefined;
+    try {
+      started = bed().startSyncer('delta', { startRetrySeconds: 300 });
+      await sleep(4000);
+      const state = await Promise.race([started.then(() => 'started', (err: unknown) => `failed: ${(err as Error).message}`), sleep(50).then(() => 'starting')]);
+      expect(state).toBe('starting');
+    } finally {
+      await bed().host.controlPlane.startApiserver();
+    }
+    await started;
+    await bed().virtualKubectl('delta', '-n', 'app', 'scale', 'deployment', 'steady', '--replicas=4');
+    await eventually('4 pods Running with one host pod each', converged(4), 120_000);
   });
 });
