@@ -58,7 +58,7 @@ function realNodeTraces(): string[] {
  * process this run did not start (someone's `vnest up --real-node`, another test run).
  */
 function heldByAnotherRun(trace: string): boolean {
-  const slot = /vnest-node-(\d+)|vnest(\d+)h|real-nodes\/(\d+)/.exec(trace)?.slice(1).find((g) => g !== undefined);
+  const slot = /vnest-node-(\d+)(?!\w)|vnest(\d+)h|real-nodes\/(\d+)/.exec(trace)?.slice(1).find((g) => g !== undefined) ?? slotOfFolder(trace);
   if (slot === undefined) return false;
   try {
     const pid = Number(readFileSync(`/run/vnest/real-nodes/${slot}`, 'utf8').trim());
@@ -67,6 +67,24 @@ function heldByAnotherRun(trace: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The slot of a mount inside a real node's folder (a temporary `vnest-node-XXXXXX`, named before
+ * its slot is known): the node's cleanup script names the slot's state folder.
+ */
+function slotOfFolder(trace: string): string | undefined {
+  const root = /^mount (.*\/vnest-node-[^/]+)/.exec(trace)?.[1];
+  if (!root) return undefined;
+  for (const script of [`${root}/node/cleanup.sh`, `${root}/cleanup.sh`]) {
+    try {
+      const slot = /\/run\/vnest-node-(\d+)/.exec(readFileSync(script, 'utf8'))?.[1];
+      if (slot !== undefined) return slot;
+    } catch {
+      // not this layout
+    }
+  }
+  return undefined;
 }
 
 export default async function setup(): Promise<() => void> {

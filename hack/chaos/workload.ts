@@ -2,8 +2,9 @@
 // Deployments scaled and rolled, StatefulSets with claims scaled, Jobs run to completion and
 // deleted, ConfigMaps and Secrets edited (and deleted and recreated under the same name) while
 // pods mount them, Services created and deleted, a bare pod deleted and recreated under its name
-// (a new UID) with other references, and whole namespaces created and deleted with everything in
-// them. Every choice comes from the run's seeded generator.
+// (a new UID) with other references (a standalone claim among them), that claim deleted and made
+// again under its name while the pod may still mount it, and whole namespaces created and deleted
+// with everything in them. Every choice comes from the run's seeded generator.
 import type { KubeClient, KubeObject, ResourceType } from '../../src/kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../src/kube/errors.ts';
 import { types } from '../../src/syncer/context.ts';
@@ -16,7 +17,7 @@ export const workloadTypes = {
   persistentvolumes: { group: '', version: 'v1', plural: 'persistentvolumes', kind: 'PersistentVolume', namespaced: false },
 } satisfies Record<string, ResourceType>;
 
-/** The storage class of the claims the StatefulSets make; the host has PVs of it, made here. */
+/** The storage class of the workload's claims; the host has PVs of it, made here. */
 export const storageClass = 'chaos';
 
 export interface WorkloadOptions {
@@ -52,6 +53,12 @@ const podTemplate = (labels: Record<string, string>, extra: { cfg?: string; sec?
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
+/** A claim of its own in each app namespace, which the bare pod mounts now and then. */
+const scratchClaim: Obj = {
+  apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'scratch' },
+  spec: { storageClassName: storageClass, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Mi' } } },
+};
+
 export class Workload {
   private readonly virtual: KubeClient;
   private readonly host: KubeClient;
@@ -76,9 +83,10 @@ export class Workload {
     return Array.from({ length: this.opts.namespaces }, (_, i) => `app-${i}`);
   }
 
-  /** The starting state, and PVs on the host for every claim the StatefulSets can make. */
+  /** The starting state, and PVs on the host for every claim the workload can make. */
   async setup(): Promise<void> {
-    const pvs = this.opts.namespaces * 2 + 2;
+    // Two StatefulSet replicas and one standalone claim per namespace, and some to spare.
+    const pvs = this.opts.namespaces * 3 + 3;
     for (let i = 0; i < pvs; i++) {
       await this.ensure(this.host, workloadTypes.persistentvolumes, undefined, {
         apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `chaos-pv-${i}` },
@@ -88,7 +96,7 @@ export class Workload {
     for (const ns of this.appNamespaces) await this.populate(ns, true);
   }
 
-  /** A namespace with its objects: ConfigMap, Secret, Deployment, Service; app namespaces also a StatefulSet and a bare pod. */
+  /** A namespace with its objects: ConfigMap, Secret, Deployment, Service; app namespaces also a StatefulSet, a claim and a bare pod. */
   private async populate(ns: string, app: boolean): Promise<void> {
     const v = this.virtual;
     await this.ensure(v, types.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -114,14 +122,20 @@ export class Workload {
         volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { storageClassName: storageClass, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Mi' } } } }],
       },
     });
-    await this.ensure(v, types.pods, ns, this.soloPod('extra-a'));
+    await this.ensure(v, types.pvcs, ns, scratchClaim);
+    await this.ensure(v, types.pods, ns, this.soloPod('extra-a', true));
   }
 
-  private soloPod(ref: string): Obj {
-    const t = podTemplate({ app: 'solo' }, { sec: 'sec' });
+  /** The bare pod: a ConfigMap key in its environment, the Secret mounted, and maybe the standalone claim. */
+  private soloPod(ref: string, claim: boolean): Obj {
+    const t = podTemplate({ app: 'solo' }, { sec: 'sec', ...(claim ? { claim: 'scratch' } : {}) });
     return {
       apiVersion: 'v1', kind: 'Pod', metadata: { name: 'solo', labels: t.metadata.labels },
-      spec: { ...t.spec, containers: [{ ...t.spec.containers[0], env: [{ name: 'V', valueFrom: { configMapKeyRef: { name: ref, key: 'v' } } }] }] },
+      spec: {
+        ...t.spec,
+        containers: [{ ...t.spec.containers[0], env: [{ name: 'V', valueFrom: { configMapKeyRef: { name: ref, key: 'v' } } }] }],
+        volumes: [...t.spec.volumes, ...(claim ? [{ name: 'scratch', persistentVolumeClaim: { claimName: 'scratch' } }] : [])],
+      },
     };
   }
 
@@ -152,6 +166,7 @@ export class Workload {
       ['job', 2, () => this.job()],
       ['service', 1, () => this.service()],
       ['recreate-pod', 2, () => this.recreatePod()],
+      ['recreate-claim', 1, () => this.recreateClaim()],
       ['namespace', 1, () => this.namespace()],
     ];
     const total = actions.reduce((s, a) => s + a[1], 0);
@@ -238,7 +253,23 @@ export class Workload {
   private async recreatePod(): Promise<void> {
     const ns = this.ns();
     await this.virtual.delete(types.pods, ns, 'solo', { gracePeriodSeconds: 0 }).catch((err: unknown) => { if (!isNotFound(err)) throw err; });
-    await this.virtual.create(types.pods, ns, this.soloPod(this.rng.pick(['extra-a', 'extra-b'])));
+    await this.virtual.create(types.pods, ns, this.soloPod(this.rng.pick(['extra-a', 'extra-b']), this.rng.chance(0.5)));
+  }
+
+  /**
+   * The standalone claim deleted and made again under its name (a new UID). While the bare pod
+   * mounts it, the deletion waits for the pod (claim protection) and the create is refused. A
+   * released host PV is made available again, as an operator would, so new claims can bind.
+   */
+  private async recreateClaim(): Promise<void> {
+    const ns = this.ns();
+    await this.virtual.delete(types.pvcs, ns, 'scratch').catch((err: unknown) => { if (!isNotFound(err)) throw err; });
+    for (const pv of (await this.host.list<Obj>(workloadTypes.persistentvolumes, undefined)).items) {
+      if (pv.spec?.storageClassName === storageClass && pv.status?.phase === 'Released') {
+        await this.host.patch(workloadTypes.persistentvolumes, undefined, pv.metadata.name, [{ op: 'remove', path: '/spec/claimRef' }], 'json');
+      }
+    }
+    await this.ensure(this.virtual, types.pvcs, ns, scratchClaim);
   }
 
   /** A short-lived namespace: made with objects in it, or deleted with everything in it. */
