@@ -48,9 +48,13 @@ const localOptions = (cmd: Command): Command => {
 
 type LocalFlags = { stateDir: string; tenant: string; nodes: number; realNode: boolean } & Record<string, unknown>;
 
+/** The policy flags given on the command line. */
+const givenPolicy = (opts: LocalFlags): Record<string, string> =>
+  Object.fromEntries(policySpecs.filter((s) => typeof opts[s.key] === 'string').map((s) => [s.key, opts[s.key] as string]));
+
 /** The policy flags given, checked by the syncer's own rules (a mistake is a usage error, exit 2). */
 function policyFlags(cmd: Command, opts: LocalFlags): Record<string, string> {
-  const policy = Object.fromEntries(policySpecs.filter((s) => typeof opts[s.key] === 'string').map((s) => [s.key, opts[s.key] as string]));
+  const policy = givenPolicy(opts);
   try {
     resolveSyncerOptions({ tenant: opts.tenant, hostNamespace: `vnest-${opts.tenant}`, virtualKubeconfig: '-', ...policy }, {});
   } catch (err) {
@@ -115,7 +119,6 @@ export function localDaemonCommand(): Command {
       process.once('SIGTERM', () => stop.abort());
       process.once('SIGINT', () => stop.abort());
       logger.info({ log: daemonLog(opts.stateDir) }, 'local mode daemon starting');
-      const policy = Object.fromEntries(policySpecs.filter((s) => typeof opts[s.key] === 'string').map((s) => [s.key, opts[s.key] as string]));
-      await runLocal({ ...opts, policy }, logger, stop.signal);
+      await runLocal({ ...opts, policy: givenPolicy(opts) }, logger, stop.signal);
     });
 }
