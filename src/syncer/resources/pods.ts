@@ -14,8 +14,9 @@ import { jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import { objectKey } from '../../kube/informer.ts';
 import type { LagDirection } from '../metrics.ts';
-import type { VirtualNodes } from './nodes.ts';
-import { sharedTokenSecretName, type ServiceAccountTokens } from './tokens.ts';
+import type { Shared } from './index.ts';
+import { hostRuntimeClass } from './runtime-classes.ts';
+import { sharedTokenSecretName } from './tokens.ts';
 import { joinKey } from '../../translate/names.ts';
 
 export const podKind = 'Pod';
@@ -23,8 +24,9 @@ export const tokenKind = 'ServiceAccountToken';
 
 type Secret = KubeObject & { data?: Record<string, string> };
 
-export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: ServiceAccountTokens): SyncController<Pod> {
+export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<Pod> {
   const { config } = ctx;
+  const { nodes, tokens } = shared;
 
   const hostSecrets = ctx.informers.host<Secret>(types.secrets);
   const virtualServices = ctx.informers.virtual<KubeObject & { spec?: { clusterIP?: string } }>(types.services);
@@ -41,7 +43,22 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
     if (config.tokenStorage === 'pod-secret') return { secretName: tokenSecretName(sc.hostNameOf(vPod)), keys: 'volume' };
     return { secretName: sharedSecretOf(vPod), keys: 'audience' };
   };
-  const translate = (vPod: Pod) => {
+  /**
+   * The pod as the host is to see its runtime class: the class its host copy has (fixed at
+   * creation, as admission fixes it on any cluster), or the permitted host class that the
+   * tenant's class of that name stands for (hostRuntimeClass).
+   */
+  const withHostRuntimeClass = (vPod: Pod): Pod => {
+    const name: string | undefined = vPod.spec.runtimeClassName;
+    if (!name) return vPod;
+    const hPod = sc.hInformer.get(sc.hostKey(objectKey(vPod)));
+    const host = hPod?.metadata.annotations?.[marks.objectUid] === vPod.metadata.uid
+      ? (hPod?.spec.runtimeClassName ?? name)
+      : hostRuntimeClass(name, shared.runtimeClasses, config.policy.runtimeClasses);
+    return host === name ? vPod : { ...vPod, spec: { ...vPod.spec, runtimeClassName: host } };
+  };
+  const translate = (original: Pod) => {
+    const vPod = withHostRuntimeClass(original);
     const tctx: PodTranslateContext = {
       tenant: config.tenant,
       hostServiceAccount: config.hostServiceAccount,
@@ -65,7 +82,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
     wanted: (vPod) => !(vPod.spec.schedulingGates?.length),
 
     // The same verdict as a translation's problems, kept per spec generation (podProblems).
-    validate: (vPod) => [...podProblems(vPod, config.policy)],
+    validate: (vPod) => [...podProblems(withHostRuntimeClass(vPod), config.policy)],
 
     async refused(vPod, reason, hadHostCopy) {
       // Its host copy is gone; like a pod a kubelet rejects, it fails and its owner replaces it.
@@ -279,6 +296,13 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
       if (!isAlreadyExists(err)) throw err;
     }
   }
+
+  // A pod waiting for a RuntimeClass (refused so far) is looked at again when a class appears or
+  // changes on either side.
+  const retryRuntimeClassPods = () => {
+    for (const p of sc.vInformer.list((p) => Boolean(p.spec.runtimeClassName) && !p.spec.nodeName)) sc.enqueue(objectKey(p));
+  };
+  for (const i of [shared.runtimeClasses.host, shared.runtimeClasses.virtual]) i?.addHandlers({ onAdd: retryRuntimeClassPods, onUpdate: retryRuntimeClassPods });
 
   // A pod's own token Secret removed on the host (by hand, or by a cleanup) is made again at once:
   // the change that would reconcile the pod may reach the syncer before the Secret's delete does.
