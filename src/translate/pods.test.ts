@@ -100,7 +100,7 @@ describe('translatePod: policy', () => {
     expect(own.problems).toEqual([]);
     expect(own.spec.nodeSelector).toEqual({ disk: 'ssd', pool: 'tenants' });
     expect(problems({ nodeSelector: { pool: 'system' } }, { nodeSelector: { pool: 'tenants' } })).toEqual([
-      'spec.nodeSelector.pool: this tenant\'s pods run on host nodes with pool=tenants, not system',
+      'spec.nodeSelector.pool: this tenant\'s pods run on host nodes with pool=tenants, not "system"',
     ]);
     expect(hostPodSpec(pod({ nodeSelector: { pool: 'system' } })).nodeSelector).toEqual({ pool: 'system' });
   });

@@ -303,7 +303,7 @@ function placementProblems(spec: Json, policy: IsolationPolicy, boundBySyncer: b
   };
   for (const [key, value] of Object.entries(policy.nodeSelector)) {
     const own: unknown = spec.nodeSelector?.[key];
-    if (own !== undefined && own !== value) out.push(`spec.nodeSelector.${key}: this tenant's pods run on host nodes with ${key}=${value}, not ${String(own)}`);
+    if (own !== undefined && own !== value) out.push(`spec.nodeSelector.${key}: this tenant's pods run on host nodes with ${key}=${value}, not ${JSON.stringify(own)}`);
   }
   listed('priorityClassName', spec.priorityClassName, policy.priorityClasses, 'priority class');
   listed('runtimeClassName', spec.runtimeClassName, policy.runtimeClasses, 'runtime class');
