@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { ControlPlane } from '../src/local/control-plane.ts';
 import { HostCluster, startVirtualControlPlane, type HostClusterOptions } from '../src/local/host-cluster.ts';
-import { kubectlOk } from '../src/local/kubectl.ts';
+import { kubectlOk, runKubectl, type KubectlResult } from '../src/local/kubectl.ts';
 import { tail } from '../src/local/process.ts';
 import { waitFor } from '../src/local/wait.ts';
 import { renderKubeconfig } from '../src/kube/kubeconfig.ts';
@@ -59,6 +59,12 @@ export class TenantBed {
 
   async virtualKubectl(tenant: string, ...args: string[]): Promise<string> {
     return kubectlOk((await kit()).bin.kubectl, this.virtual(tenant).kubeconfigPath, args);
+  }
+
+  /** kubectl against `tenant`'s cluster, or the host's when `tenant` is undefined: the result, for the caller to judge. */
+  async kubectlRun(tenant: string | undefined, args: string[], input?: string): Promise<KubectlResult> {
+    const kubeconfig = tenant === undefined ? this.host.kubeconfigPath : this.virtual(tenant).kubeconfigPath;
+    return runKubectl((await kit()).bin.kubectl, kubeconfig, args, input === undefined ? {} : { input });
   }
 
   async hostJson<T>(...args: string[]): Promise<T> {

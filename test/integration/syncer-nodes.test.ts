@@ -5,10 +5,9 @@
 // runs with exactly the host rights it declares.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runKubectl } from '../../src/local/kubectl.ts';
 import { hostClusterRoleRules } from '../../src/syncer/resources/index.ts';
 import { hostName } from '../../src/translate/names.ts';
-import { kit, useEnvironment } from '../helpers.ts';
+import { useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed, type List } from '../tenant-bed.ts';
 
 const tenant = 'nodes';
@@ -43,19 +42,18 @@ const untainted = (n: NodeJson) => !n.spec.unschedulable && n.status.conditions?
 describe('syncer: nodes and runtime classes', () => {
   const env = useEnvironment(() => TenantBed.start([tenant]));
   const bed = () => env.current;
-  const kubectl = async (args: string[], input?: string) => runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, args, input === undefined ? {} : { input });
-  const apply = async (obj: Json) => {
-    const res = await kubectl(['create', '-f', '-'], JSON.stringify(obj));
-    expect(res.code, `the tenant API accepts ${obj.kind} ${obj.metadata.name}: ${res.stderr}`).toBe(0);
+  const kubectl = (args: string[]) => bed().kubectlRun(tenant, args);
+  /** Creates `obj` in the tenant's cluster, or the host's with `host`. */
+  const create = async (obj: Json, host = false) => {
+    const res = await bed().kubectlRun(host ? undefined : tenant, ['create', '-f', '-'], JSON.stringify(obj));
+    expect(res.code, `${host ? 'the host' : 'the tenant'} API accepts ${obj.kind} ${obj.metadata.name}: ${res.stderr}`).toBe(0);
   };
-  async function hostCreate(obj: Json): Promise<void> {
-    const res = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['create', '-f', '-'], { input: JSON.stringify(obj) });
-    expect(res.code, res.stderr).toBe(0);
-  }
+  const apply = (obj: Json) => create(obj);
+  const hostCreate = (obj: Json) => create(obj, true);
   const vNodes = async () => (await bed().virtualJson<List<NodeJson>>(tenant, 'get', 'nodes')).items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   const vNode = async (name: string) => (await vNodes()).find((n) => n.metadata.name === name);
   const hostGet = async (...args: string[]): Promise<Json | undefined> => {
-    const res = await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, [...args, '-o', 'json']);
+    const res = await bed().kubectlRun(undefined, [...args, '-o', 'json']);
     return res.code === 0 ? JSON.parse(res.stdout) as Json : undefined;
   };
   const virtualGet = async (...args: string[]): Promise<Json | undefined> => {
