@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hostClusterRoleRules } from '../../src/syncer/resources/index.ts';
+import type { RunningSyncer } from '../../src/syncer/run.ts';
 import { hostName } from '../../src/translate/names.ts';
 import { useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed, type List } from '../tenant-bed.ts';
@@ -66,6 +67,7 @@ describe('syncer: nodes and runtime classes', () => {
       return events.find((e) => e.involvedObject.name === name && e.reason === 'SyncRefused' && e.type === 'Warning' && e.message.includes(contains));
     });
 
+  let running: RunningSyncer;
   beforeAll(async () => {
     // Two of the three host nodes are for tenants; one host class is permitted, one is not.
     await bed().hostKubectl('label', 'node', 'kwok-node-0', 'kwok-node-1', 'pool=tenants');
@@ -74,7 +76,7 @@ describe('syncer: nodes and runtime classes', () => {
     // A class the tenant made under a permitted name, before the syncer runs: the host's replaces it.
     await apply(runtimeClass('gvisor', 'evil'));
     const restricted = await bed().restrictedHostKubeconfig(tenant, hostClusterRoleRules('all', [], false, true));
-    await bed().startSyncer(tenant, { hostKubeconfig: restricted, nodeSync: 'all', nodeSelector: 'pool=tenants', runtimeClasses: 'gvisor' });
+    running = await bed().startSyncer(tenant, { hostKubeconfig: restricted, nodeSync: 'all', nodeSelector: 'pool=tenants', runtimeClasses: 'gvisor' });
     await bed().virtualKubectl(tenant, 'create', 'namespace', ns);
     await eventually('default service account', async () => (await kubectl(['-n', ns, 'get', 'sa', 'default'])).code === 0);
   });
@@ -86,6 +88,15 @@ describe('syncer: nodes and runtime classes', () => {
     });
     expect(nodes.map((n) => n.metadata.name)).toEqual(['kwok-node-0', 'kwok-node-1']);
     for (const n of nodes) expect(n.metadata.labels).toMatchObject({ pool: 'tenants', type: 'kwok', 'kubernetes.io/hostname': n.metadata.name, [managed]: 'true' });
+  });
+
+  it('writes nothing while nothing the tenant sees changes: no Lease, no heartbeat, whatever else a host node reports', async () => {
+    const writes = () => ({ ...running.syncer.context.virtual.counters.writesBy, host: running.syncer.context.host.counters.writes });
+    const before = writes();
+    // A host node update the tenant does not see (its annotations are not mirrored) is looked at.
+    await bed().hostKubectl('annotate', 'node', 'kwok-node-0', 'kwok-node-1', 'example.com/touched=1');
+    await sleep(5000);
+    expect(writes()).toEqual(before);
   });
 
   it('follows the host node\'s cordon and taints, and puts back a tenant\'s change to them and to its labels', async () => {
