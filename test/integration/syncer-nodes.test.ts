@@ -181,7 +181,8 @@ describe('syncer: nodes and runtime classes', () => {
 
   it('runs a pod naming a class the tenant made with the permitted host class of the same handler, as the RuntimeClass conformance test asks', async () => {
     await apply(runtimeClass('app-preconfigured-handler', 'runsc', '20m'));
-    await apply(pod('own-class', { runtimeClassName: 'app-preconfigured-handler' }));
+    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: ns }, data: { MODE: 'sandboxed' } });
+    await apply(pod('own-class', { runtimeClassName: 'app-preconfigured-handler', containers: [{ name: 'c', image: pause, envFrom: [{ configMapRef: { name: 'settings' } }] }] }));
     const v = await eventually('own-class scheduled in the tenant', async () => {
       const p = await virtualGet('-n', ns, 'get', 'pod', 'own-class');
       return p?.spec.nodeName ? p : undefined;
@@ -192,6 +193,8 @@ describe('syncer: nodes and runtime classes', () => {
     expect(h?.spec.runtimeClassName).toBe('gvisor');
     expect(h?.spec.overhead).toEqual({ cpu: '10m', memory: '1Mi' });
     expect(await hostGet('get', 'runtimeclass', 'app-preconfigured-handler')).toBeUndefined();
+    // What it references reaches the host with it.
+    await eventually('the host copy of the ConfigMap it references', () => hostGet('-n', hostNamespace, 'get', 'configmap', hostName('settings', ns, tenant)));
   });
 
   it('refuses a pod whose class has a handler no permitted host class has, and nothing reaches the host', async () => {

@@ -10,7 +10,7 @@ import { VirtualNodes } from './nodes.ts';
 import { createPodSync } from './pods.ts';
 import { createPvcSync } from './pvcs.ts';
 import { ReferenceIndex } from './references.ts';
-import { createRuntimeClassSync, runtimeClassInformers, type RuntimeClassInformers } from './runtime-classes.ts';
+import { createRuntimeClassSync, RuntimeClassIndex } from './runtime-classes.ts';
 import { createServiceSync } from './services.ts';
 import { ServiceAccountTokens } from './tokens.ts';
 
@@ -22,7 +22,7 @@ export interface Shared {
   nodes: VirtualNodes;
   refs: ReferenceIndex;
   tokens: ServiceAccountTokens;
-  runtimeClasses: RuntimeClassInformers;
+  runtimeClasses: RuntimeClassIndex;
 }
 
 export type ResourceFactory = (ctx: SyncContext, shared: Shared) => { controller: Controller };
@@ -117,5 +117,6 @@ export function hostClusterRoleRules(nodeSync: NodeSyncMode, custom: ResolvedCus
 }
 
 export function createShared(ctx: SyncContext): Shared {
-  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx), tokens: new ServiceAccountTokens(ctx), runtimeClasses: runtimeClassInformers(ctx) };
+  const runtimeClasses = new RuntimeClassIndex(ctx);
+  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx, runtimeClasses), tokens: new ServiceAccountTokens(ctx), runtimeClasses };
 }

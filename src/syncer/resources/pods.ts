@@ -15,7 +15,6 @@ import { SyncController } from '../sync-controller.ts';
 import { objectKey } from '../../kube/informer.ts';
 import type { LagDirection } from '../metrics.ts';
 import type { Shared } from './index.ts';
-import { hostRuntimeClass } from './runtime-classes.ts';
 import { sharedTokenSecretName } from './tokens.ts';
 import { joinKey } from '../../translate/names.ts';
 
@@ -43,22 +42,8 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     if (config.tokenStorage === 'pod-secret') return { secretName: tokenSecretName(sc.hostNameOf(vPod)), keys: 'volume' };
     return { secretName: sharedSecretOf(vPod), keys: 'audience' };
   };
-  /**
-   * The pod as the host is to see its runtime class: the class its host copy has (fixed at
-   * creation, as admission fixes it on any cluster), or the permitted host class that the
-   * tenant's class of that name stands for (hostRuntimeClass).
-   */
-  const withHostRuntimeClass = (vPod: Pod): Pod => {
-    const name: string | undefined = vPod.spec.runtimeClassName;
-    if (!name) return vPod;
-    const hPod = sc.hInformer.get(sc.hostKey(objectKey(vPod)));
-    const host = hPod?.metadata.annotations?.[marks.objectUid] === vPod.metadata.uid
-      ? (hPod?.spec.runtimeClassName ?? name)
-      : hostRuntimeClass(name, shared.runtimeClasses, config.policy.runtimeClasses);
-    return host === name ? vPod : { ...vPod, spec: { ...vPod.spec, runtimeClassName: host } };
-  };
   const translate = (original: Pod) => {
-    const vPod = withHostRuntimeClass(original);
+    const vPod = shared.runtimeClasses.forHost(original);
     const tctx: PodTranslateContext = {
       tenant: config.tenant,
       hostServiceAccount: config.hostServiceAccount,
@@ -82,7 +67,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     wanted: (vPod) => !(vPod.spec.schedulingGates?.length),
 
     // The same verdict as a translation's problems, kept per spec generation (podProblems).
-    validate: (vPod) => [...podProblems(withHostRuntimeClass(vPod), config.policy)],
+    validate: (vPod) => [...podProblems(shared.runtimeClasses.forHost(vPod), config.policy)],
 
     async refused(vPod, reason, hadHostCopy) {
       // Its host copy is gone; like a pod a kubelet rejects, it fails and its owner replaces it.
@@ -302,7 +287,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
   const retryRuntimeClassPods = () => {
     for (const p of sc.vInformer.list((p) => Boolean(p.spec.runtimeClassName) && !p.spec.nodeName)) sc.enqueue(objectKey(p));
   };
-  for (const i of [shared.runtimeClasses.host, shared.runtimeClasses.virtual]) i?.addHandlers({ onAdd: retryRuntimeClassPods, onUpdate: retryRuntimeClassPods });
+  shared.runtimeClasses.onChange(retryRuntimeClassPods);
 
   // A pod's own token Secret removed on the host (by hand, or by a cleanup) is made again at once:
   // the change that would reconcile the pod may reach the syncer before the Secret's delete does.

@@ -9,7 +9,9 @@ import type { KubeObject, ResourceType } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import type { Informer } from '../../kube/informer.ts';
 import { marks } from '../../translate/metadata.ts';
-import type { SyncContext } from '../context.ts';
+import { hostName } from '../../translate/names.ts';
+import type { Pod } from '../../translate/pods.ts';
+import { types, type SyncContext } from '../context.ts';
 import { guardedPatch } from '../patcher.ts';
 
 export type RuntimeClass = KubeObject & { handler?: string; overhead?: unknown; scheduling?: unknown };
@@ -20,17 +22,43 @@ export const runtimeClasses: ResourceType = { group: 'node.k8s.io', version: 'v1
 const copied = (rc: RuntimeClass) => ({ handler: rc.handler ?? '', overhead: rc.overhead ?? null, scheduling: rc.scheduling ?? null });
 
 /**
- * Informers on the tenant's RuntimeClasses and the host's (all of them: a cluster has few), the
- * latter only when the operator permits some (reading them takes a ClusterRole).
+ * The tenant's RuntimeClasses and the host's (all of them: a cluster has few), the latter only
+ * when the operator permits some (reading them takes a ClusterRole); and which host class a pod
+ * runs with.
  */
-export interface RuntimeClassInformers {
-  host?: Informer<RuntimeClass>;
-  virtual: Informer<RuntimeClass>;
-}
+export class RuntimeClassIndex {
+  readonly host?: Informer<RuntimeClass>;
+  readonly virtual: Informer<RuntimeClass>;
+  private readonly hostPods: Informer<Pod>;
+  private readonly ctx: SyncContext;
 
-export function runtimeClassInformers(ctx: SyncContext): RuntimeClassInformers {
-  const host = ctx.config.policy.runtimeClasses.size > 0 ? ctx.informers.host<RuntimeClass>(runtimeClasses, {}) : undefined;
-  return { ...(host ? { host } : {}), virtual: ctx.informers.virtual<RuntimeClass>(runtimeClasses) };
+  constructor(ctx: SyncContext) {
+    this.ctx = ctx;
+    if (ctx.config.policy.runtimeClasses.size > 0) this.host = ctx.informers.host<RuntimeClass>(runtimeClasses, {});
+    this.virtual = ctx.informers.virtual<RuntimeClass>(runtimeClasses);
+    this.hostPods = ctx.informers.host<Pod>(types.pods);
+  }
+
+  /** Calls `fn` when a class appears or changes on either side. */
+  onChange(fn: () => void): void {
+    for (const i of [this.host, this.virtual]) i?.addHandlers({ onAdd: fn, onUpdate: fn });
+  }
+
+  /**
+   * The pod as the host is to see its runtime class: the class its host copy has (fixed at
+   * creation, as admission fixes it on any cluster), or the host class the tenant's class of that
+   * name stands for (hostRuntimeClass). Pods naming none are returned as they are.
+   */
+  forHost(vPod: Pod): Pod {
+    const name: string | undefined = vPod.spec.runtimeClassName;
+    if (!name) return vPod;
+    const { tenant, hostNamespace, policy } = this.ctx.config;
+    const hPod = this.hostPods.get(`${hostNamespace}/${hostName(vPod.metadata.name, vPod.metadata.namespace ?? '', tenant)}`);
+    const host = hPod?.metadata.annotations?.[marks.objectUid] === vPod.metadata.uid
+      ? (hPod?.spec.runtimeClassName ?? name)
+      : hostRuntimeClass(name, this, policy.runtimeClasses);
+    return host === name ? vPod : { ...vPod, spec: { ...vPod.spec, runtimeClassName: host } };
+  }
 }
 
 /**
@@ -40,14 +68,14 @@ export function runtimeClassInformers(ctx: SyncContext): RuntimeClassInformers {
  * of the tenant's own class (of the same name if several have it, else the first by name). The
  * host applies that class's overhead and scheduling, so the tenant gets what the operator permits.
  */
-export function hostRuntimeClass(name: string, inf: RuntimeClassInformers, permitted: ReadonlySet<string>): string {
+export function hostRuntimeClass(name: string, inf: Pick<RuntimeClassIndex, 'host' | 'virtual'>, permitted: ReadonlySet<string>): string {
   const own = inf.virtual.get(name);
   if (!inf.host || !own || own.metadata.labels?.[marks.managed] === 'true') return name;
   const same = inf.host.list((h) => permitted.has(h.metadata.name) && h.handler === own.handler).map((h) => h.metadata.name).sort();
   return same.includes(name) ? name : (same[0] ?? name);
 }
 
-export function createRuntimeClassSync(ctx: SyncContext, inf: RuntimeClassInformers): { controller: Controller } {
+export function createRuntimeClassSync(ctx: SyncContext, inf: RuntimeClassIndex): { controller: Controller } {
   const permitted = ctx.config.policy.runtimeClasses;
 
   async function reconcile(name: string): Promise<void> {
