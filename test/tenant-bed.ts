@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { ControlPlane } from '../src/local/control-plane.ts';
 import { HostCluster, startVirtualControlPlane, type HostClusterOptions } from '../src/local/host-cluster.ts';
-import { kubectlOk } from '../src/local/kubectl.ts';
+import { kubectlOk, runKubectl, type KubectlResult } from '../src/local/kubectl.ts';
 import { tail } from '../src/local/process.ts';
 import { waitFor } from '../src/local/wait.ts';
 import { renderKubeconfig } from '../src/kube/kubeconfig.ts';
 import { resolveSyncerOptions, type SyncerOptions } from '../src/syncer/options.ts';
-import { hostRoleRules } from '../src/syncer/resources/index.ts';
+import { hostRoleRules, type PolicyRule } from '../src/syncer/resources/index.ts';
 import { startSyncer, type RunningSyncer } from '../src/syncer/run.ts';
 import { kit, ports } from './helpers.ts';
 
@@ -61,6 +61,12 @@ export class TenantBed {
     return kubectlOk((await kit()).bin.kubectl, this.virtual(tenant).kubeconfigPath, args);
   }
 
+  /** kubectl against `tenant`'s cluster, or the host's when `tenant` is undefined: the result, for the caller to judge. */
+  async kubectlRun(tenant: string | undefined, args: string[], input?: string): Promise<KubectlResult> {
+    const kubeconfig = tenant === undefined ? this.host.kubeconfigPath : this.virtual(tenant).kubeconfigPath;
+    return runKubectl((await kit()).bin.kubectl, kubeconfig, args, input === undefined ? {} : { input });
+  }
+
   async hostJson<T>(...args: string[]): Promise<T> {
     return JSON.parse(await this.hostKubectl(...args, '-o', 'json')) as T;
   }
@@ -71,18 +77,26 @@ export class TenantBed {
 
   /**
    * A host kubeconfig for a service account bound only to the Role the syncer needs in the host
-   * namespace (hostRoleRules), to prove it needs nothing more.
+   * namespace (hostRoleRules), and to `clusterRules` cluster-wide (hostClusterRoleRules) when
+   * given, to prove it needs nothing more.
    */
-  async restrictedHostKubeconfig(tenant: string): Promise<string> {
+  async restrictedHostKubeconfig(tenant: string, clusterRules: PolicyRule[] = []): Promise<string> {
     const sa = `vnest-${tenant}`;
     const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: hostNamespace }, rules: hostRoleRules() };
+    const subjects = [{ kind: 'ServiceAccount', name: sa, namespace: hostNamespace }];
     const binding = {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: sa, namespace: hostNamespace },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
-      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: hostNamespace }],
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa }, subjects,
     };
+    const cluster = clusterRules.length === 0 ? [] : [
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${hostNamespace}-${sa}` }, rules: clusterRules },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: `${hostNamespace}-${sa}` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${hostNamespace}-${sa}` }, subjects,
+      },
+    ];
     await this.hostKubectl('-n', hostNamespace, 'create', 'serviceaccount', sa);
-    await kubectlOk((await kit()).bin.kubectl, this.host.kubeconfigPath, ['apply', '-f', '-'], { input: [role, binding].map((o) => JSON.stringify(o)).join('\n') });
+    await kubectlOk((await kit()).bin.kubectl, this.host.kubeconfigPath, ['apply', '-f', '-'], { input: [role, binding, ...cluster].map((o) => JSON.stringify(o)).join('\n') });
     const token = (await this.hostKubectl('-n', hostNamespace, 'create', 'token', sa, '--duration=2h')).trim();
     const path = join(this.host.controlPlane.dir, `${sa}.kubeconfig`);
     await writeFile(path, renderKubeconfig({ name: sa, server: this.host.server, caPem: this.host.controlPlane.ca.certPem, credentials: { token }, namespace: hostNamespace }), { mode: 0o600 });

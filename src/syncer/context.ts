@@ -11,6 +11,13 @@ import type { SyncerMetrics } from './metrics.ts';
 export const tokenStorages = ['secret', 'pod-secret', 'annotation'] as const;
 export type TokenStorage = (typeof tokenStorages)[number];
 
+/**
+ * Which host nodes a tenant sees, and how: `fake` and `real` show the nodes its pods run on
+ * (generic or mirrored), `all` every host node its pods may run on (mirrored).
+ */
+export const nodeSyncModes = ['fake', 'real', 'all'] as const;
+export type NodeSyncMode = (typeof nodeSyncModes)[number];
+
 export interface SyncerConfig {
   tenant: string;
   hostNamespace: string;
@@ -25,8 +32,8 @@ export interface SyncerConfig {
   resyncSeconds: number;
   /** What tenants may ask of the host: pod security level, exceptions, permitted classes, keys. */
   policy: IsolationPolicy;
-  /** `fake`: virtual nodes show name, readiness and generic capacity; `real`: mirror host nodes. */
-  nodeSync: 'fake' | 'real';
+  /** Which host nodes appear as virtual nodes, and whether they mirror the host's (nodeSyncModes). */
+  nodeSync: NodeSyncMode;
   /** Service account host pods run as (its token is not mounted). */
   hostServiceAccount: string;
   /**

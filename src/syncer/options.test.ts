@@ -56,7 +56,7 @@ describe('resolveSyncerOptions', () => {
       expect.stringContaining('--allow: unknown value(s) telepathy'),
       '--allow-fields: spec.x must start with Pod.spec, Service.spec or PersistentVolumeClaim.spec',
       expect.stringContaining('--service-types: unknown value(s) Wormhole'),
-      '--node-sync must be "fake" or "real", not "some"',
+      '--node-sync must be one of fake, real, all, not "some"',
       expect.stringContaining('the tenant name is required'),
       expect.stringContaining('--host-namespace NS'),
       expect.stringContaining('--virtual-kubeconfig PATH'),
@@ -81,5 +81,15 @@ describe('resolveSyncerOptions', () => {
     expect([...policy.priorityClasses]).toEqual(['batch']);
     expect([...policy.tolerations]).toEqual(['gpu']);
     expect(policy.hostAnnotations).toEqual(['example.com/']);
+  });
+
+  it('takes the node sync mode "all" and a node selector of label pairs, refusing what is no label', () => {
+    const o = resolveSyncerOptions({ ...required, nodeSync: 'all' }, { VNEST_NODE_SELECTOR: 'pool=tenants, example.com/zone=a' });
+    expect(o.nodeSync).toBe('all');
+    expect(o.policy.nodeSelector).toEqual({ pool: 'tenants', 'example.com/zone': 'a' });
+    expect(resolveSyncerOptions(required, {}).policy.nodeSelector).toEqual({});
+    expect(() => resolveSyncerOptions({ ...required, nodeSelector: 'pool,Bad_/x=y,ok=has space' }, {})).toThrow(
+      '--node-selector: "pool", "Bad_/x=y", "ok=has space" must be key=value with a label key and value (e.g. pool=tenants)',
+    );
   });
 });

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { childDomain, defaultRootDomain, domainProblem } from '../translate/domains.ts';
 import { validateTenantName } from '../translate/names.ts';
 import { podSecurityLevels, policyExceptions, serviceTypes, type IsolationPolicy, type PolicyException } from '../translate/policy.ts';
-import { tokenStorages, type TokenStorage } from './context.ts';
+import { nodeSyncModes, tokenStorages, type NodeSyncMode, type TokenStorage } from './context.ts';
 import { parseCustomResources, profiles, type CustomResourceSpec } from './custom/config.ts';
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'yaml';
@@ -31,6 +31,22 @@ const oneOf = (name: string, known: readonly string[], v: string[]) => {
 /** A DNS name a client may dial and a certificate may carry: lower-case labels, no wildcard. */
 const hostName = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const hostNameProblem = (name: string, v: string) => (hostName.test(v) ? undefined : `${name}: "${v}" is not a DNS name (lower-case labels joined by dots, no wildcard)`);
+/** A label key (optional DNS-subdomain prefix, then a name) and value, as Kubernetes checks them. */
+const labelName = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+const labelPrefix = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+function nodeSelectorProblem(entries: string[]): string | undefined {
+  const bad = entries.filter((e) => {
+    const eq = e.indexOf('=');
+    const key = e.slice(0, eq);
+    const value = e.slice(eq + 1);
+    const slash = key.lastIndexOf('/');
+    const keyOk = slash < 0 ? labelName.test(key) : labelPrefix.test(key.slice(0, slash)) && labelName.test(key.slice(slash + 1));
+    return eq < 0 || !keyOk || !(value === '' || labelName.test(value));
+  });
+  return bad.length ? `--node-selector: ${bad.map((b) => `"${b}"`).join(', ')} must be key=value with a label key and value (e.g. pool=tenants)` : undefined;
+}
+/** `key=value` entries as a map. */
+const selectorMap = (entries: string[]) => Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 const positive = (name: string) => (v: number) => (Number.isInteger(v) && v > 0 ? undefined : `${name} must be a positive integer, not ${v}`);
 
 export const syncerOptions: OptionSpec[] = [
@@ -59,7 +75,8 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'hostAnnotations', flag: '--host-annotations <keys>', env: 'VNEST_HOST_ANNOTATIONS', kind: 'list', default: [], help: 'annotation keys, or prefixes ending in "/", copied to host objects besides unprefixed keys (prefixed ones are what host add-ons act on)' },
   { key: 'serviceTypes', flag: '--service-types <types>', env: 'VNEST_SERVICE_TYPES', kind: 'list', default: [...serviceTypes], help: `Service types synced to the host (comma-separated: ${serviceTypes.join(', ')})`, check: (v: string[]) => oneOf('--service-types', serviceTypes, v) },
   { key: 'sharedServices', flag: '--shared-services <bool>', env: 'VNEST_SHARED_SERVICES', kind: 'bool', default: false, help: 'show the host Services their providers share with this tenant (label vnest.dev/shared=true, annotation vnest.dev/share-with) in its vnest-shared namespace; reads Services in every host namespace (a ClusterRole)' },
-  { key: 'nodeSync', flag: '--node-sync <mode>', env: 'VNEST_NODE_SYNC', kind: 'string', default: 'fake', help: 'virtual nodes: "fake" (name, readiness, generic capacity) or "real" (mirror host nodes; needs a ClusterRole)', check: (v: string) => (v === 'fake' || v === 'real' ? undefined : `--node-sync must be "fake" or "real", not "${v}"`) },
+  { key: 'nodeSync', flag: '--node-sync <mode>', env: 'VNEST_NODE_SYNC', kind: 'string', default: 'fake', help: 'virtual nodes: "fake" (the host nodes running the tenant\'s pods: name, readiness, generic capacity), "real" (those nodes, mirrored: labels, capacity, conditions, taints, unschedulable) or "all" (every host node the tenant\'s pods may run on, mirrored); "real" and "all" need a ClusterRole reading nodes', check: (v: string) => (nodeSyncModes.includes(v as NodeSyncMode) ? undefined : `--node-sync must be one of ${nodeSyncModes.join(', ')}, not "${v}"`) },
+  { key: 'nodeSelector', flag: '--node-selector <labels>', env: 'VNEST_NODE_SELECTOR', kind: 'list', default: [], help: 'host node labels (comma-separated key=value) the tenant\'s pods are placed by: added to every host pod\'s nodeSelector, and with --node-sync=all the nodes the tenant sees', check: (v: string[]) => nodeSelectorProblem(v) },
   { key: 'hostServiceAccount', flag: '--host-service-account <name>', env: 'VNEST_HOST_SERVICE_ACCOUNT', kind: 'string', default: 'default', help: 'host service account host pods run as (its token is never mounted)' },
   { key: 'tenantApiHost', flag: '--tenant-api-host <host>', env: 'VNEST_TENANT_API_HOST', kind: 'string', help: 'KUBERNETES_SERVICE_HOST for in-pod clients (the tenant API\'s address as pods see it)' },
   { key: 'tenantApiPort', flag: '--tenant-api-port <port>', env: 'VNEST_TENANT_API_PORT', kind: 'int', default: 443, help: 'KUBERNETES_SERVICE_PORT for in-pod clients', check: positive('tenant-api-port') },
@@ -98,7 +115,7 @@ export interface SyncerOptions {
   workers: number;
   resyncSeconds: number;
   policy: IsolationPolicy;
-  nodeSync: 'fake' | 'real';
+  nodeSync: NodeSyncMode;
   sharedServices: boolean;
   hostServiceAccount: string;
   tenantApiHost?: string;
@@ -209,7 +226,7 @@ export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS
   problems.push(...custom.problems);
   if (problems.length) throw new OptionsError(problems);
   const strings = (key: string) => (out[key] as string[] | undefined) ?? [];
-  const { allow: _a, allowFields: _f, podSecurity: _p, priorityClasses: _pc, runtimeClasses: _rc, schedulers: _s, tolerations: _t, hostLabels: _hl, hostAnnotations: _ha, serviceTypes: _st, ingressClasses: _ic, ...rest } = out;
+  const { allow: _a, allowFields: _f, podSecurity: _p, priorityClasses: _pc, runtimeClasses: _rc, schedulers: _s, tolerations: _t, hostLabels: _hl, hostAnnotations: _ha, serviceTypes: _st, ingressClasses: _ic, nodeSelector: _ns, ...rest } = out;
   return {
     ...(rest as unknown as SyncerOptions),
     customResourceSpecs: custom.specs,
@@ -227,6 +244,7 @@ export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS
       hostAnnotations: strings('hostAnnotations'),
       serviceTypes: new Set(strings('serviceTypes')),
       ingressClasses: new Set(strings('ingressClasses')),
+      nodeSelector: selectorMap(strings('nodeSelector')),
     },
   };
 }

@@ -93,6 +93,18 @@ describe('translatePod: policy', () => {
     expect(hostPodSpec(dotted).hostname).toBeUndefined();
   });
 
+  it('places every pod by the operator\'s node selector, refusing a pod that asks for other nodes by the same label', () => {
+    const policy = defaultPolicy({ nodeSelector: { pool: 'tenants' } });
+    expect(translatePod(pod({}), { ...ctx, policy }).spec.nodeSelector).toEqual({ pool: 'tenants' });
+    const own = translatePod(pod({ nodeSelector: { disk: 'ssd', pool: 'tenants' } }), { ...ctx, policy });
+    expect(own.problems).toEqual([]);
+    expect(own.spec.nodeSelector).toEqual({ disk: 'ssd', pool: 'tenants' });
+    expect(problems({ nodeSelector: { pool: 'system' } }, { nodeSelector: { pool: 'tenants' } })).toEqual([
+      'spec.nodeSelector.pool: this tenant\'s pods run on host nodes with pool=tenants, not "system"',
+    ]);
+    expect(hostPodSpec(pod({ nodeSelector: { pool: 'system' } })).nodeSelector).toEqual({ pool: 'system' });
+  });
+
   it('drops the nodeName of a pod the syncer bound itself', () => {
     const r = translatePod(pod({ nodeName: 'n1' }), { ...ctx, boundBySyncer: true });
     expect(r.problems).toEqual([]);

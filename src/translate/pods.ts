@@ -301,6 +301,10 @@ function placementProblems(spec: Json, policy: IsolationPolicy, boundBySyncer: b
   const listed = (field: string, value: string | undefined, allowed: ReadonlySet<string>, what: string) => {
     if (value && !allowed.has(value)) out.push(`spec.${field}: ${what} ${value} is not permitted on this host${allowed.size ? ` (permitted: ${[...allowed].join(', ')})` : ''}`);
   };
+  for (const [key, value] of Object.entries(policy.nodeSelector)) {
+    const own: unknown = spec.nodeSelector?.[key];
+    if (own !== undefined && own !== value) out.push(`spec.nodeSelector.${key}: this tenant's pods run on host nodes with ${key}=${value}, not ${JSON.stringify(own)}`);
+  }
   listed('priorityClassName', spec.priorityClassName, policy.priorityClasses, 'priority class');
   listed('runtimeClassName', spec.runtimeClassName, policy.runtimeClasses, 'runtime class');
   if (spec.schedulerName !== 'default-scheduler') listed('schedulerName', spec.schedulerName, policy.schedulers, 'scheduler');
@@ -397,6 +401,8 @@ export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; 
   const spec = (project(pod.spec, podSpecShape, 'spec', out, allowed) ?? {}) as Json;
   out.problems.push(...podSecurityViolations(spec, ctx.policy), ...placementProblems(spec, ctx.policy, ctx.boundBySyncer ?? false));
   if (ctx.boundBySyncer) delete spec.nodeName;
+  // The operator's node selector places every pod of the tenant: the host nodes it may use.
+  if (Object.keys(ctx.policy.nodeSelector).length > 0) spec.nodeSelector = { ...spec.nodeSelector, ...ctx.policy.nodeSelector };
 
   // The container sees its virtual name as its host name, as on a real cluster (a name with dots
   // is no host name: the kubelet's default, the host pod's name, stays then).
@@ -457,7 +463,8 @@ export function podProblems(pod: Pod, policy: IsolationPolicy): readonly string[
   const compute = () => translatePod(pod, { tenant: 'x', hostServiceAccount: 'x', tokens: 'annotation', policy, boundBySyncer: bound }).problems;
   const { uid, generation } = pod.metadata;
   if (!uid || generation === undefined) return compute();
-  const live = JSON.stringify([mutablePodFields(pod.spec ?? {}), pod.spec?.ephemeralContainers ?? null, pod.spec?.nodeName ?? null, bound]);
+  // The runtime class is in: the host class a tenant's class stands for can be told only later.
+  const live = JSON.stringify([mutablePodFields(pod.spec ?? {}), pod.spec?.ephemeralContainers ?? null, pod.spec?.nodeName ?? null, pod.spec?.runtimeClassName ?? null, bound]);
   const key = `${uid}/${generation}/${createHash('sha1').update(live).digest('base64')}`;
   let cache = verdicts.get(policy);
   if (!cache) verdicts.set(policy, (cache = new LRUCache({ max: 50_000 })));

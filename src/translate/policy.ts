@@ -33,6 +33,11 @@ export interface IsolationPolicy {
   serviceTypes: ReadonlySet<string>;
   /** Host IngressClasses tenant Ingresses may name (an Ingress naming none gets the host's default). */
   ingressClasses: ReadonlySet<string>;
+  /**
+   * Host node labels every host pod of the tenant is placed by (added to its nodeSelector): the
+   * host nodes it may use. Empty: any node the host scheduler picks.
+   */
+  nodeSelector: Readonly<Record<string, string>>;
 }
 
 /** Taints every pod tolerates for a while: the virtual control plane's admission adds these. */
@@ -71,6 +76,7 @@ export function defaultPolicy(overrides: Partial<IsolationPolicy> = {}): Isolati
     hostAnnotations: [],
     serviceTypes: new Set(serviceTypes),
     ingressClasses: new Set(),
+    nodeSelector: {},
     ...overrides,
   };
 }

@@ -17,7 +17,7 @@ import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
 import { tail } from '../../src/local/process.ts';
 import { resolveSyncerOptions } from '../../src/syncer/options.ts';
-import { hostRoleRules } from '../../src/syncer/resources/index.ts';
+import { hostClusterRoleRules, hostRoleRules } from '../../src/syncer/resources/index.ts';
 import { podSecurityLevels, policyExceptions, serviceTypes } from '../../src/translate/policy.ts';
 import { kit, ports, useEnvironment } from '../helpers.ts';
 import { eventually, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
@@ -122,6 +122,21 @@ describe('helm chart', () => {
     ]));
     const clusterRole = wasm.find((d) => d.kind === 'ClusterRole');
     expect(flatten(clusterRole?.rules).map((r) => `${r.apiGroups[0]}/${r.resources[0]}`)).toEqual(['apiextensions.k8s.io/customresourcedefinitions', 'k8s.cosmonic.io/hostgroups']);
+  });
+
+  it('shows every host node in "all" node sync, places pods by the node selector, and reads nodes and RuntimeClasses only when asked', async () => {
+    const sets = ['syncer.nodeSync=all', 'isolation.nodeSelector.pool=tenants', 'isolation.nodeSelector.example\\.com/zone=a', 'isolation.runtimeClasses={gvisor}'];
+    const { options } = await syncerConfig(sets);
+    expect(options.nodeSync).toBe('all');
+    expect(options.policy.nodeSelector).toEqual({ pool: 'tenants', 'example.com/zone': 'a' });
+    expect([...options.policy.runtimeClasses]).toEqual(['gvisor']);
+    const docs = await render('t1', sets);
+    expect(flatten(docs.find((d) => d.kind === 'ClusterRole')?.rules)).toEqual(flatten(hostClusterRoleRules('all', [], false, true)));
+    const classesOnly = await render('t1', ['isolation.runtimeClasses={gvisor}']);
+    expect(flatten(classesOnly.find((d) => d.kind === 'ClusterRole')?.rules)).toEqual(flatten(hostClusterRoleRules('fake', [], false, true)));
+    expect((await syncerConfig([])).options.policy.nodeSelector).toEqual({});
+    const wrong = await helm(['template', 't1', chart, '--set', 'syncer.nodeSync=every']);
+    expect(wrong.stderr).toContain('nodeSync');
   });
 
   it('passes custom resource kinds from values to the syncer\'s config file and grows the Role with them', async () => {
@@ -336,6 +351,7 @@ describe('helm chart', () => {
       podSecurity: 'restricted', allow: new Set(['hostPorts', 'sysctls']), allowFields: new Set(['Pod.spec.x', 'Service.spec.loadBalancerIP']), priorityClasses: new Set(['high']),
       runtimeClasses: new Set(['gvisor']), schedulers: new Set(['bin-packer']), tolerations: new Set(['dedicated']), hostLabels: ['sidecar.istio.io/'],
       hostAnnotations: ['service.beta.kubernetes.io/aws-load-balancer-type'], serviceTypes: new Set(['ClusterIP', 'NodePort']), ingressClasses: new Set(['nginx']),
+      nodeSelector: {},
     });
   });
 });

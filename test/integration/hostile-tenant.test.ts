@@ -171,6 +171,12 @@ describe('hostile tenant', () => {
     });
   });
 
+  it('keeps the RuntimeClass it made off the host, and its pod naming it too (no host class is permitted)', async () => {
+    await warning('Pod', 'runtime', 'SyncRefused', 'spec.runtimeClassName');
+    expect(await hostGet('runtimeclasses', 'sandbox')).toBeUndefined();
+    expect(await hostGet('pods', h('runtime'))).toBeUndefined();
+  });
+
   it('refuses the Secrets a refused pod references: they never reach the host', async () => {
     await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ceph-key', namespace: ns }, stringData: { key: 'k' } });
     await apply(pod('cephfs-ref', volume({ cephfs: { monitors: ['10.0.0.1:6789'], secretRef: { name: 'ceph-key' } } })));

@@ -23,9 +23,11 @@ describe('host RBAC', () => {
     ]);
   });
 
-  it('needs cluster-wide node reads only for real-node sync, Service reads only for shared services', () => {
+  it('needs cluster-wide node reads only for real and all node sync, Service reads only for shared services, RuntimeClass reads only when some are permitted', () => {
     expect(hostClusterRoleRules('fake')).toEqual([]);
     expect(hostClusterRoleRules('real')).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
+    expect(hostClusterRoleRules('all')).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
+    expect(hostClusterRoleRules('fake', [], false, true)).toEqual([{ apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['get', 'list', 'watch'] }]);
     expect(hostClusterRoleRules('fake', [], true)).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }]);
   });
 });

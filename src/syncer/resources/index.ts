@@ -1,6 +1,6 @@
 // The registry of synced kinds. Adding a kind is one file in this folder and one line here.
 import type { Controller } from '../../controller/controller.ts';
-import type { SyncContext } from '../context.ts';
+import type { NodeSyncMode, SyncContext } from '../context.ts';
 import type { ResolvedCustomResource } from '../custom/discovery.ts';
 import { createReferencedSync } from './configmaps.ts';
 import { EventSync } from './events.ts';
@@ -10,14 +10,19 @@ import { VirtualNodes } from './nodes.ts';
 import { createPodSync } from './pods.ts';
 import { createPvcSync } from './pvcs.ts';
 import { ReferenceIndex } from './references.ts';
+import { createRuntimeClassSync, RuntimeClassIndex } from './runtime-classes.ts';
 import { createServiceSync } from './services.ts';
 import { ServiceAccountTokens } from './tokens.ts';
 
-/** State several kinds share: virtual nodes (pods bind to them), pod references, shared tokens. */
+/**
+ * State several kinds share: virtual nodes (pods bind to them), pod references, shared tokens,
+ * RuntimeClasses (pods name them).
+ */
 export interface Shared {
   nodes: VirtualNodes;
   refs: ReferenceIndex;
   tokens: ServiceAccountTokens;
+  runtimeClasses: RuntimeClassIndex;
 }
 
 export type ResourceFactory = (ctx: SyncContext, shared: Shared) => { controller: Controller };
@@ -40,7 +45,7 @@ const owned = (resource: string): PolicyRule => ({ apiGroups: [''], resources: [
 
 export const resources: Record<string, ResourceEntry> = {
   pods: {
-    create: (ctx, s) => createPodSync(ctx, s.nodes, s.tokens),
+    create: (ctx, s) => createPodSync(ctx, s),
     hostRules: [
       owned('pods'), owned('secrets'),
       // The front door serves logs, exec, attach and port-forward from the host pods.
@@ -59,6 +64,8 @@ export const resources: Record<string, ResourceEntry> = {
   ingresses: { create: (ctx, s) => createIngressSync(ctx, s.refs), hostRules: [{ ...owned('ingresses'), apiGroups: ['networking.k8s.io'] }] },
   networkpolicies: { create: (ctx) => createNetworkPolicySync(ctx), hostRules: [{ ...owned('networkpolicies'), apiGroups: ['networking.k8s.io'] }] },
   events: { create: (ctx) => new EventSync(ctx), hostRules: [{ apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] }] },
+  // Read from the host, cluster-wide (hostClusterRoleRules), and only in the tenant's cluster written.
+  runtimeclasses: { create: (ctx, s) => createRuntimeClassSync(ctx, s.runtimeClasses), hostRules: [] },
 };
 
 /**
@@ -92,13 +99,14 @@ export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespa
 }
 
 /**
- * Cluster-wide rules: node reads for real-node sync; Service reads for shared services; CRD reads
- * and cluster-scoped fromHost kinds when custom resources are configured. Empty in the default
- * configuration.
+ * Cluster-wide rules: node reads for real and all node sync; Service reads for shared services;
+ * RuntimeClass reads when the operator permits some; CRD reads and cluster-scoped fromHost kinds
+ * when custom resources are configured. Empty in the default configuration.
  */
-export function hostClusterRoleRules(nodeSync: 'fake' | 'real', custom: ResolvedCustomResource[] = [], sharedServices = false): PolicyRule[] {
+export function hostClusterRoleRules(nodeSync: NodeSyncMode, custom: ResolvedCustomResource[] = [], sharedServices = false, runtimeClasses = false): PolicyRule[] {
   const rules: PolicyRule[] = [];
-  if (nodeSync === 'real') rules.push({ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] });
+  if (nodeSync !== 'fake') rules.push({ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] });
+  if (runtimeClasses) rules.push({ apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['get', 'list', 'watch'] });
   // Shared Services may live in any host namespace.
   if (sharedServices) rules.push({ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] });
   if (custom.length > 0) rules.push({ apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: ['get', 'list'] });
@@ -109,5 +117,6 @@ export function hostClusterRoleRules(nodeSync: 'fake' | 'real', custom: Resolved
 }
 
 export function createShared(ctx: SyncContext): Shared {
-  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx), tokens: new ServiceAccountTokens(ctx) };
+  const runtimeClasses = new RuntimeClassIndex(ctx);
+  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx, runtimeClasses), tokens: new ServiceAccountTokens(ctx), runtimeClasses };
 }

@@ -1,8 +1,10 @@
-// Virtual nodes: one for every host node that runs a pod of this tenant (or to which a virtual pod
-// is still bound), gone when none does. `fake` mode shows the name, readiness and generic capacity;
-// `real` mode mirrors the host node's labels, capacity and conditions. A tenant's control plane runs
-// without the node lifecycle controller (chart and local mode alike), so nothing expects node
-// heartbeats or Leases: once in sync, a virtual node costs no writes.
+// Virtual nodes. `fake` and `real` mode: one for every host node that runs a pod of this tenant (or
+// to which a virtual pod is still bound), gone when none does; `all` mode: also every host node the
+// tenant's pods may run on (those the operator's node selector picks). `fake` mode shows the name,
+// readiness and generic capacity; `real` and `all` mode mirror the host node's labels, capacity,
+// conditions, taints and unschedulable flag. A tenant's control plane runs without the node
+// lifecycle controller (chart and local mode alike), so nothing expects node heartbeats or Leases:
+// once in sync, a virtual node costs no writes.
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { Controller } from '../../controller/controller.ts';
@@ -58,7 +60,7 @@ export class VirtualNodes {
   constructor(ctx: SyncContext) {
     this.ctx = ctx;
     this.vNodes = ctx.informers.virtual<Node>(types.nodes);
-    this.hNodes = ctx.config.nodeSync === 'real' ? ctx.informers.host<Node>(types.nodes) : undefined;
+    this.hNodes = ctx.config.nodeSync === 'fake' ? undefined : ctx.informers.host<Node>(types.nodes);
     this.controller = new Controller({ name: 'nodes', workers: 2, logger: ctx.log, reconcile: (name) => this.reconcile(name) });
     const track = (index: NodeIndex) => ({
       onAdd: (p: PodLike) => index.set(objectKey(p), p.spec?.nodeName).forEach((n) => this.controller.enqueue(n)),
@@ -67,7 +69,8 @@ export class VirtualNodes {
     });
     ctx.informers.host<PodLike>(types.pods).addHandlers(track(this.hostPods));
     ctx.informers.virtual<PodLike>(types.pods).addHandlers(track(this.virtualPods));
-    this.hNodes?.addHandlers({ onUpdate: (_, n) => this.controller.enqueue(n.metadata.name) });
+    const fromHost = (n: Node) => this.controller.enqueue(n.metadata.name);
+    this.hNodes?.addHandlers({ onAdd: fromHost, onUpdate: (_, n) => fromHost(n), onDelete: fromHost });
     // After a restart, a virtual node nothing runs on any more must still be looked at (and go);
     // a tenant's change to a node's status or taints is put back.
     this.vNodes.addHandlers({ onAdd: (n) => this.controller.enqueue(n.metadata.name), onUpdate: (_, n) => this.controller.enqueue(n.metadata.name) });
@@ -79,8 +82,16 @@ export class VirtualNodes {
     await this.create(name);
   }
 
+  /** Whether the tenant may run pods on host node `name` (all mode shows every such node). */
+  private offered(name: string): boolean {
+    const host = this.hNodes?.get(name);
+    if (this.ctx.config.nodeSync !== 'all' || !host) return false;
+    const labels = host.metadata.labels ?? {};
+    return Object.entries(this.ctx.config.policy.nodeSelector).every(([k, v]) => labels[k] === v);
+  }
+
   private async reconcile(name: string): Promise<void> {
-    const needed = this.hostPods.count(name) > 0 || this.virtualPods.count(name) > 0;
+    const needed = this.hostPods.count(name) > 0 || this.virtualPods.count(name) > 0 || this.offered(name);
     const vNode = this.vNodes.get(name);
     if (!needed) {
       if (vNode?.metadata.labels?.[managedNodeLabel] === 'true') {
@@ -123,42 +134,54 @@ export class VirtualNodes {
       if (!isAlreadyExists(err)) throw err;
     }
     await this.ctx.virtual.patch(types.nodes, undefined, name, { status: this.desiredStatus(name, new Date().toISOString()) }, 'merge', 'status');
-    if (created) await this.alignTaints(created);
+    if (created) await this.alignSpec(created);
   }
 
-  /** The host node's taints (none in fake mode), without their times. */
-  private desiredTaints(name: string): Array<Record<string, string>> {
-    return plainTaints(this.hNodes?.get(name)?.spec?.taints);
+  /** The host node's taints (none in fake mode) without their times, and whether it is cordoned. */
+  private desiredSpec(name: string): { taints: Array<Record<string, string>>; unschedulable: boolean } {
+    const spec = this.hNodes?.get(name)?.spec;
+    return { taints: plainTaints(spec?.taints), unschedulable: spec?.unschedulable === true };
   }
 
   /**
    * A new node gets `node.kubernetes.io/not-ready:NoSchedule` from the API server, and the
    * controller that lifts it once the node is Ready does not run in a tenant: the syncer sets the
-   * taints the host node has instead, so clients waiting for schedulable nodes see them.
+   * taints the host node has instead (and its unschedulable flag), so clients waiting for
+   * schedulable nodes see what the host scheduler sees. A tenant's change is put back.
    */
-  private async alignTaints(vNode: Node): Promise<void> {
-    const want = this.desiredTaints(vNode.metadata.name);
-    const have = plainTaints(vNode.spec?.taints);
+  private async alignSpec(vNode: Node): Promise<void> {
+    const want = this.desiredSpec(vNode.metadata.name);
+    const have = { taints: plainTaints(vNode.spec?.taints), unschedulable: vNode.spec?.unschedulable === true };
     if (jsonEqual(have, want)) return;
-    await this.ctx.virtual.patch(types.nodes, undefined, vNode.metadata.name, { spec: { taints: want.length > 0 ? want : null } }, 'merge');
+    await this.ctx.virtual.patch(types.nodes, undefined, vNode.metadata.name, {
+      spec: { taints: want.taints.length > 0 ? want.taints : null, unschedulable: want.unschedulable ? true : null },
+    }, 'merge');
+  }
+
+  /** Mirrored nodes carry the host node's labels, and only those (plus vnest's mark). */
+  private async alignLabels(vNode: Node): Promise<void> {
+    if (!this.hNodes?.get(vNode.metadata.name)) return;
+    const want = this.labels(vNode.metadata.name);
+    const have = vNode.metadata.labels ?? {};
+    if (jsonEqual(have, want)) return;
+    const gone = Object.fromEntries(Object.keys(have).filter((k) => !(k in want)).map((k) => [k, null]));
+    await this.ctx.virtual.patch(types.nodes, undefined, vNode.metadata.name, { metadata: { labels: { ...gone, ...want } } }, 'merge');
   }
 
   private async updateStatus(vNode: Node): Promise<void> {
     const name = vNode.metadata.name;
-    await this.alignTaints(vNode);
+    await this.alignSpec(vNode);
+    await this.alignLabels(vNode);
     const desired = this.desiredStatus(name, new Date().toISOString());
     const current = vNode.status ?? {};
-    // In real mode, follow the host node. Only the fields vnest sets are compared (the API server
-    // adds others, daemonEndpoints for one), and conditions without their times.
+    // In real and all mode, follow the host node. Only the fields vnest sets are compared (the API
+    // server adds others, daemonEndpoints for one), and conditions without their times.
     const strip = (s: Record<string, any>) => ({
       ...Object.fromEntries(Object.keys(desired).map((k) => [k, s[k] ?? null])),
       conditions: (s.conditions ?? []).map((c: any) => ({ type: c.type, status: c.status, reason: c.reason })),
     });
     if (jsonEqual(strip(current), strip(desired))) return;
     await this.ctx.virtual.patch(types.nodes, undefined, name, { status: desired }, 'merge', 'status');
-    if (this.hNodes && !jsonEqual(vNode.metadata.labels, this.labels(name))) {
-      await this.ctx.virtual.patch(types.nodes, undefined, name, { metadata: { labels: this.labels(name) } });
-    }
   }
 }
 

@@ -14,8 +14,8 @@ import { jsonEqual } from '../patcher.ts';
 import { SyncController } from '../sync-controller.ts';
 import { objectKey } from '../../kube/informer.ts';
 import type { LagDirection } from '../metrics.ts';
-import type { VirtualNodes } from './nodes.ts';
-import { sharedTokenSecretName, type ServiceAccountTokens } from './tokens.ts';
+import type { Shared } from './index.ts';
+import { sharedTokenSecretName } from './tokens.ts';
 import { joinKey } from '../../translate/names.ts';
 
 export const podKind = 'Pod';
@@ -23,8 +23,9 @@ export const tokenKind = 'ServiceAccountToken';
 
 type Secret = KubeObject & { data?: Record<string, string> };
 
-export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: ServiceAccountTokens): SyncController<Pod> {
+export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<Pod> {
   const { config } = ctx;
+  const { nodes, tokens } = shared;
 
   const hostSecrets = ctx.informers.host<Secret>(types.secrets);
   const virtualServices = ctx.informers.virtual<KubeObject & { spec?: { clusterIP?: string } }>(types.services);
@@ -41,7 +42,8 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
     if (config.tokenStorage === 'pod-secret') return { secretName: tokenSecretName(sc.hostNameOf(vPod)), keys: 'volume' };
     return { secretName: sharedSecretOf(vPod), keys: 'audience' };
   };
-  const translate = (vPod: Pod) => {
+  const translate = (original: Pod) => {
+    const vPod = shared.runtimeClasses.forHost(original);
     const tctx: PodTranslateContext = {
       tenant: config.tenant,
       hostServiceAccount: config.hostServiceAccount,
@@ -65,7 +67,7 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
     wanted: (vPod) => !(vPod.spec.schedulingGates?.length),
 
     // The same verdict as a translation's problems, kept per spec generation (podProblems).
-    validate: (vPod) => [...podProblems(vPod, config.policy)],
+    validate: (vPod) => [...podProblems(shared.runtimeClasses.forHost(vPod), config.policy)],
 
     async refused(vPod, reason, hadHostCopy) {
       // Its host copy is gone; like a pod a kubelet rejects, it fails and its owner replaces it.
@@ -279,6 +281,13 @@ export function createPodSync(ctx: SyncContext, nodes: VirtualNodes, tokens: Ser
       if (!isAlreadyExists(err)) throw err;
     }
   }
+
+  // A pod waiting for a RuntimeClass (refused so far) is looked at again when a class appears or
+  // changes on either side.
+  const retryRuntimeClassPods = () => {
+    for (const p of sc.vInformer.list((p) => Boolean(p.spec.runtimeClassName) && !p.spec.nodeName)) sc.enqueue(objectKey(p));
+  };
+  shared.runtimeClasses.onChange(retryRuntimeClassPods);
 
   // A pod's own token Secret removed on the host (by hand, or by a cleanup) is made again at once:
   // the change that would reconcile the pod may reach the syncer before the Secret's delete does.

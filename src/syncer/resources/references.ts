@@ -6,6 +6,7 @@ import type { Informer } from '../../kube/informer.ts';
 import { objectKey } from '../../kube/informer.ts';
 import { podProblems, podReferences, type Pod } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
+import type { RuntimeClassIndex } from './runtime-classes.ts';
 
 export type ReferencedKind = 'configmaps' | 'secrets' | 'pvcs';
 export type References = Record<ReferencedKind, Set<string>>;
@@ -18,15 +19,18 @@ export class ReferenceIndex {
   private readonly bySource = new Map<string, Record<ReferencedKind, string[]>>();
   private readonly listeners: Record<ReferencedKind, Array<(key: string) => void>> = { configmaps: [], secrets: [], pvcs: [] };
 
-  constructor(ctx: SyncContext) {
+  constructor(ctx: SyncContext, runtimeClasses: RuntimeClassIndex) {
     // A refused pod never reaches the host, and neither does what only it references (podProblems
-    // keeps its verdicts per spec generation: pod events are mostly status changes).
-    const isRefused = (p: Pod) => podProblems(p, ctx.config.policy).length > 0;
-    this.addSource('Pod', ctx.informers.virtual<Pod>(types.pods), (p) => (isRefused(p) ? empty() : podReferences(p)));
+    // keeps its verdicts per spec generation: pod events are mostly status changes). Whether a pod
+    // naming a RuntimeClass is refused depends on the classes, so their changes count too.
+    const isRefused = (p: Pod) => podProblems(runtimeClasses.forHost(p), ctx.config.policy).length > 0;
+    const pods = ctx.informers.virtual<Pod>(types.pods);
+    const update = this.addSource('Pod', pods, (p) => (isRefused(p) ? empty() : podReferences(p)));
+    runtimeClasses.onChange(() => pods.list((p) => Boolean(p.spec.runtimeClassName)).forEach(update));
   }
 
-  /** Tracks what objects of one kind reference, by name in their own namespace. */
-  addSource<T extends KubeObject>(kind: string, informer: Informer<T>, extract: (obj: T) => References): void {
+  /** Tracks what objects of one kind reference, by name in their own namespace; returns the update of one object. */
+  addSource<T extends KubeObject>(kind: string, informer: Informer<T>, extract: (obj: T) => References): (obj: T) => void {
     const update = (obj: T) => {
       const ns = obj.metadata.namespace ?? '';
       const found = extract(obj);
@@ -43,6 +47,7 @@ export class ReferenceIndex {
         this.bySource.delete(source);
       },
     });
+    return update;
   }
 
   onChange(kind: ReferencedKind, fn: (key: string) => void): void {
