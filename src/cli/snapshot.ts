@@ -195,8 +195,10 @@ async function restore(name: string, flags: HostFlags & { from: string; timeout:
         await waitFor(`the restore pod ${ns}/${pod} to run`, async () => (await client.get<KubeObject & { status?: { phase?: string } }>(types.pods, ns, pod)).status?.phase === 'Running', {
           timeoutMs: timeout * 1000, intervalMs: 1000,
         }).catch((err: unknown) => { throw errors.notReady(`the restore pod ${ns}/${pod} did not run: ${(err as Error).message}. "kubectl -n ${ns} describe pod ${pod}" says why`); });
+        // A port-forward to a port nothing listens on yet can end; each try has its own.
+        await waitFor(`etcd in the restore pod ${ns}/${pod} to answer`, () => withEtcd(flags, ns, pod, (etcd) => etcd.count()).then(() => true, () => false), { timeoutMs: 120_000, intervalMs: 1000 })
+          .catch((err: unknown) => { throw errors.notReady(`${(err as Error).message}. "kubectl -n ${ns} logs ${pod}" says why`); });
         await withEtcd(flags, ns, pod, async (etcd) => {
-          await waitFor('etcd in the restore pod to answer', async () => etcd.count().then(() => true, () => false), { timeoutMs: 60_000, intervalMs: 1000 });
           written = true;
           await etcd.replaceAll(kvs);
           const count = await etcd.count();

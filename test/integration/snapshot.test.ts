@@ -117,7 +117,16 @@ describe('vnest snapshot and restore of a k8s tenant on a real node', async () =
     // The tenant was never stopped.
     expect((await controlPlanePod()).metadata.uid).toBe(before);
     expect(await host('-n', tenant, 'get', 'statefulset', tenant, '-o', 'jsonpath={.spec.replicas}')).toBe('1');
-  });
+
+    // A tenant that does not run has no datastore to read.
+    expect((await vnest('pause', tenant)).code).toBe(0);
+    const paused = await vnest('snapshot', 'create', tenant, '-o', join(dir, 'paused.vnest-snapshot'));
+    expect(paused.code).toBe(7);
+    expect(paused.stderr).toContain(`tenant "${tenant}" in namespace "${tenant}" is not ready`);
+    expect(paused.stderr).toContain(`vnest resume ${tenant}`);
+    expect((await vnest('resume', tenant)).code).toBe(0);
+    await host('-n', tenant, 'rollout', 'status', `statefulset/${tenant}`, '--timeout=300s');
+  }, 600_000);
 
   it('brings deleted objects and a workload back from a snapshot, one host pod per virtual pod; restoring again adopts the running host pods', async () => {
     let tunnel = await connect();
