@@ -10,6 +10,7 @@ import { isNotFound } from '../kube/errors.ts';
 import { waitFor } from '../local/wait.ts';
 import { Etcd, EtcdError } from '../snapshot/etcd.ts';
 import { decodeSnapshot, encodeSnapshot, SnapshotFormatError, type SnapshotInfo } from '../snapshot/file.ts';
+import { parseOciPath, readOciSnapshot, writeOciSnapshot } from '../snapshot/oci.ts';
 import { types } from '../syncer/context.ts';
 import type { StatefulSetJson } from './diagnose.ts';
 import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
@@ -77,7 +78,10 @@ const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+
 async function createSnapshot(name: string, flags: HostFlags & { output?: string }): Promise<void> {
   const ns = flags.namespace ?? name;
   const file = flags.output ?? `${name}-${stamp()}.vnest-snapshot`;
-  if (existsSync(file)) throw snapshotErrors.fileExists(file);
+  const oci = parseOciPath(file);
+  // Refused before the tenant is touched: an existing file, or tag, is never written over.
+  if (oci) writeOciSnapshot(oci.dir, oci.tag, Buffer.alloc(0), '', () => snapshotErrors.fileExists(file), true);
+  else if (existsSync(file)) throw snapshotErrors.fileExists(file);
   const client = await hostClient(flags);
   try {
     const state = await readyTenant(client, name, ns);
@@ -96,7 +100,8 @@ async function createSnapshot(name: string, flags: HostFlags & { output?: string
     const info: SnapshotInfo = { tenant: name, namespace: ns, distro, revision, createdAt: new Date().toISOString(), vnestVersion: packageVersion() };
     const data = encodeSnapshot(info, kvs);
     // It holds the tenant's Secrets: readable by its owner only, and never written over.
-    writeFileSync(file, data, { mode: 0o600, flag: 'wx' });
+    if (oci) writeOciSnapshot(oci.dir, oci.tag, data, info.createdAt, () => snapshotErrors.fileExists(file));
+    else writeFileSync(file, data, { mode: 0o600, flag: 'wx' });
     console.log(`tenant ${name}: ${kvs.length} keys at revision ${revision} written to ${file} (${data.length} bytes). It holds the tenant's Secrets: keep it as safe as the tenant's credentials.`);
   } finally {
     client.close();
@@ -150,17 +155,13 @@ async function waitGone(client: KubeClient, ns: string, pod: string, what: strin
 }
 
 function readSnapshotFile(file: string): ReturnType<typeof decodeSnapshot> {
-  let data: Buffer;
+  const oci = parseOciPath(file);
   try {
-    data = readFileSync(file);
-  } catch (err) {
-    throw snapshotErrors.badSnapshot(file, `it cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  try {
+    const data = oci ? readOciSnapshot(oci.dir, oci.tag) : readFileSync(file);
     return decodeSnapshot(data);
   } catch (err) {
     if (err instanceof SnapshotFormatError) throw snapshotErrors.badSnapshot(file, err.message);
-    throw err;
+    throw snapshotErrors.badSnapshot(file, `it cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
@@ -232,7 +233,7 @@ export function snapshotCommand(): Command {
   const create = hostOptions(new Command('create'))
     .description('save a running tenant\'s control-plane state (every key of its datastore at one revision) to a file; k8s distro only for now')
     .argument('<name>', 'tenant name', tenantName)
-    .option('-o, --output <file>', 'the file to write (default: <name>-<UTC time>.vnest-snapshot in the current folder); an existing file is never written over')
+    .option('-o, --output <file>', 'the file to write (default: <name>-<UTC time>.vnest-snapshot in the current folder), or oci://DIR[:TAG] for an OCI artifact in an image layout directory (tag default: latest); an existing file or tag is never written over')
     .action((name: string, flags: HostFlags & { output?: string }) => createSnapshot(name, flags));
   return new Command('snapshot')
     .description('save a tenant\'s control-plane state to a file (see "vnest restore")')
@@ -243,7 +244,7 @@ export function restoreCommand(): Command {
   return hostOptions(new Command('restore'))
     .description('replace a tenant\'s control-plane state with a snapshot (of it or of another tenant): stops its control plane, writes the snapshot into its datastore, starts it again and waits until it is ready')
     .argument('<name>', 'tenant name', tenantName)
-    .requiredOption('--from <file>', 'the snapshot file "vnest snapshot create" wrote')
+    .requiredOption('--from <file>', 'the snapshot "vnest snapshot create" wrote: a file, or oci://DIR[:TAG]')
     .option('--timeout <seconds>', 'how long to wait for each step (the control plane to stop, the restore pod to run, the tenant to be ready)', '600')
     .action((name: string, flags: HostFlags & { from: string; timeout: string }) => restore(name, flags));
 }

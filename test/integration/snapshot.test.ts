@@ -154,8 +154,11 @@ describe('vnest snapshot and restore of a k8s tenant on a real node', async () =
       await waitFor('the host pods to go', async () => (await hostPods()).every((p) => p.metadata.annotations?.['vnest.dev/object-namespace'] !== 'apps'), { timeoutMs: 120_000, intervalMs: 1000 });
       tunnel.kill();
 
+      console.log(saved.stdout.trim());
+      const started = Date.now();
       const restored = await vnest('restore', tenant, '--from', file);
       expect(restored.code, restored.stderr).toBe(0);
+      console.log(`vnest restore (stop, restore pod, write, start, ready) took ${((Date.now() - started) / 1000).toFixed(1)} s`);
       expect(restored.stdout).toContain(`tenant ${tenant} restored from ${file}`);
       // The restore pod is gone, and the tenant runs again.
       expect(await host('-n', tenant, 'get', 'pods', '-l', 'app.kubernetes.io/name=vnest-restore', '-o', 'name')).toBe('');
@@ -168,9 +171,14 @@ describe('vnest snapshot and restore of a k8s tenant on a real node', async () =
       await kubectl('-n', 'apps', 'rollout', 'status', 'deployment/web', '--timeout=240s');
       await oneHostPodEach();
 
-      // A snapshot of the running workload, restored over it: its host pods stay, adopted.
-      const second = join(dir, 'alpha-2.vnest-snapshot');
-      expect((await vnest('snapshot', 'create', tenant, '-o', second)).code).toBe(0);
+      // A snapshot of the running workload (as an OCI artifact this time), restored over it: its
+      // host pods stay, adopted.
+      const second = `oci://${join(dir, 'snapshots')}:second`;
+      const savedOci = await vnest('snapshot', 'create', tenant, '-o', second);
+      expect(savedOci.code, savedOci.stderr).toBe(0);
+      const sameTag = await vnest('snapshot', 'create', tenant, '-o', second);
+      expect(sameTag.code).toBe(2);
+      expect(sameTag.stderr).toContain(`${second} already exists`);
       const running = (await hostPods()).filter((p) => p.metadata.annotations?.['vnest.dev/object-namespace'] === 'apps').map((p) => p.metadata.uid).sort();
       tunnel.kill();
       const over = await vnest('restore', tenant, '--from', second);
