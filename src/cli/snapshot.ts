@@ -16,7 +16,7 @@ import type { StatefulSetJson } from './diagnose.ts';
 import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { statefulSet, waitReady } from './lifecycle.ts';
 import { packageVersion } from './program.ts';
-import { readyTenant, statefulSets } from './tenant-state.ts';
+import { readTenant, readyTenant, statefulSets } from './tenant-state.ts';
 
 const etcdPort = 2379;
 
@@ -84,10 +84,12 @@ async function createSnapshot(name: string, flags: HostFlags & { output?: string
   else if (existsSync(file)) throw snapshotErrors.fileExists(file);
   const client = await hostClient(flags);
   try {
+    // What cannot be snapshotted is said before whether it is ready.
+    const found = await readTenant(client, name, ns);
+    if (found.statefulSet && distroOf(found.statefulSet) === 'k3s') throw k3sUnsupported(name);
     const state = await readyTenant(client, name, ns);
     if (!state.statefulSet) throw snapshotErrors.unsupported(`tenant ${name} runs without the chart (local mode, "vnest up"), so there is no datastore pod to read; snapshot a tenant that "vnest create" or the chart installed`);
     const distro = distroOf(state.statefulSet);
-    if (distro === 'k3s') throw k3sUnsupported(name);
     const { revision, kvs } = await withEtcd(flags, ns, `${name}-0`, async (etcd) => {
       try {
         return await etcd.readAll();
