@@ -1,14 +1,19 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SnapshotFormatError } from './file.ts';
 import { parseOciPath, readOciSnapshot, snapshotMediaType, writeOciSnapshot } from './oci.ts';
 
 const exists = () => new Error('tag exists');
-const layout = () => join(mkdtempSync(join(tmpdir(), 'vnest-oci-test-')), 'snaps');
+const made: string[] = [];
+const layout = () => {
+  made.push(mkdtempSync(join(tmpdir(), 'vnest-oci-test-')));
+  return join(made.at(-1) ?? '', 'snaps');
+};
 
 describe('snapshots as OCI artifacts in an image layout', () => {
+  afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
   it('parses oci://DIR[:TAG] and leaves other paths alone', () => {
     expect(parseOciPath('oci:///tmp/snaps')).toEqual({ dir: '/tmp/snaps', tag: 'latest' });
     expect(parseOciPath('oci://./snaps:v1.2')).toEqual({ dir: './snaps', tag: 'v1.2' });
