@@ -58,7 +58,7 @@ async function labelPodSecurity(client: KubeClient, tools: { helm: string; kubec
  * The tenant's StatefulSet. Without one: UnknownTenant when nothing of the tenant is there,
  * NotReady with the cause when its helm release is (a failed install, say).
  */
-async function statefulSet(client: KubeClient, name: string, ns: string): Promise<StatefulSetJson> {
+export async function statefulSet(client: KubeClient, name: string, ns: string): Promise<StatefulSetJson> {
   try {
     return await client.get(statefulSets, ns, name);
   } catch (err) {
@@ -77,7 +77,7 @@ const settledPolls = 3;
  * change. Gives up (NotReady, exit 7) at the deadline, or sooner when the cause is one waiting
  * cannot fix (a missing StorageClass, a refused pod, a failed release) and it stays.
  */
-async function waitReady(client: KubeClient, name: string, ns: string, timeoutSeconds: number): Promise<void> {
+export async function waitReady(client: KubeClient, name: string, ns: string, timeoutSeconds: number): Promise<void> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   let last = '';
   let settled = 0;

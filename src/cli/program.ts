@@ -10,6 +10,7 @@ import { CliError } from './host.ts';
 import { kubeconfigCommand } from './kubeconfig.ts';
 import { createCommand, deleteCommand, pauseCommand, resumeCommand, upgradeCommand } from './lifecycle.ts';
 import { listCommand } from './list.ts';
+import { restoreCommand, snapshotCommand } from './snapshot.ts';
 import { downCommand, localDaemonCommand, upCommand } from './local.ts';
 import { syncerCommand } from './syncer.ts';
 
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-v, --version', 'print the vnest version')
     .showHelpAfterError('(run "vnest --help" for usage)')
     .exitOverride();
-  for (const c of [createCommand(), upgradeCommand(), listCommand(), describeCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), deleteCommand()]) {
+  for (const c of [createCommand(), upgradeCommand(), listCommand(), describeCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), snapshotCommand(), restoreCommand(), deleteCommand()]) {
     program.addCommand(c);
   }
   program.addCommand(syncerCommand());
@@ -32,7 +33,10 @@ export function buildProgram(): Command {
   program.addCommand(localDaemonCommand(), { hidden: true });
   // addCommand does not pass these on: every command throws instead of exiting, so run() decides
   // the exit code, and points at its own help after a usage error.
-  for (const c of program.commands) c.exitOverride().showHelpAfterError(`(run "vnest ${c.name()} --help" for usage)`);
+  for (const c of program.commands) {
+    c.exitOverride().showHelpAfterError(`(run "vnest ${c.name()} --help" for usage)`);
+    for (const sub of c.commands) sub.exitOverride().showHelpAfterError(`(run "vnest ${c.name()} ${sub.name()} --help" for usage)`);
+  }
   return program;
 }
 

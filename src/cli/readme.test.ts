@@ -7,20 +7,21 @@ import { buildProgram } from './program.ts';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
-/** The visible commands, with their long flags (help and version aside). */
+/** The visible commands and their subcommands (`snapshot create`), with their long flags (help and version aside). */
 function commands(): Array<{ name: string; flags: string[] }> {
-  const program = buildProgram();
-  const visible = program.commands.filter((c) => !(c as Command & { _hidden?: boolean })._hidden);
-  return visible.map((c) => ({
-    name: c.name(),
-    flags: c.options.filter((o) => !o.hidden && o.long && o.long !== '--help').map((o) => o.long as string),
-  }));
+  const visible = (c: Command) => c.commands.filter((sub) => !(sub as Command & { _hidden?: boolean })._hidden);
+  const walk = (c: Command, prefix: string): Array<{ name: string; flags: string[] }> => visible(c).flatMap((sub) => [{
+    name: `${prefix}${sub.name()}`,
+    flags: sub.options.filter((o) => !o.hidden && o.long && o.long !== '--help').map((o) => o.long as string),
+  }, ...walk(sub, `${prefix}${sub.name()} `)]);
+  return walk(buildProgram(), '');
 }
 
-/** The flags README shows on `vnest <name> ...` lines (in commands it gives as examples). */
-function flagsShownOn(name: string): string[] {
+/** The flags README shows on `vnest <name> ...` lines (in commands it gives as examples), not on its subcommands'. */
+function flagsShownOn(name: string, subcommands: string[] = []): string[] {
   const out = new Set<string>();
   for (const m of readme.matchAll(new RegExp(`vnest ${name}\\b([^\\n\`#|]*)`, 'g'))) {
+    if (subcommands.some((sub) => new RegExp(`^ ${sub}\\b`).test(m[1] ?? ''))) continue;
     for (const f of (m[1] ?? '').matchAll(/(?<![\w-])--[a-z][a-z-]*/g)) out.add(f[0]);
   }
   return [...out];
@@ -42,7 +43,8 @@ describe('README and --help', () => {
   it('shows no flag a command does not have', () => {
     expect(flagsShownOn('delete')).toContain('--keep-namespace');
     const common = ['--help', '--version'];
-    const wrong = all.flatMap((c) => flagsShownOn(c.name).filter((f) => !c.flags.includes(f) && !common.includes(f)).map((f) => `vnest ${c.name} ${f}`));
+    const subcommandsOf = (name: string) => all.filter((c) => c.name.startsWith(`${name} `)).map((c) => c.name.slice(name.length + 1));
+    const wrong = all.flatMap((c) => flagsShownOn(c.name, subcommandsOf(c.name)).filter((f) => !c.flags.includes(f) && !common.includes(f)).map((f) => `vnest ${c.name} ${f}`));
     expect(wrong, 'flags README shows on a command that its --help does not list').toEqual([]);
   });
 });
