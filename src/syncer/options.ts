@@ -59,6 +59,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'hostAnnotations', flag: '--host-annotations <keys>', env: 'VNEST_HOST_ANNOTATIONS', kind: 'list', default: [], help: 'annotation keys, or prefixes ending in "/", copied to host objects besides unprefixed keys (prefixed ones are what host add-ons act on)' },
   { key: 'serviceTypes', flag: '--service-types <types>', env: 'VNEST_SERVICE_TYPES', kind: 'list', default: [...serviceTypes], help: `Service types synced to the host (comma-separated: ${serviceTypes.join(', ')})`, check: (v: string[]) => oneOf('--service-types', serviceTypes, v) },
   { key: 'sharedServices', flag: '--shared-services <bool>', env: 'VNEST_SHARED_SERVICES', kind: 'bool', default: false, help: 'show the host Services their providers share with this tenant (label vnest.dev/shared=true, annotation vnest.dev/share-with) in its vnest-shared namespace; reads Services in every host namespace (a ClusterRole)' },
+  { key: 'resourceMetrics', flag: '--resource-metrics <bool>', env: 'VNEST_RESOURCE_METRICS', kind: 'bool', default: false, help: 'serve metrics.k8s.io (kubectl top) in the tenant from the host\'s metrics-server: PodMetrics of the tenant\'s host pods, NodeMetrics of the nodes they run on (reads node metrics: a ClusterRole)' },
   { key: 'nodeSync', flag: '--node-sync <mode>', env: 'VNEST_NODE_SYNC', kind: 'string', default: 'fake', help: 'virtual nodes: "fake" (name, readiness, generic capacity) or "real" (mirror host nodes; needs a ClusterRole)', check: (v: string) => (v === 'fake' || v === 'real' ? undefined : `--node-sync must be "fake" or "real", not "${v}"`) },
   { key: 'hostServiceAccount', flag: '--host-service-account <name>', env: 'VNEST_HOST_SERVICE_ACCOUNT', kind: 'string', default: 'default', help: 'host service account host pods run as (its token is never mounted)' },
   { key: 'tenantApiHost', flag: '--tenant-api-host <host>', env: 'VNEST_TENANT_API_HOST', kind: 'string', help: 'KUBERNETES_SERVICE_HOST for in-pod clients (the tenant API\'s address as pods see it)' },
@@ -99,6 +100,7 @@ export interface SyncerOptions {
   policy: IsolationPolicy;
   nodeSync: 'fake' | 'real';
   sharedServices: boolean;
+  resourceMetrics: boolean;
   hostServiceAccount: string;
   tenantApiHost?: string;
   tenantApiPort: number;

@@ -62,12 +62,14 @@ export const resources: Record<string, ResourceEntry> = {
 };
 
 /**
- * The namespaced Role the syncer needs in its host namespace: reading its owner Service, every
- * built-in kind's rules, and the configured custom kinds (owned for toHost, read for fromHost
+ * The namespaced Role the syncer needs in its host namespace: reading its owner Service (and pod
+ * metrics with resource metrics on), every built-in kind's rules, and the configured custom kinds (owned for toHost, read for fromHost
  * kinds read from this namespace), merged per API group and resource.
  */
-export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespace?: string): PolicyRule[] {
+export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespace?: string, resourceMetrics = false): PolicyRule[] {
   const rules: PolicyRule[] = [{ apiGroups: [''], resources: ['services'], verbs: ['get'] }];
+  // kubectl top in the tenant: the host's PodMetrics of its own pods.
+  if (resourceMetrics) rules.push({ apiGroups: ['metrics.k8s.io'], resources: ['pods'], verbs: ['get', 'list'] });
   for (const entry of Object.values(resources)) rules.push(...entry.hostRules);
   for (const c of custom) {
     if (!c.type.namespaced) continue;
@@ -92,12 +94,14 @@ export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespa
 }
 
 /**
- * Cluster-wide rules: node reads for real-node sync; Service reads for shared services; CRD reads
- * and cluster-scoped fromHost kinds when custom resources are configured. Empty in the default
- * configuration.
+ * Cluster-wide rules: node metrics reads for resource metrics; node reads for real-node sync;
+ * Service reads for shared services; CRD reads and cluster-scoped fromHost kinds when custom
+ * resources are configured. Empty in the default configuration.
  */
-export function hostClusterRoleRules(nodeSync: 'fake' | 'real', custom: ResolvedCustomResource[] = [], sharedServices = false): PolicyRule[] {
+export function hostClusterRoleRules(nodeSync: 'fake' | 'real', custom: ResolvedCustomResource[] = [], sharedServices = false, resourceMetrics = false): PolicyRule[] {
   const rules: PolicyRule[] = [];
+  // kubectl top node in the tenant: asked one node at a time, for the nodes its pods run on.
+  if (resourceMetrics) rules.push({ apiGroups: ['metrics.k8s.io'], resources: ['nodes'], verbs: ['get'] });
   if (nodeSync === 'real') rules.push({ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] });
   // Shared Services may live in any host namespace.
   if (sharedServices) rules.push({ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] });
