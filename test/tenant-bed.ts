@@ -12,7 +12,7 @@ import { tail } from '../src/local/process.ts';
 import { waitFor } from '../src/local/wait.ts';
 import { renderKubeconfig } from '../src/kube/kubeconfig.ts';
 import { resolveSyncerOptions, type SyncerOptions } from '../src/syncer/options.ts';
-import { hostRoleRules } from '../src/syncer/resources/index.ts';
+import { hostClusterRoleRules, hostRoleRules } from '../src/syncer/resources/index.ts';
 import { startSyncer, type RunningSyncer } from '../src/syncer/run.ts';
 import { kit, ports } from './helpers.ts';
 
@@ -71,18 +71,27 @@ export class TenantBed {
 
   /**
    * A host kubeconfig for a service account bound only to the Role the syncer needs in the host
-   * namespace (hostRoleRules), to prove it needs nothing more.
+   * namespace (hostRoleRules), and the cluster rules resource metrics add when asked, to prove it
+   * needs nothing more.
    */
-  async restrictedHostKubeconfig(tenant: string): Promise<string> {
+  async restrictedHostKubeconfig(tenant: string, { resourceMetrics = false } = {}): Promise<string> {
     const sa = `vnest-${tenant}`;
-    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: hostNamespace }, rules: hostRoleRules() };
+    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: hostNamespace }, rules: hostRoleRules([], hostNamespace, resourceMetrics) };
     const binding = {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: sa, namespace: hostNamespace },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: hostNamespace }],
     };
+    const cluster = resourceMetrics ? [
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa }, rules: hostClusterRoleRules('fake', [], false, true) },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: sa },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
+        subjects: [{ kind: 'ServiceAccount', name: sa, namespace: hostNamespace }],
+      },
+    ] : [];
     await this.hostKubectl('-n', hostNamespace, 'create', 'serviceaccount', sa);
-    await kubectlOk((await kit()).bin.kubectl, this.host.kubeconfigPath, ['apply', '-f', '-'], { input: [role, binding].map((o) => JSON.stringify(o)).join('\n') });
+    await kubectlOk((await kit()).bin.kubectl, this.host.kubeconfigPath, ['apply', '-f', '-'], { input: [role, binding, ...cluster].map((o) => JSON.stringify(o)).join('\n') });
     const token = (await this.hostKubectl('-n', hostNamespace, 'create', 'token', sa, '--duration=2h')).trim();
     const path = join(this.host.controlPlane.dir, `${sa}.kubeconfig`);
     await writeFile(path, renderKubeconfig({ name: sa, server: this.host.server, caPem: this.host.controlPlane.ca.certPem, credentials: { token }, namespace: hostNamespace }), { mode: 0o600 });
