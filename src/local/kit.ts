@@ -78,6 +78,7 @@ export async function loadKit(env: NodeJS.ProcessEnv = process.env, { showProgre
   const b = (name: string) => join(dir, 'bin', name);
   const versions = JSON.parse(await readFile(join(dir, 'versions.json'), 'utf8')) as Kit['versions'];
   const n = (name: string) => join(versions.nodeDir, 'bin', name);
+  if (!versions.metricsServerDir) throw new Error(`kit at ${dir} lacks metrics-server (its versions.json does not name it); run hack/build-kit.sh`);
   const kit: Kit = {
     dir,
     bin: {
