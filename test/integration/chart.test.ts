@@ -17,7 +17,7 @@ import { renderKubeconfig } from '../../src/kube/kubeconfig.ts';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
 import { tail } from '../../src/local/process.ts';
 import { resolveSyncerOptions } from '../../src/syncer/options.ts';
-import { hostRoleRules } from '../../src/syncer/resources/index.ts';
+import { hostClusterRoleRules, hostRoleRules } from '../../src/syncer/resources/index.ts';
 import { podSecurityLevels, policyExceptions, serviceTypes } from '../../src/translate/policy.ts';
 import { kit, ports, useEnvironment } from '../helpers.ts';
 import { eventually, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
@@ -122,6 +122,20 @@ describe('helm chart', () => {
     ]));
     const clusterRole = wasm.find((d) => d.kind === 'ClusterRole');
     expect(flatten(clusterRole?.rules).map((r) => `${r.apiGroups[0]}/${r.resources[0]}`)).toEqual(['apiextensions.k8s.io/customresourcedefinitions', 'k8s.cosmonic.io/hostgroups']);
+  });
+
+  it('serves kubectl top only with resourceMetrics.enabled, granting pod-metrics reads in the namespace and node-metrics reads cluster-wide', async () => {
+    const off = await render('t1');
+    expect(JSON.stringify(off.filter((d) => d.kind === 'Role' || d.kind === 'ClusterRole'))).not.toContain('metrics.k8s.io');
+    expect((await syncerConfig([])).options.resourceMetrics).toBe(false);
+    const on = await render('t1', ['resourceMetrics.enabled=true']);
+    expect(flatten(on.find((d) => d.kind === 'Role')?.rules)).toEqual(hostRoleRules([], 'tenants', true));
+    expect(flatten(on.find((d) => d.kind === 'ClusterRole')?.rules)).toEqual(hostClusterRoleRules('fake', [], false, true));
+    const binding: (Doc & { subjects?: unknown }) | undefined = on.find((d) => d.kind === 'ClusterRoleBinding');
+    expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'vnest-t1', namespace: 'tenants' }]);
+    expect((await syncerConfig(['resourceMetrics.enabled=true'])).options.resourceMetrics).toBe(true);
+    const mistyped = await helm(['template', 't1', chart, '--set', 'resourceMetrics.enabled=maybe']);
+    expect(mistyped.code).not.toBe(0);
   });
 
   it('passes custom resource kinds from values to the syncer\'s config file and grows the Role with them', async () => {

@@ -2,10 +2,13 @@
 // scraping kwok's emulated kubelet resource metrics: the tenant's own pods under their virtual
 // names, the nodes they run on and no others, the tenant's RBAC on pods.metrics.k8s.io, and a
 // clear 503 once the host has no metrics API.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
+import type { RunningSyncer } from '../../src/syncer/run.ts';
 import { kit, ports, useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed } from '../tenant-bed.ts';
 
@@ -29,14 +32,34 @@ describe('kubectl top in a tenant', () => {
   const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, kubeconfig, args);
   const kubectlRun = async (...args: string[]) => runKubectl((await kit()).bin.kubectl, kubeconfig, args);
 
+  let port = 0;
+  let syncerFlags: Record<string, unknown> = {};
+  let running: RunningSyncer | undefined;
+  /** A GET to the front door with the exported kubeconfig's credentials and this Accept header. */
+  const doorGet = async (path: string, accept: string): Promise<{ contentType: string; body: string }> => {
+    const doc = parse(await readFile(kubeconfig, 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }>; users: Array<{ user: Record<string, string> }> };
+    const b64 = (v: string | undefined) => Buffer.from(v ?? '', 'base64').toString();
+    return new Promise((resolve, reject) => {
+      const req = request({
+        host: '127.0.0.1', port, path, headers: { accept },
+        ca: b64(doc.clusters[0]?.cluster['certificate-authority-data']), cert: b64(doc.users[0]?.user['client-certificate-data']), key: b64(doc.users[0]?.user['client-key-data']),
+      }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ contentType: String(res.headers['content-type']), body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  };
+
   beforeAll(async () => {
-    const port = await ports.next();
+    port = await ports.next();
     // Only the host rights the chart grants with resourceMetrics.enabled.
     const restricted = await bed().restrictedHostKubeconfig(tenant, { resourceMetrics: true });
-    await bed().startSyncer(tenant, {
-      hostKubeconfig: restricted, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`,
-      resourceMetrics: true, hostAnnotations: ['kwok.x-k8s.io/usage-cpu', 'kwok.x-k8s.io/usage-memory'],
-    });
+    syncerFlags = { hostKubeconfig: restricted, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}`, hostAnnotations: ['kwok.x-k8s.io/usage-cpu', 'kwok.x-k8s.io/usage-memory'] };
+    running = await bed().startSyncer(tenant, { ...syncerFlags, resourceMetrics: true });
     const secret = await bed().hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', `${tenant}-kubeconfig`);
     kubeconfig = join(bed().host.controlPlane.dir, 'top.kubeconfig');
     await writeFile(kubeconfig, Buffer.from(secret.data.config ?? '', 'base64'));
@@ -89,6 +112,14 @@ describe('kubectl top in a tenant', () => {
     const plain = JSON.parse(await kubectl('get', '--raw', '/apis')) as { kind: string; groups?: Array<{ name: string }> };
     expect(plain.groups?.map((g) => g.name)).toContain('metrics.k8s.io');
     expect(await kubectl('api-resources', '--api-group=metrics.k8s.io', '-o', 'name')).toBe('nodes.metrics.k8s.io\npods.metrics.k8s.io\n');
+    // As client-go asks for it (protobuf first, which the front door does not offer for /apis).
+    const aggregated = await doorGet('/apis', 'application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json');
+    expect(aggregated.contentType).toContain('as=APIGroupDiscoveryList');
+    const list = JSON.parse(aggregated.body) as { kind: string; items: Array<{ metadata: { name: string }; versions: Array<{ version: string; resources: Array<{ resource: string }> }> }> };
+    expect(list.kind).toBe('APIGroupDiscoveryList');
+    const group = list.items.find((g) => g.metadata.name === 'metrics.k8s.io');
+    expect(group?.versions.map((v) => `${v.version}:${v.resources.map((r) => r.resource).join(',')}`)).toEqual(['v1beta1:nodes,pods']);
+    expect(list.items.filter((g) => g.metadata.name === 'apps')).toHaveLength(1);
   });
 
   it('authorises by the tenant\'s RBAC on pods.metrics.k8s.io', async () => {
@@ -114,5 +145,14 @@ describe('kubectl top in a tenant', () => {
     });
     expect(out).toContain('install metrics-server on the host');
     expect((await kubectlRun('top', 'pod', '-n', 'web')).stderr).toContain('resource metrics are not available');
+  });
+
+  it('leaves metrics.k8s.io to the tenant\'s control plane when the option is off (the default)', async () => {
+    if (running) await bed().stopSyncer(running);
+    running = await bed().startSyncer(tenant, syncerFlags);
+    const off = await kubectlRun('top', 'pod', '-n', 'web');
+    expect(off.code).not.toBe(0);
+    expect(off.stderr).toContain('Metrics API not available');
+    expect(await kubectl('api-versions')).not.toContain('metrics.k8s.io');
   });
 });
