@@ -20,7 +20,8 @@ import type { KeyPairPem } from '../pki/certs.ts';
 import { isGuardedWrite, webhookRefusal, webhookUrls } from './dial-guard.ts';
 import { sharedNamespace } from '../translate/sharing.ts';
 import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, writesNamespace, type PathClass } from './paths.ts';
-import { classifyMetricsPath, metricsApiGroup, metricsGroup, MetricsError, metricsResourceList, withMetricsGroup, type MetricsRoute, type ResourceMetrics } from './resource-metrics.ts';
+import { HttpError } from './http-error.ts';
+import { classifyMetricsPath, metricsApiGroup, metricsGroup, metricsResourceList, withMetricsGroup, type MetricsRoute, type ResourceMetrics } from './resource-metrics.ts';
 
 export interface FrontDoorOptions {
   port: number;
@@ -356,12 +357,7 @@ export class FrontDoor {
       throw new HttpError(403, 'Forbidden', `${route.kind}.${metricsGroup}${route.name ? ` "${route.name}"` : ''} is forbidden: User "${user.username}" cannot ${verb} resource "${route.kind}" in API group "${metricsGroup}"${where}`);
     }
     const metrics = this.opts.metrics as ResourceMetrics;
-    try {
-      json(200, route.kind === 'pods' ? await metrics.pods(namespace, route.name, labelSelector) : await metrics.nodes(route.name, labelSelector));
-    } catch (err) {
-      if (err instanceof MetricsError) throw new HttpError(err.code, err.reason, err.message);
-      throw err;
-    }
+    json(200, route.kind === 'pods' ? await metrics.pods(namespace, route.name, labelSelector) : await metrics.nodes(route.name, labelSelector));
   }
 
   /** Streams a plain request (or a body read before) and its answer (watches and logs -f included). */
@@ -498,14 +494,4 @@ function buffered(t: Target, method: string, body: Buffer): Promise<{ status: nu
     out.on('error', reject);
     out.end(body);
   });
-}
-
-class HttpError extends Error {
-  readonly code: number;
-  readonly reason: string;
-  constructor(code: number, reason: string, message: string) {
-    super(message);
-    this.code = code;
-    this.reason = reason;
-  }
 }

@@ -8,6 +8,7 @@ import type { Informer } from '../kube/informer.ts';
 import { parseSelector } from '../syncer/custom/selector.ts';
 import { marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName } from '../translate/names.ts';
+import { HttpError } from './http-error.ts';
 
 export const metricsGroup = 'metrics.k8s.io';
 export const metricsVersion = 'v1beta1';
@@ -96,17 +97,6 @@ interface PodMetrics extends KubeObject { timestamp?: string; window?: string; c
 interface NodeMetrics extends KubeObject { timestamp?: string; window?: string; usage?: Usage }
 type Pod = KubeObject & { spec?: { nodeName?: string; containers?: Array<{ name: string }> } };
 
-/** An answer the front door sends as a Kubernetes Status. */
-export class MetricsError extends Error {
-  readonly code: number;
-  readonly reason: string;
-  constructor(code: number, reason: string, message: string) {
-    super(message);
-    this.code = code;
-    this.reason = reason;
-  }
-}
-
 export interface ResourceMetricsOptions {
   tenant: string;
   hostNamespace: string;
@@ -118,7 +108,7 @@ export interface ResourceMetricsOptions {
   hostPods: Pick<Informer<KubeObject>, 'get' | 'list'>;
 }
 
-const notFound = (resource: 'pods' | 'nodes', name: string) => new MetricsError(404, 'NotFound', `${resource}.${metricsGroup} "${name}" not found`);
+const notFound = (resource: 'pods' | 'nodes', name: string) => new HttpError(404, 'NotFound', `${resource}.${metricsGroup} "${name}" not found`);
 
 /**
  * A problem of the host's metrics API, for the tenant: it has none (404 on the API itself), the
@@ -127,10 +117,10 @@ const notFound = (resource: 'pods' | 'nodes', name: string) => new MetricsError(
 function hostProblem(err: unknown): unknown {
   if (!(err instanceof KubeApiError)) return err;
   if (err.status === 404 && !err.details?.name) {
-    return new MetricsError(503, 'ServiceUnavailable', `resource metrics are not available: the host cluster serves no ${metricsGroup} API (install metrics-server on the host)`);
+    return new HttpError(503, 'ServiceUnavailable', `resource metrics are not available: the host cluster serves no ${metricsGroup} API (install metrics-server on the host)`);
   }
-  if (err.status === 403) return new MetricsError(503, 'ServiceUnavailable', `resource metrics are not available: the host refuses them to this tenant's syncer (its host RBAC lacks ${metricsGroup} reads; the chart grants them with resourceMetrics.enabled): ${err.message}`);
-  if (err.status === 503 || err.status === 502 || err.status === 504) return new MetricsError(503, 'ServiceUnavailable', `resource metrics are not available: the host's ${metricsGroup} API does not answer (${err.message})`);
+  if (err.status === 403) return new HttpError(503, 'ServiceUnavailable', `resource metrics are not available: the host refuses them to this tenant's syncer (its host RBAC lacks ${metricsGroup} reads; the chart grants them with resourceMetrics.enabled): ${err.message}`);
+  if (err.status === 503 || err.status === 502 || err.status === 504) return new HttpError(503, 'ServiceUnavailable', `resource metrics are not available: the host's ${metricsGroup} API does not answer (${err.message})`);
   return err;
 }
 
@@ -171,7 +161,7 @@ export class ResourceMetrics {
     try {
       return parseSelector(labelSelector);
     } catch (err) {
-      throw new MetricsError(400, 'BadRequest', `unable to parse requirement: ${(err as Error).message}`);
+      throw new HttpError(400, 'BadRequest', `unable to parse requirement: ${(err as Error).message}`);
     }
   }
 
@@ -219,7 +209,7 @@ export class ResourceMetrics {
     const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
     // The tenant's own nodes, with its labels, and its API's reading of the selector.
     const vNodes = await this.opts.virtual.request<{ items?: KubeObject[] }>('GET', `/api/v1/nodes${query}`).catch((err: unknown) => {
-      if (err instanceof KubeApiError && err.status === 400) throw new MetricsError(400, 'BadRequest', err.message);
+      if (err instanceof KubeApiError && err.status === 400) throw new HttpError(400, 'BadRequest', err.message);
       throw err;
     });
     const wanted = (vNodes.items ?? []).filter((n) => visible.has(n.metadata.name) && (name === undefined || n.metadata.name === name));
