@@ -357,7 +357,9 @@ export class FrontDoor {
       throw new HttpError(403, 'Forbidden', `${route.kind}.${metricsGroup}${route.name ? ` "${route.name}"` : ''} is forbidden: User "${user.username}" cannot ${verb} resource "${route.kind}" in API group "${metricsGroup}"${where}`);
     }
     const metrics = this.opts.metrics as ResourceMetrics;
-    json(200, route.kind === 'pods' ? await metrics.pods(namespace, route.name, labelSelector) : await metrics.nodes(route.name, labelSelector));
+    const fieldSelector = query.get('fieldSelector') ?? undefined;
+    if (route.kind === 'nodes' && fieldSelector) throw new HttpError(400, 'BadRequest', 'field selectors are not supported on nodes.metrics.k8s.io; select nodes by label');
+    json(200, route.kind === 'pods' ? await metrics.pods(namespace, route.name, labelSelector, fieldSelector) : await metrics.nodes(route.name, labelSelector));
   }
 
   /** Streams a plain request (or a body read before) and its answer (watches and logs -f included). */

@@ -114,6 +114,11 @@ describe('resource metrics from the host', () => {
     const selected = await metrics.pods(undefined, undefined, 'app in (batch)') as typeof all;
     expect(selected.items.map((m) => m.metadata.name)).toEqual(['batch']);
     await expect(metrics.pods(undefined, undefined, 'app in (')).rejects.toMatchObject({ code: 400 });
+    const byField = async (selector: string) => ((await metrics.pods(undefined, undefined, undefined, selector)) as typeof all).items.map((m) => `${m.metadata.namespace}/${m.metadata.name}`);
+    expect(await byField('metadata.namespace!=web')).toEqual(['jobs/batch']);
+    expect(await byField('metadata.namespace==web,metadata.name=api')).toEqual(['web/api']);
+    expect(await byField('metadata.name=api-x-web-x-t1')).toEqual([]);
+    await expect(metrics.pods(undefined, undefined, undefined, 'spec.nodeName=node-a')).rejects.toMatchObject({ code: 400, message: expect.stringContaining('metadata.name or metadata.namespace') as unknown });
   });
 
   it('gets one pod\'s metrics by its copy, and says NotFound for a pod it has no copy or metrics of', async () => {

@@ -165,8 +165,24 @@ export class ResourceMetrics {
     }
   }
 
+  /**
+   * A field selector on `metadata.name` and `metadata.namespace` (=, ==, !=), the fields a metrics
+   * list is selected by; any other field is refused.
+   */
+  private static fieldSelector(fieldSelector: string | undefined): (meta: { name: string; namespace?: string }) => boolean {
+    const tests: Array<(meta: { name: string; namespace?: string }) => boolean> = [];
+    for (const term of (fieldSelector ?? '').split(',').map((t) => t.trim()).filter(Boolean)) {
+      const m = /^(metadata\.name|metadata\.namespace)\s*(==|=|!=)\s*([^=!\s]*)$/.exec(term);
+      if (!m) throw new HttpError(400, 'BadRequest', `field selector "${term}" is not supported: select by metadata.name or metadata.namespace with =, == or !=`);
+      const [, field, op, value] = m as unknown as [string, string, string, string];
+      const of = (meta: { name: string; namespace?: string }) => (field === 'metadata.name' ? meta.name : meta.namespace ?? '');
+      tests.push(op === '!=' ? (meta) => of(meta) !== value : (meta) => of(meta) === value);
+    }
+    return (meta) => tests.every((t) => t(meta));
+  }
+
   /** PodMetrics of one virtual pod, or the list in a namespace (all namespaces without one). */
-  async pods(namespace: string | undefined, name: string | undefined, labelSelector?: string): Promise<PodMetrics | { kind: string; apiVersion: string; metadata: object; items: PodMetrics[] }> {
+  async pods(namespace: string | undefined, name: string | undefined, labelSelector?: string, fieldSelector?: string): Promise<PodMetrics | { kind: string; apiVersion: string; metadata: object; items: PodMetrics[] }> {
     const { tenant, hostNamespace, host } = this.opts;
     const base = `/apis/${groupVersion}/namespaces/${hostNamespace}/pods`;
     if (namespace !== undefined && name !== undefined) {
@@ -180,13 +196,14 @@ export class ResourceMetrics {
       return this.translatePod(m, vPod);
     }
     const matches = ResourceMetrics.selector(labelSelector);
+    const fields = ResourceMetrics.fieldSelector(fieldSelector);
     const list = await host.request<{ items?: PodMetrics[] }>('GET', `${base}?labelSelector=${encodeURIComponent(`${marks.tenant}=${tenant}`)}`).catch((err: unknown) => {
       throw hostProblem(err);
     });
     const items: PodMetrics[] = [];
     for (const m of list.items ?? []) {
       const vPod = this.virtualPodOf(this.opts.hostPods.get(`${hostNamespace}/${m.metadata.name}`));
-      if (!vPod || (namespace !== undefined && vPod.metadata.namespace !== namespace) || !matches(vPod.metadata.labels ?? {})) continue;
+      if (!vPod || (namespace !== undefined && vPod.metadata.namespace !== namespace) || !matches(vPod.metadata.labels ?? {}) || !fields(vPod.metadata)) continue;
       items.push(this.translatePod(m, vPod));
     }
     items.sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`));

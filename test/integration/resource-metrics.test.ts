@@ -89,6 +89,7 @@ describe('kubectl top in a tenant', () => {
     expect(web.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['api', 'worker']);
     expect((await kubectl('top', 'pod', '-n', 'web', '-l', 'app=api', '--no-headers')).trim().split(/\s+/)).toEqual(['api', expect.stringMatching(/^2[45]\dm$/), '64Mi']);
     expect((await kubectl('top', 'pod', 'batch', '-n', 'jobs', '--containers', '--no-headers')).trim().split(/\s+/)).toEqual(['batch', 'app', expect.stringMatching(/^(49\d|50\d)m$/), '128Mi']);
+    expect((await kubectl('top', 'pod', '-A', '--field-selector=metadata.name=worker', '--no-headers')).trim().split(/\s+/).slice(0, 2)).toEqual(['web', 'worker']);
     const missing = await kubectlRun('top', 'pod', 'nothing', '-n', 'web');
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('pods.metrics.k8s.io "nothing" not found');
