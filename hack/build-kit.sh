@@ -2,8 +2,8 @@
 # Builds the pinned upstream components vnest tests and local mode run (kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, helm) and those of a real node
 # (kubelet, kube-proxy, containerd and its runc shim, ctr, the CNI plugins, CoreDNS, crane, a pause
-# binary, kube-router as NetworkPolicy enforcer) and BuildKit (buildkitd, buildctl) from the Go module proxy, into a per-version cache
-# outside the repository. Idempotent: a warm run only checks what is there.
+# binary, kube-router as NetworkPolicy enforcer), metrics-server and BuildKit (buildkitd, buildctl)
+# from the Go module proxy, into a per-version cache outside the repository. Idempotent: a warm run only checks what is there.
 #
 # Usage: hack/build-kit.sh [--print-dir]
 #   --print-dir   print the kit directory (building it first if needed) and nothing else on stdout
@@ -58,6 +58,7 @@ check_pin coredns github.com/coredns/coredns "$COREDNS_VERSION"
 check_pin ggcr github.com/google/go-containerregistry "$GGCR_VERSION"
 check_pin buildkit github.com/moby/buildkit "$BUILDKIT_VERSION"
 check_pin kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION"
+check_pin metrics-server sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION"
 
 proxy_checked=false
 check_proxy() {
@@ -124,6 +125,11 @@ kube_router="$kit/kube-router-${KUBE_ROUTER_VERSION}"
 build kube-router kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
   "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" "$kube_router/bin"
 
+# The host's resource metrics API, for `kubectl top` in a tenant (a folder of its own version).
+metrics_server="$kit/metrics-server-${METRICS_SERVER_VERSION}"
+build metrics-server metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server \
+  "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION -X k8s.io/client-go/pkg/version.gitTreeState=clean" "$metrics_server/bin"
+
 # kwok simulates nothing without stages: take the upstream "fast" node and pod stages and the
 # lease-based node heartbeat from the same kwok module version.
 if [[ ! -f "$kit/kwok-stages/pod-ready.yaml" ]]; then
@@ -136,8 +142,18 @@ if [[ ! -f "$kit/kwok-stages/pod-ready.yaml" ]]; then
   chmod u+w "$kit"/kwok-stages/*.yaml
 fi
 
+# kwok's emulation of the kubelet's /metrics/resource and a usage that pods' annotations
+# kwok.x-k8s.io/usage-cpu and usage-memory set, for metrics-server to scrape (same module version).
+if [[ ! -f "$kit/kwok-metrics/usage-from-annotation.yaml" ]]; then
+  kwok_src=$(cd "$here/tools/kwok" && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [[ -d "$kwok_src" ]] || die "cannot find the kwok $KWOK_VERSION module source to copy its metrics from"
+  mkdir -p "$kit/kwok-metrics"
+  cp "$kwok_src"/kustomize/metrics/resource/metrics-resource.yaml "$kwok_src"/kustomize/metrics/usage/usage-from-annotation.yaml "$kit/kwok-metrics/"
+  chmod u+w "$kit"/kwok-metrics/*.yaml
+fi
+
 cat > "$kit/versions.json.tmp.$$" <<EOF
-{"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION","containerd":"$CONTAINERD_VERSION","cniPlugins":"$CNI_PLUGINS_VERSION","coredns":"$COREDNS_VERSION","ggcr":"$GGCR_VERSION","buildkit":"$BUILDKIT_VERSION","nodeDir":"$node","buildkitDir":"$buildkit","kubeRouter":"$KUBE_ROUTER_VERSION","kubeRouterDir":"$kube_router"}
+{"kubernetes":"$KUBERNETES_VERSION","etcd":"$ETCD_VERSION","kwok":"$KWOK_VERSION","helm":"$HELM_VERSION","containerd":"$CONTAINERD_VERSION","cniPlugins":"$CNI_PLUGINS_VERSION","coredns":"$COREDNS_VERSION","ggcr":"$GGCR_VERSION","buildkit":"$BUILDKIT_VERSION","nodeDir":"$node","buildkitDir":"$buildkit","kubeRouter":"$KUBE_ROUTER_VERSION","kubeRouterDir":"$kube_router","metricsServer":"$METRICS_SERVER_VERSION","metricsServerDir":"$metrics_server"}
 EOF
 mv "$kit/versions.json.tmp.$$" "$kit/versions.json"
 

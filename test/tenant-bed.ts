@@ -12,7 +12,7 @@ import { tail } from '../src/local/process.ts';
 import { waitFor } from '../src/local/wait.ts';
 import { renderKubeconfig } from '../src/kube/kubeconfig.ts';
 import { resolveSyncerOptions, type SyncerOptions } from '../src/syncer/options.ts';
-import { hostRoleRules, type PolicyRule } from '../src/syncer/resources/index.ts';
+import { hostClusterRoleRules, hostRoleRules, type PolicyRule } from '../src/syncer/resources/index.ts';
 import { startSyncer, type RunningSyncer } from '../src/syncer/run.ts';
 import { kit, ports } from './helpers.ts';
 
@@ -78,18 +78,19 @@ export class TenantBed {
   /**
    * A host kubeconfig for a service account bound only to the Role the syncer needs in the host
    * namespace (hostRoleRules), and to `clusterRules` cluster-wide (hostClusterRoleRules) when
-   * given, to prove it needs nothing more.
+   * given, and to what resource metrics add when asked, to prove it needs nothing more.
    */
-  async restrictedHostKubeconfig(tenant: string, clusterRules: PolicyRule[] = []): Promise<string> {
+  async restrictedHostKubeconfig(tenant: string, { clusterRules = [], resourceMetrics = false }: { clusterRules?: PolicyRule[]; resourceMetrics?: boolean } = {}): Promise<string> {
     const sa = `vnest-${tenant}`;
-    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: hostNamespace }, rules: hostRoleRules() };
+    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: hostNamespace }, rules: hostRoleRules([], hostNamespace, resourceMetrics) };
     const subjects = [{ kind: 'ServiceAccount', name: sa, namespace: hostNamespace }];
     const binding = {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: sa, namespace: hostNamespace },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa }, subjects,
     };
-    const cluster = clusterRules.length === 0 ? [] : [
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${hostNamespace}-${sa}` }, rules: clusterRules },
+    const rules = [...clusterRules, ...(resourceMetrics ? hostClusterRoleRules('fake', [], { resourceMetrics }) : [])];
+    const cluster = rules.length === 0 ? [] : [
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${hostNamespace}-${sa}` }, rules },
       {
         apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: `${hostNamespace}-${sa}` },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${hostNamespace}-${sa}` }, subjects,

@@ -41,6 +41,25 @@ export interface ControlPlaneOptions {
    * that reads and writes the store directly, as vcluster's does (the benchmark's peer).
    */
   etcdTls?: boolean;
+  /**
+   * Proxy aggregated APIs (APIService objects) with a front-proxy client certificate of the cluster
+   * CA, so an extension API server such as metrics-server knows who asks.
+   */
+  aggregator?: boolean;
+}
+
+/** kube-apiserver's front-proxy flags, with the client certificate it proxies aggregated APIs with. */
+async function aggregatorArgs(pki: string, caFile: string, client: (cn: string) => Promise<KeyPairPem>): Promise<string[]> {
+  const proxyClient = await client('front-proxy-client');
+  const cert = join(pki, 'front-proxy-client.crt');
+  const key = join(pki, 'front-proxy-client.key');
+  await Promise.all([writeFile(cert, proxyClient.certPem), writeFile(key, proxyClient.keyPem, { mode: 0o600 })]);
+  return [
+    `--requestheader-client-ca-file=${caFile}`, '--requestheader-allowed-names=front-proxy-client',
+    '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
+    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+    `--proxy-client-cert-file=${cert}`, `--proxy-client-key-file=${key}`,
+  ];
 }
 
 /** etcd's TLS client endpoint and the files a client needs for it. */
@@ -239,6 +258,7 @@ export class ControlPlane {
         // Loopback is not a valid Endpoints address, so the kubernetes Service gets none then.
         `--endpoint-reconciler-type=${bind === '127.0.0.1' ? 'none' : 'lease'}`,
         '--profiling=false', `--cert-dir=${join(dir, 'apiserver-certs')}`,
+        ...(opts.aggregator ? await aggregatorArgs(pki, files.ca, client) : []),
       ],
     };
     const apiserver = processes.start(apiserverSpec);

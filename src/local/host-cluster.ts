@@ -34,6 +34,12 @@ export interface HostClusterOptions extends Omit<ControlPlaneOptions, 'scheduler
   realNodes?: number;
   /** More image tarballs the real node imports (the vnest image, for example). */
   realNodeImages?: NodeImage[];
+  /**
+   * metrics-server beside the API server, serving metrics.k8s.io from the kwok nodes' emulated
+   * kubelet resource metrics; a pod's usage is its annotations kwok.x-k8s.io/usage-cpu and
+   * kwok.x-k8s.io/usage-memory (default 1m and 1Mi).
+   */
+  metricsServer?: boolean;
 }
 
 export const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
@@ -93,7 +99,8 @@ export class HostCluster {
   static async start(opts: HostClusterOptions = {}): Promise<HostCluster> {
     const realNodes = opts.realNodes ?? 0;
     if (realNodes !== 0 && realNodes !== 1) throw new Error(`realNodes is ${realNodes}: a host cluster has at most one real node`);
-    if (realNodes === 0) return HostCluster.startWith(await ControlPlane.start({ ...opts, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true }), opts);
+    if (realNodes === 0) return HostCluster.startWith(await ControlPlane.start({ ...opts, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true, aggregator: opts.metricsServer ?? false }), opts);
+    if (opts.metricsServer) throw new Error('metricsServer needs kwok nodes only (realNodes: 0)');
 
     // The real node's network comes first: the API server binds its host address.
     const kit = opts.kit ?? (await loadKit());
@@ -160,6 +167,9 @@ export class HostCluster {
       stages.push(stage);
       if (file === 'pod-complete.yaml') stages.push(stringify(tenantJobStage(parse(stage) as KwokStage)));
     }
+    if (opts.metricsServer) {
+      for (const file of ['metrics-resource.yaml', 'usage-from-annotation.yaml']) stages.push(await readFile(join(cp.kit.kwokMetricsDir, file), 'utf8'));
+    }
     const docs: unknown[] = [
       {
         apiVersion: 'config.kwok.x-k8s.io/v1alpha1',
@@ -207,7 +217,11 @@ export class HostCluster {
       kind: 'Node',
       metadata: {
         name,
-        annotations: { [kwokNodeAnnotation]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+        annotations: {
+          [kwokNodeAnnotation]: 'fake', 'node.alpha.kubernetes.io/ttl': '0',
+          // All kwok nodes share one kubelet address; metrics-server asks for this node's path there.
+          ...(opts.metricsServer ? { 'metrics.k8s.io/resource-metrics-path': `/metrics/nodes/${name}/metrics/resource` } : {}),
+        },
         labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
       },
       status: {
@@ -224,8 +238,41 @@ export class HostCluster {
       const ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
       return ready.length >= count;
     }, { timeoutMs: opts.startTimeoutMs ?? 120_000, intervalMs: 500, check: () => kwok.assertRunning() });
+    if (opts.metricsServer) await HostCluster.startMetricsServer(cp, opts.startTimeoutMs ?? 120_000);
 
     return new HostCluster(cp, nodeNames, podLogsFile, execDir, node, teardown);
+  }
+
+  /**
+   * metrics-server as a process of the cluster, registered as the metrics.k8s.io APIService through
+   * an ExternalName Service (kube-apiserver proxies an aggregated API to a loopback name, which it
+   * would not to a pod or Endpoints address). It scrapes the kwok nodes every 10 s.
+   */
+  private static async startMetricsServer(cp: ControlPlane, timeoutMs: number): Promise<void> {
+    const port = await cp.ports.next();
+    const server = cp.processes.start({
+      name: 'metrics-server',
+      command: cp.kit.metricsServer,
+      args: [
+        '--bind-address=127.0.0.1', `--secure-port=${port}`, `--cert-dir=${join(cp.dir, 'metrics-server-certs')}`,
+        `--kubeconfig=${cp.kubeconfigPath}`, `--authentication-kubeconfig=${cp.kubeconfigPath}`, `--authorization-kubeconfig=${cp.kubeconfigPath}`,
+        '--kubelet-insecure-tls', '--kubelet-use-node-status-port', '--kubelet-preferred-address-types=InternalIP',
+        '--metric-resolution=10s', '--kubelet-request-timeout=5s', '--profiling=false',
+      ],
+    });
+    const service = {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'metrics-server', namespace: 'kube-system' },
+      spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port, protocol: 'TCP' }] },
+    };
+    const apiService = {
+      apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: 'v1beta1.metrics.k8s.io' },
+      spec: { group: 'metrics.k8s.io', version: 'v1beta1', service: { name: 'metrics-server', namespace: 'kube-system', port }, insecureSkipTLSVerify: true, groupPriorityMinimum: 100, versionPriority: 100 },
+    };
+    await kubectlOk(cp.kit.bin.kubectl, cp.kubeconfigPath, ['apply', '-f', '-'], { input: [service, apiService].map((o) => JSON.stringify(o)).join('\n') });
+    await waitFor('the metrics.k8s.io APIService Available', async () => {
+      const out = await kubectlOk(cp.kit.bin.kubectl, cp.kubeconfigPath, ['get', 'apiservice', 'v1beta1.metrics.k8s.io', '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status}']);
+      return out.trim() === 'True';
+    }, { timeoutMs, intervalMs: 500, check: () => server.assertRunning() });
   }
 
   /**

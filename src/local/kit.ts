@@ -17,6 +17,10 @@ export interface Kit {
     helm: string;
   };
   kwokStagesDir: string;
+  /** kwok's emulated kubelet resource metrics and a pod usage read from pod annotations. */
+  kwokMetricsDir: string;
+  /** metrics-server: the host's metrics.k8s.io in tests of `kubectl top` in a tenant. */
+  metricsServer: string;
   /**
    * A real node's parts: kubelet, kube-proxy, containerd and its shim, ctr, CoreDNS, crane, pause,
    * and kube-router (the NetworkPolicy enforcer).
@@ -38,7 +42,7 @@ export interface Kit {
   };
   /** BuildKit, to build the vnest image from its Dockerfile. */
   buildkit: { buildkitd: string; buildctl: string };
-  versions: { kubernetes: string; etcd: string; kwok: string; helm: string; containerd: string; cniPlugins: string; coredns: string; ggcr: string; buildkit: string; kubeRouter: string; nodeDir: string; buildkitDir: string; kubeRouterDir: string };
+  versions: { kubernetes: string; etcd: string; kwok: string; helm: string; containerd: string; cniPlugins: string; coredns: string; ggcr: string; buildkit: string; kubeRouter: string; nodeDir: string; buildkitDir: string; kubeRouterDir: string; metricsServer: string; metricsServerDir: string };
 }
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -74,6 +78,7 @@ export async function loadKit(env: NodeJS.ProcessEnv = process.env, { showProgre
   const b = (name: string) => join(dir, 'bin', name);
   const versions = JSON.parse(await readFile(join(dir, 'versions.json'), 'utf8')) as Kit['versions'];
   const n = (name: string) => join(versions.nodeDir, 'bin', name);
+  if (!versions.metricsServerDir) throw new Error(`kit at ${dir} lacks metrics-server (its versions.json does not name it); run hack/build-kit.sh`);
   const kit: Kit = {
     dir,
     bin: {
@@ -86,6 +91,8 @@ export async function loadKit(env: NodeJS.ProcessEnv = process.env, { showProgre
       helm: b('helm'),
     },
     kwokStagesDir: join(dir, 'kwok-stages'),
+    kwokMetricsDir: join(dir, 'kwok-metrics'),
+    metricsServer: join(versions.metricsServerDir, 'bin', 'metrics-server'),
     node: {
       bin: {
         kubelet: b('kubelet'),
@@ -104,7 +111,7 @@ export async function loadKit(env: NodeJS.ProcessEnv = process.env, { showProgre
     versions,
   };
   const cni = ['bridge', 'host-local', 'loopback', 'portmap'].map((p) => join(kit.node.cniBinDir, p));
-  for (const path of [...Object.values(kit.bin), ...Object.values(kit.node.bin), ...cni, ...Object.values(kit.buildkit)]) {
+  for (const path of [...Object.values(kit.bin), ...Object.values(kit.node.bin), ...cni, ...Object.values(kit.buildkit), kit.metricsServer]) {
     await access(path).catch((err: unknown) => {
       throw new Error(`kit at ${dir} lacks ${path}; run hack/build-kit.sh`, { cause: err });
     });

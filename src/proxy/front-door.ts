@@ -20,6 +20,8 @@ import type { KeyPairPem } from '../pki/certs.ts';
 import { isGuardedWrite, webhookRefusal, webhookUrls } from './dial-guard.ts';
 import { sharedNamespace } from '../translate/sharing.ts';
 import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, writesNamespace, type PathClass } from './paths.ts';
+import { HttpError } from './http-error.ts';
+import { classifyMetricsPath, metricsApiGroup, metricsGroup, metricsResourceList, withMetricsGroup, type MetricsRoute, type ResourceMetrics } from './resource-metrics.ts';
 
 export interface FrontDoorOptions {
   port: number;
@@ -35,6 +37,8 @@ export interface FrontDoorOptions {
   hostPods: Informer<KubeObject>;
   /** This tenant's Services in the host namespace (service proxy goes to their host copies). */
   hostServices: Informer<KubeObject>;
+  /** The tenant's metrics.k8s.io, from the host's (absent: the tenant's control plane answers, 404). */
+  metrics?: ResourceMetrics;
   ready: () => boolean;
   log: Logger;
 }
@@ -231,8 +235,17 @@ export class FrontDoor {
       await this.forward(req, res, await this.hostTarget(req, user, route));
       return;
     }
+    const metricsRoute = this.opts.metrics ? classifyMetricsPath(path) : undefined;
+    if (metricsRoute) {
+      await this.serveMetrics(req, res, user, metricsRoute);
+      return;
+    }
     const conn = await this.opts.virtual.connection();
     const target = { ...conn, agent: this.agent, path: req.url ?? '/', headers: { ...forwardable(req.headers, false), ...conn.headers, ...impersonation(user) } };
+    if (this.opts.metrics && path === '/apis' && req.method === 'GET') {
+      await this.apisWithMetrics(res, target);
+      return;
+    }
     if (isGuardedWrite(req.method, path)) await this.guardedWrite(req, res, target);
     else await this.forward(req, res, target);
   }
@@ -296,6 +309,57 @@ export class FrontDoor {
     const segment = proxyId({ ...route, name: hName });
     const path = `/api/v1/namespaces/${this.opts.hostNamespace}/${resource}/${segment}/${sub}${route.rest}${queryOf(req.url ?? '')}`;
     return { ...conn, agent: this.agent, path, headers: { ...forwardable(req.headers, true), ...conn.headers } };
+  }
+
+  /**
+   * `/apis` from the control plane with metrics.k8s.io added, in the JSON form asked for (the plain
+   * APIGroupList or aggregated discovery): protobuf is not offered to the control plane, so the
+   * document can be read and changed here.
+   */
+  private async apisWithMetrics(res: ServerResponse, target: Target): Promise<void> {
+    const accept = String(target.headers.accept ?? 'application/json').split(',').map((a) => a.trim()).filter((a) => a && !a.includes('protobuf'));
+    const headers = { ...target.headers, accept: accept.length ? accept.join(',') : 'application/json' };
+    delete headers['if-none-match'];
+    delete headers['accept-encoding'];
+    const answer = await buffered({ ...target, headers }, 'GET', Buffer.alloc(0));
+    let body = answer.body;
+    if (answer.status === 200) {
+      try {
+        body = Buffer.from(JSON.stringify(withMetricsGroup(JSON.parse(body.toString('utf8')))));
+      } catch {
+        // Not JSON after all: passed on as it came.
+      }
+    }
+    const out: OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !['etag', 'content-length', 'transfer-encoding', 'connection', 'keep-alive'].includes(k)) out[k] = v;
+    res.writeHead(answer.status, out).end(body);
+  }
+
+  /**
+   * metrics.k8s.io: discovery for any authenticated user; pod and node metrics when the tenant's
+   * RBAC allows get or list on pods.metrics.k8s.io or nodes.metrics.k8s.io, as kube-apiserver checks
+   * them. The metrics API has no watch and no writes.
+   */
+  private async serveMetrics(req: IncomingMessage, res: ServerResponse, user: UserInfo, route: MetricsRoute | { kind: 'unknown'; message: string }): Promise<void> {
+    const json = (code: number, doc: unknown): void => void res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(doc));
+    if (route.kind === 'unknown') throw new HttpError(404, 'NotFound', route.message);
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource: ${metricsGroup} is read-only (get and list)`);
+    if (route.kind === 'group') return json(200, metricsApiGroup);
+    if (route.kind === 'resources') return json(200, metricsResourceList);
+    const query = new URLSearchParams(queryOf(req.url ?? '').slice(1));
+    if (query.get('watch') === 'true' || query.get('watch') === '1') throw new HttpError(405, 'MethodNotAllowed', `${metricsGroup} does not support watch; poll with get or list`);
+    const labelSelector = query.get('labelSelector') ?? undefined;
+    const namespace = route.kind === 'pods' ? route.namespace : undefined;
+    const verb = route.name === undefined ? 'list' : 'get';
+    const attrs = { group: metricsGroup, resource: route.kind, verb, ...(namespace ? { namespace } : {}), ...(route.name ? { name: route.name } : {}) };
+    if (!(await this.allowed(user, attrs))) {
+      const where = namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope';
+      throw new HttpError(403, 'Forbidden', `${route.kind}.${metricsGroup}${route.name ? ` "${route.name}"` : ''} is forbidden: User "${user.username}" cannot ${verb} resource "${route.kind}" in API group "${metricsGroup}"${where}`);
+    }
+    const metrics = this.opts.metrics as ResourceMetrics;
+    const fieldSelector = query.get('fieldSelector') ?? undefined;
+    if (route.kind === 'nodes' && fieldSelector) throw new HttpError(400, 'BadRequest', 'field selectors are not supported on nodes.metrics.k8s.io; select nodes by label');
+    json(200, route.kind === 'pods' ? await metrics.pods(namespace, route.name, labelSelector, fieldSelector) : await metrics.nodes(route.name, labelSelector));
   }
 
   /** Streams a plain request (or a body read before) and its answer (watches and logs -f included). */
@@ -421,25 +485,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /** One request with a body, its whole answer read. */
-function buffered(t: Target, method: string, body: Buffer): Promise<{ status: number; body: Buffer }> {
+function buffered(t: Target, method: string, body: Buffer): Promise<{ status: number; body: Buffer; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const out = request(`${t.server}${t.path}`, { method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
       const chunks: Buffer[] = [];
       upstream.on('data', (c: Buffer) => chunks.push(c));
-      upstream.on('end', () => resolve({ status: upstream.statusCode ?? 502, body: Buffer.concat(chunks) }));
+      upstream.on('end', () => resolve({ status: upstream.statusCode ?? 502, body: Buffer.concat(chunks), headers: upstream.headers }));
       upstream.on('error', reject);
     });
     out.on('error', reject);
     out.end(body);
   });
-}
-
-class HttpError extends Error {
-  readonly code: number;
-  readonly reason: string;
-  constructor(code: number, reason: string, message: string) {
-    super(message);
-    this.code = code;
-    this.reason = reason;
-  }
 }

@@ -75,6 +75,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'hostAnnotations', flag: '--host-annotations <keys>', env: 'VNEST_HOST_ANNOTATIONS', kind: 'list', default: [], help: 'annotation keys, or prefixes ending in "/", copied to host objects besides unprefixed keys (prefixed ones are what host add-ons act on)' },
   { key: 'serviceTypes', flag: '--service-types <types>', env: 'VNEST_SERVICE_TYPES', kind: 'list', default: [...serviceTypes], help: `Service types synced to the host (comma-separated: ${serviceTypes.join(', ')})`, check: (v: string[]) => oneOf('--service-types', serviceTypes, v) },
   { key: 'sharedServices', flag: '--shared-services <bool>', env: 'VNEST_SHARED_SERVICES', kind: 'bool', default: false, help: 'show the host Services their providers share with this tenant (label vnest.dev/shared=true, annotation vnest.dev/share-with) in its vnest-shared namespace; reads Services in every host namespace (a ClusterRole)' },
+  { key: 'resourceMetrics', flag: '--resource-metrics <bool>', env: 'VNEST_RESOURCE_METRICS', kind: 'bool', default: false, help: 'serve metrics.k8s.io (kubectl top) in the tenant from the host\'s metrics-server: PodMetrics of the tenant\'s host pods, NodeMetrics of the nodes they run on (reads node metrics: a ClusterRole)' },
   { key: 'nodeSync', flag: '--node-sync <mode>', env: 'VNEST_NODE_SYNC', kind: 'string', default: 'fake', help: 'virtual nodes: "fake" (the host nodes running the tenant\'s pods: name, readiness, generic capacity), "real" (those nodes, mirrored: labels, capacity, conditions, taints, unschedulable) or "all" (every host node the tenant\'s pods may run on, mirrored); "real" and "all" need a ClusterRole reading nodes', check: (v: string) => (nodeSyncModes.includes(v as NodeSyncMode) ? undefined : `--node-sync must be one of ${nodeSyncModes.join(', ')}, not "${v}"`) },
   { key: 'nodeSelector', flag: '--node-selector <labels>', env: 'VNEST_NODE_SELECTOR', kind: 'list', default: [], help: 'host node labels (comma-separated key=value) the tenant\'s pods are placed by: added to every host pod\'s nodeSelector, and with --node-sync=all the nodes the tenant sees', check: (v: string[]) => nodeSelectorProblem(v) },
   { key: 'hostServiceAccount', flag: '--host-service-account <name>', env: 'VNEST_HOST_SERVICE_ACCOUNT', kind: 'string', default: 'default', help: 'host service account host pods run as (its token is never mounted)' },
@@ -117,6 +118,7 @@ export interface SyncerOptions {
   policy: IsolationPolicy;
   nodeSync: NodeSyncMode;
   sharedServices: boolean;
+  resourceMetrics: boolean;
   hostServiceAccount: string;
   tenantApiHost?: string;
   tenantApiPort: number;

@@ -12,6 +12,7 @@ import { ensureTenantCerts } from '../proxy/certs.ts';
 import { FrontDoor } from '../proxy/front-door.ts';
 import { ExposureFollower, exposure, type ExposedService, type Exposure } from '../proxy/exposure.ts';
 import { defaultKubeconfigServer, exportKubeconfig } from '../proxy/kubeconfig-export.ts';
+import { ResourceMetrics } from '../proxy/resource-metrics.ts';
 import type { SyncerOptions } from './options.ts';
 import { installCoredns } from './coredns.ts';
 import { applyBootstrap, parseManifests } from './bootstrap.ts';
@@ -164,6 +165,12 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
       virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),
       hostServices: syncer.context.informers.host(types.services),
+      ...(opts.resourceMetrics ? {
+        metrics: new ResourceMetrics({
+          tenant: opts.tenant, hostNamespace: opts.hostNamespace, host, virtual,
+          virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),
+        }),
+      } : {}),
       ready: () => syncer.isReady(), log: log.child({ component: 'front-door' }),
     });
     frontDoorPort = await frontDoor.listen();

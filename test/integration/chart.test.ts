@@ -131,12 +131,26 @@ describe('helm chart', () => {
     expect(options.policy.nodeSelector).toEqual({ pool: 'tenants', 'example.com/zone': 'a' });
     expect([...options.policy.runtimeClasses]).toEqual(['gvisor']);
     const docs = await render('t1', sets);
-    expect(flatten(docs.find((d) => d.kind === 'ClusterRole')?.rules)).toEqual(flatten(hostClusterRoleRules('all', [], false, true)));
+    expect(flatten(docs.find((d) => d.kind === 'ClusterRole')?.rules)).toEqual(flatten(hostClusterRoleRules('all', [], { runtimeClasses: true })));
     const classesOnly = await render('t1', ['isolation.runtimeClasses={gvisor}']);
-    expect(flatten(classesOnly.find((d) => d.kind === 'ClusterRole')?.rules)).toEqual(flatten(hostClusterRoleRules('fake', [], false, true)));
+    expect(flatten(classesOnly.find((d) => d.kind === 'ClusterRole')?.rules)).toEqual(flatten(hostClusterRoleRules('fake', [], { runtimeClasses: true })));
     expect((await syncerConfig([])).options.policy.nodeSelector).toEqual({});
     const wrong = await helm(['template', 't1', chart, '--set', 'syncer.nodeSync=every']);
     expect(wrong.stderr).toContain('nodeSync');
+  });
+
+  it('serves kubectl top only with resourceMetrics.enabled, granting pod-metrics reads in the namespace and node-metrics reads cluster-wide', async () => {
+    const off = await render('t1');
+    expect(JSON.stringify(off.filter((d) => d.kind === 'Role' || d.kind === 'ClusterRole'))).not.toContain('metrics.k8s.io');
+    expect((await syncerConfig([])).options.resourceMetrics).toBe(false);
+    const on = await render('t1', ['resourceMetrics.enabled=true']);
+    expect(flatten(on.find((d) => d.kind === 'Role')?.rules)).toEqual(hostRoleRules([], 'tenants', true));
+    expect(flatten(on.find((d) => d.kind === 'ClusterRole')?.rules)).toEqual(hostClusterRoleRules('fake', [], { resourceMetrics: true }));
+    const binding: (Doc & { subjects?: unknown }) | undefined = on.find((d) => d.kind === 'ClusterRoleBinding');
+    expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'vnest-t1', namespace: 'tenants' }]);
+    expect((await syncerConfig(['resourceMetrics.enabled=true'])).options.resourceMetrics).toBe(true);
+    const mistyped = await helm(['template', 't1', chart, '--set', 'resourceMetrics.enabled=maybe']);
+    expect(mistyped.code).not.toBe(0);
   });
 
   it('passes custom resource kinds from values to the syncer\'s config file and grows the Role with them', async () => {

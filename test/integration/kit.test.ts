@@ -45,4 +45,9 @@ describe('kit: the real node\'s parts', () => {
     expect(await run(k.buildkit.buildkitd, ['--version'])).toContain(`github.com/moby/buildkit ${k.versions.buildkit}`);
     expect(await run(k.buildkit.buildctl, ['--version'])).toContain(`github.com/moby/buildkit ${k.versions.buildkit}`);
   });
+
+  it('has metrics-server (the test host\'s resource metrics) of the pinned version', async () => {
+    const k = await kit();
+    expect((await run(k.metricsServer, ['--version'])).trim()).toBe(k.versions.metricsServer);
+  });
 });

@@ -75,7 +75,7 @@ describe('syncer: nodes and runtime classes', () => {
     await hostCreate(runtimeClass('kata', 'kata'));
     // A class the tenant made under a permitted name, before the syncer runs: the host's replaces it.
     await apply(runtimeClass('gvisor', 'evil'));
-    const restricted = await bed().restrictedHostKubeconfig(tenant, hostClusterRoleRules('all', [], false, true));
+    const restricted = await bed().restrictedHostKubeconfig(tenant, { clusterRules: hostClusterRoleRules('all', [], { runtimeClasses: true }) });
     running = await bed().startSyncer(tenant, { hostKubeconfig: restricted, nodeSync: 'all', nodeSelector: 'pool=tenants', runtimeClasses: 'gvisor' });
     await bed().virtualKubectl(tenant, 'create', 'namespace', ns);
     await eventually('default service account', async () => (await kubectl(['-n', ns, 'get', 'sa', 'default'])).code === 0);

@@ -154,7 +154,7 @@ class TreeBed {
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: t.namespace }],
       },
       // Shared services on: the chart's ClusterRole reads Services in every namespace.
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${t.namespace}-${sa}` }, rules: hostClusterRoleRules('fake', [], true) },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${t.namespace}-${sa}` }, rules: hostClusterRoleRules('fake', [], { sharedServices: true }) },
       {
         apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: `${t.namespace}-${sa}` },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${t.namespace}-${sa}` }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: t.namespace }],

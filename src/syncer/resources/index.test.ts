@@ -27,7 +27,13 @@ describe('host RBAC', () => {
     expect(hostClusterRoleRules('fake')).toEqual([]);
     expect(hostClusterRoleRules('real')).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
     expect(hostClusterRoleRules('all')).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
-    expect(hostClusterRoleRules('fake', [], false, true)).toEqual([{ apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['get', 'list', 'watch'] }]);
-    expect(hostClusterRoleRules('fake', [], true)).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }]);
+    expect(hostClusterRoleRules('fake', [], { runtimeClasses: true })).toEqual([{ apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['get', 'list', 'watch'] }]);
+    expect(hostClusterRoleRules('fake', [], { sharedServices: true })).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }]);
+  });
+
+  it('reads the host\'s pod metrics in its namespace and node metrics only with resource metrics on', () => {
+    expect(hostRoleRules().some((r) => r.apiGroups.includes('metrics.k8s.io'))).toBe(false);
+    expect(hostRoleRules([], undefined, true)).toContainEqual({ apiGroups: ['metrics.k8s.io'], resources: ['pods'], verbs: ['get', 'list'] });
+    expect(hostClusterRoleRules('fake', [], { resourceMetrics: true })).toEqual([{ apiGroups: ['metrics.k8s.io'], resources: ['nodes'], verbs: ['get'] }]);
   });
 });

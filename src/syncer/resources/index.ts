@@ -69,12 +69,14 @@ export const resources: Record<string, ResourceEntry> = {
 };
 
 /**
- * The namespaced Role the syncer needs in its host namespace: reading its owner Service, every
- * built-in kind's rules, and the configured custom kinds (owned for toHost, read for fromHost
+ * The namespaced Role the syncer needs in its host namespace: reading its owner Service (and pod
+ * metrics with resource metrics on), every built-in kind's rules, and the configured custom kinds (owned for toHost, read for fromHost
  * kinds read from this namespace), merged per API group and resource.
  */
-export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespace?: string): PolicyRule[] {
+export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespace?: string, resourceMetrics = false): PolicyRule[] {
   const rules: PolicyRule[] = [{ apiGroups: [''], resources: ['services'], verbs: ['get'] }];
+  // kubectl top in the tenant: the host's PodMetrics of its own pods.
+  if (resourceMetrics) rules.push({ apiGroups: ['metrics.k8s.io'], resources: ['pods'], verbs: ['get', 'list'] });
   for (const entry of Object.values(resources)) rules.push(...entry.hostRules);
   for (const c of custom) {
     if (!c.type.namespaced) continue;
@@ -99,13 +101,17 @@ export function hostRoleRules(custom: ResolvedCustomResource[] = [], hostNamespa
 }
 
 /**
- * Cluster-wide rules: node reads for real and all node sync; Service reads for shared services;
- * RuntimeClass reads when the operator permits some; CRD reads and cluster-scoped fromHost kinds
- * when custom resources are configured. Empty in the default configuration.
+ * Cluster-wide rules: node reads for real and all node sync; node metrics reads for resource
+ * metrics; Service reads for shared services; RuntimeClass reads when the operator permits some;
+ * CRD reads and cluster-scoped fromHost kinds when custom resources are configured. Empty in the
+ * default configuration.
  */
-export function hostClusterRoleRules(nodeSync: NodeSyncMode, custom: ResolvedCustomResource[] = [], sharedServices = false, runtimeClasses = false): PolicyRule[] {
+export function hostClusterRoleRules(nodeSync: NodeSyncMode, custom: ResolvedCustomResource[] = [], opts: { sharedServices?: boolean; runtimeClasses?: boolean; resourceMetrics?: boolean } = {}): PolicyRule[] {
+  const { sharedServices = false, runtimeClasses = false, resourceMetrics = false } = opts;
   const rules: PolicyRule[] = [];
   if (nodeSync !== 'fake') rules.push({ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] });
+  // kubectl top node in the tenant: asked one node at a time, for the nodes its pods run on.
+  if (resourceMetrics) rules.push({ apiGroups: ['metrics.k8s.io'], resources: ['nodes'], verbs: ['get'] });
   if (runtimeClasses) rules.push({ apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['get', 'list', 'watch'] });
   // Shared Services may live in any host namespace.
   if (sharedServices) rules.push({ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] });
