@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { loadKit } from '../../src/local/kit.ts';
+import { kubectlOk } from '../../src/local/kubectl.ts';
 import { readState, runLocal } from '../../src/local/local-mode.ts';
 import { ProcessGroup, tail } from '../../src/local/process.ts';
 import { waitFor } from '../../src/local/wait.ts';
@@ -251,10 +252,46 @@ export async function startClusters(stateDir: string, logger: Logger, nodes = 3)
     await stop();
     throw err;
   });
+  await anchorNodes(kit.bin.kubectl, state.tenantKubeconfig, nodes).catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
   return {
     hostKubeconfig: state.hostKubeconfig,
     tenantKubeconfig: state.tenantKubeconfig,
     kubectl: kit.bin.kubectl,
     stop,
   };
+}
+
+export const anchorNamespace = 'vnest-conformance-anchors';
+
+/**
+ * A tenant shows a virtual node only while one of its pods runs there, and the e2e suite does not
+ * start without ready schedulable nodes (one test wants two). So the tenant first gets a pause pod
+ * on each host node, in a namespace of its own that no test touches, and keeps them for the run.
+ */
+async function anchorNodes(kubectl: string, kubeconfig: string, nodes: number): Promise<void> {
+  const labels = { app: 'node-anchor' };
+  const objects = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: anchorNamespace } },
+    {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'node-anchor', namespace: anchorNamespace },
+      spec: {
+        replicas: nodes, selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: labels } }] } },
+            containers: [{ name: 'pause', image: 'registry.k8s.io/pause:3.10' }],
+          },
+        },
+      },
+    },
+  ];
+  await kubectlOk(kubectl, kubeconfig, ['apply', '-f', '-'], { input: objects.map((o) => JSON.stringify(o)).join('\n') });
+  await waitFor(`${nodes} ready virtual nodes in the tenant`, async () => {
+    const list = JSON.parse(await kubectlOk(kubectl, kubeconfig, ['get', 'nodes', '-o', 'json'])) as { items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> };
+    return list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length >= nodes;
+  }, { timeoutMs: 180_000, intervalMs: 1000 });
 }
