@@ -55,7 +55,7 @@ export function listConformanceTests(e2e: E2e): Promise<string[]> {
   });
 }
 
-export const verdicts = ['run', 'container', 'webhook', 'kubelet', 'serial', 'slow'] as const;
+export const verdicts = ['run', 'container', 'webhook', 'kubelet', 'serial', 'slow', 'loopback'] as const;
 export type Verdict = (typeof verdicts)[number];
 
 /** subset.txt: a verdict per conformance test. Throws on a malformed line or a test named twice. */
