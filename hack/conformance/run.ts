@@ -58,6 +58,13 @@ async function main(): Promise<number> {
   const logger = pino({ level: 'info' }, pino.destination({ dest: join(out, 'local-mode.log'), mkdir: true, sync: false }));
   say('starting a host cluster and a tenant (local mode, private state) ...');
   const clusters = await startClusters(join(out, 'state'), logger);
+  // Interrupted (Ctrl-C): stop the clusters, so their folders go too (their processes would end anyway).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say(`${signal}: stopping the host and the tenant ...`);
+      void clusters.stop().finally(() => process.exit(1));
+    });
+  }
   try {
     const common = { e2e, kubectl: clusters.kubectl, tests, procs, timeoutSeconds: Math.round(timeoutMinutes * 60) };
     say(`running ${tests.length} tests against the host (${procs} in parallel, at most ${timeoutMinutes} min) ...`);
