@@ -1,5 +1,5 @@
-// Two test groups: unit (no processes, seconds) beside the code, and integration (real upstream
-// components from the kit) under test/integration.
+// Two test groups: unit (no processes, seconds) beside the code in src/ and hack/, and integration
+// (real upstream components from the kit) under test/integration.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'hack/**/*.test.ts'],
           environment: 'node',
         },
       },
