@@ -236,7 +236,10 @@ export async function startClusters(stateDir: string, logger: Logger, nodes = 3)
   const kit = await loadKit();
   const abort = new AbortController();
   let failed: unknown;
-  const running = runLocal({ stateDir, tenant: 'conformance', nodes }, logger, abort.signal).catch((err: unknown) => {
+  // The tenant sees every host node (the suite wants ready, untainted nodes before it starts), and
+  // may use the host RuntimeClass of the handler the RuntimeClass tests name.
+  const policy = { nodeSync: 'all', runtimeClasses: runtimeClassHandler };
+  const running = runLocal({ stateDir, tenant: 'conformance', nodes, policy }, logger, abort.signal).catch((err: unknown) => {
     failed = err;
   });
   const stop = async () => {
@@ -252,6 +255,8 @@ export async function startClusters(stateDir: string, logger: Logger, nodes = 3)
     await stop();
     throw err;
   });
+  const hostRuntimeClass = { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: runtimeClassHandler }, handler: runtimeClassHandler };
+  await kubectlOk(kit.bin.kubectl, state.hostKubeconfig, ['apply', '-f', '-'], { input: JSON.stringify(hostRuntimeClass) });
   await anchorNodes(kit.bin.kubectl, state.tenantKubeconfig, nodes).catch(async (err: unknown) => {
     await stop();
     throw err;
@@ -266,10 +271,13 @@ export async function startClusters(stateDir: string, logger: Logger, nodes = 3)
 
 export const anchorNamespace = 'vnest-conformance-anchors';
 
+/** The handler the e2e framework's RuntimeClass tests name (its PreconfiguredRuntimeClassHandler). */
+const runtimeClassHandler = 'test-handler';
+
 /**
- * A tenant shows a virtual node only while one of its pods runs there, and the e2e suite does not
- * start without ready schedulable nodes (one test wants two). So the tenant first gets a pause pod
- * on each host node, in a namespace of its own that no test touches, and keeps them for the run.
+ * The e2e suite does not start without ready schedulable nodes (one test wants two). The tenant
+ * sees every host node (node sync `all`); a pause pod of its own on each, in a namespace no test
+ * touches, also keeps them for the run, and the wait below makes sure they are Ready first.
  */
 async function anchorNodes(kubectl: string, kubeconfig: string, nodes: number): Promise<void> {
   const labels = { app: 'node-anchor' };
