@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the upstream Kubernetes e2e test binary (k8s.io/kubernetes/test/e2e at hack/versions.env's
-# KUBERNETES_VERSION, with `go test -c`) and the ginkgo CLI that runs it in parallel, from the
-# wrapper module hack/tools/e2e, into the kit's cache beside the other components (build-kit.sh).
+# KUBERNETES_VERSION, with `go test -c`), the ginkgo CLI that runs it in parallel, and the programs of
+# the suite's test images that `npm run conformance -- --real-node` puts in its stand-in images
+# (agnhost, nnp), from the wrapper module hack/tools/e2e, into the kit's cache beside the other
+# components (build-kit.sh).
 # `npm run conformance` and the conformance integration test call it. Idempotent: a warm run only
 # checks what is there.
 #
@@ -20,7 +22,7 @@ print_dir=false
 case "${1:-}" in
   --print-dir) print_dir=true ;;
   "") ;;
-  -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "build-e2e: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 esac
 
@@ -65,4 +67,17 @@ if [[ ! -x "$out/ginkgo" ]]; then
   log "built ginkgo in $((SECONDS - start))s"
 fi
 
-if $print_dir; then echo "$out"; else log "e2e.test and ginkgo ready in $out"; fi
+# The test images' programs: agnhost (most of the suite's pods run it) and nonewprivs' nnp.
+for prog in agnhost:k8s.io/kubernetes/test/images/agnhost nnp:k8s.io/kubernetes/test/images/nonewprivs; do
+  name=${prog%%:*}
+  if [[ ! -x "$out/$name" ]]; then
+    log "building $name ..."
+    start=$SECONDS
+    (cd "$here/tools/e2e" && go build -trimpath -ldflags "-s -w $kube_ld" -o "$out/$name.tmp" "${prog#*:}") ||
+      die "building $name failed (see the Go output above)"
+    mv "$out/$name.tmp" "$out/$name"
+    log "built $name in $((SECONDS - start))s"
+  fi
+done
+
+if $print_dir; then echo "$out"; else log "e2e.test, ginkgo, agnhost and nnp ready in $out"; fi

@@ -18,6 +18,7 @@ describe('subset.txt', () => {
   it('runs the tests marked run, and refuses a binary test the file does not classify', () => {
     const s = readSubset('run a\nserial b\n');
     expect(testsToRun(s, ['a', 'b'])).toEqual(['a']);
+    expect(testsToRun(readSubset('run a\ncontainer b\nloopback c\n'), ['a', 'b', 'c'], ['container', 'loopback'])).toEqual(['b', 'c']);
     expect(() => testsToRun(s, ['a', 'b', 'c'])).toThrow(/1 conformance test\(s\) that hack\/conformance\/subset.txt does not list; add each with a verdict:\n {2}c/);
     expect(() => testsToRun(s, ['a'])).toThrow(/lists 1 test\(s\) the e2e binary does not have; remove them:\n {2}b/);
   });

@@ -1,21 +1,27 @@
 // The conformance harness's parts: the upstream e2e binary (built by hack/build-e2e.sh), the list of
 // its conformance tests, the subset kept in subset.txt, a run of chosen tests against one cluster
 // (ginkgo in parallel, ended for sure after a deadline) and the comparison of two runs.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { clusterDnsIp } from '../../src/local/host-cluster.ts';
 import { loadKit } from '../../src/local/kit.ts';
 import { kubectlOk } from '../../src/local/kubectl.ts';
 import { readState, runLocal } from '../../src/local/local-mode.ts';
+import { pauseImage, type NodeImage } from '../../src/local/node-images.ts';
 import { ProcessGroup, tail } from '../../src/local/process.ts';
 import { waitFor } from '../../src/local/wait.ts';
+import { corednsObjects, defaultCorednsImage } from '../../src/syncer/coredns.ts';
 
 export const subsetFile = join(import.meta.dirname, 'subset.txt');
 const buildScript = join(import.meta.dirname, '..', 'build-e2e.sh');
 
 export interface E2e {
+  /** The folder holding them and the test images' programs (agnhost, nnp). */
+  dir: string;
   /** The e2e test binary. */
   binary: string;
   /** The ginkgo CLI that runs it in parallel. */
@@ -32,9 +38,17 @@ export function buildE2e(): Promise<E2e> {
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`hack/build-e2e.sh exited ${code}: the e2e binary could not be built (see its output above)`));
       const dir = out.trim();
-      resolve({ binary: join(dir, 'e2e.test'), ginkgo: join(dir, 'ginkgo') });
+      resolve({ dir, binary: join(dir, 'e2e.test'), ginkgo: join(dir, 'ginkgo') });
     });
   });
+}
+
+/** The folder of the pinned Kubernetes source in Go's module cache (build-e2e.sh downloaded it). */
+export async function kubernetesSource(): Promise<string> {
+  const { stdout } = await promisify(execFile)('go', ['list', '-m', '-f', '{{.Dir}}', 'k8s.io/kubernetes'], {
+    cwd: join(import.meta.dirname, '..', 'tools', 'e2e'), env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly' },
+  });
+  return stdout.trim();
 }
 
 /** The full names of the binary's conformance tests, from its `--list-tests`. */
@@ -75,10 +89,10 @@ export function readSubset(text: string): Map<string, Verdict> {
 }
 
 /**
- * The tests to run: those marked `run`. Throws when the binary has a conformance test the file does
+ * The tests to run: those marked with one of `runnable` (default `run`). Throws when the binary has a conformance test the file does
  * not classify (it must say why a test is left out), or the file names one the binary lacks.
  */
-export function testsToRun(subset: Map<string, Verdict>, listed: string[]): string[] {
+export function testsToRun(subset: Map<string, Verdict>, listed: string[], runnable: Verdict[] = ['run']): string[] {
   const missing = listed.filter((n) => !subset.has(n));
   const unknown = [...subset.keys()].filter((n) => !listed.includes(n));
   if (missing.length || unknown.length) {
@@ -87,7 +101,7 @@ export function testsToRun(subset: Map<string, Verdict>, listed: string[]): stri
       unknown.length ? `hack/conformance/subset.txt lists ${unknown.length} test(s) the e2e binary does not have; remove them:\n  ${unknown.join('\n  ')}` : '',
     ].filter(Boolean).join('\n'));
   }
-  return listed.filter((n) => subset.get(n) === 'run');
+  return listed.filter((n) => runnable.includes(subset.get(n)!));
 }
 
 export type Outcome = 'passed' | 'failed' | 'timedout' | 'interrupted' | 'skipped' | 'not run';
@@ -227,19 +241,30 @@ export interface Clusters {
   stop(): Promise<void>;
 }
 
+export interface ClusterOptions {
+  /** Simulated (kwok) nodes; ignored with `realNode`. */
+  nodes?: number;
+  /** One real node instead (needs root), with these images besides its own. */
+  realNode?: { images: NodeImage[] };
+}
+
 /**
- * Local mode's host (kwok nodes) and one tenant with its syncer and front door, run in this process
- * with state, ports and folders of its own, so a user's `vnest up` is left alone. The tenant's
- * kubeconfig reaches it through the front door, as a user's does.
+ * Local mode's host (kwok nodes, or one real node) and one tenant with its syncer and front door,
+ * run in this process with state, ports and folders of its own, so a user's `vnest up` is left
+ * alone. The tenant's kubeconfig reaches it through the front door, as a user's does. With a real
+ * node, the host gets the DNS a cluster has (CoreDNS behind kube-dns at the kubelet's cluster DNS
+ * address), as the tenant has its own.
  */
-export async function startClusters(stateDir: string, logger: Logger, nodes = 3): Promise<Clusters> {
+export async function startClusters(stateDir: string, logger: Logger, opts: ClusterOptions = {}): Promise<Clusters> {
   const kit = await loadKit();
+  const nodes = opts.realNode ? 1 : opts.nodes ?? 3;
   const abort = new AbortController();
   let failed: unknown;
   // The tenant sees every host node (the suite wants ready, untainted nodes before it starts), and
   // may use the host RuntimeClass of the handler the RuntimeClass tests name.
   const policy = { nodeSync: 'all', runtimeClasses: runtimeClassHandler };
-  const running = runLocal({ stateDir, tenant: 'conformance', nodes, policy }, logger, abort.signal).catch((err: unknown) => {
+  const local = opts.realNode ? { realNode: true, realNodeImages: opts.realNode.images } : {};
+  const running = runLocal({ stateDir, tenant: 'conformance', nodes, policy, ...local }, logger, abort.signal).catch((err: unknown) => {
     failed = err;
   });
   const stop = async () => {
@@ -247,7 +272,7 @@ export async function startClusters(stateDir: string, logger: Logger, nodes = 3)
     await running;
   };
   const state = await waitFor('the host and the tenant to start', async () => readState(stateDir), {
-    timeoutMs: 600_000, intervalMs: 500,
+    timeoutMs: 900_000, intervalMs: 500,
     check: () => {
       if (failed) throw new Error('local mode failed to start', { cause: failed });
     },
@@ -255,18 +280,31 @@ export async function startClusters(stateDir: string, logger: Logger, nodes = 3)
     await stop();
     throw err;
   });
-  const hostRuntimeClass = { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: runtimeClassHandler }, handler: runtimeClassHandler };
-  await kubectlOk(kit.bin.kubectl, state.hostKubeconfig, ['apply', '-f', '-'], { input: JSON.stringify(hostRuntimeClass) });
-  await anchorNodes(kit.bin.kubectl, state.tenantKubeconfig, nodes).catch(async (err: unknown) => {
+  try {
+    const hostRuntimeClass = { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: runtimeClassHandler }, handler: runtimeClassHandler };
+    await kubectlOk(kit.bin.kubectl, state.hostKubeconfig, ['apply', '-f', '-'], { input: JSON.stringify(hostRuntimeClass) });
+    if (opts.realNode) await installHostDns(kit.bin.kubectl, state.hostKubeconfig);
+    await anchorNodes(kit.bin.kubectl, state.tenantKubeconfig, nodes);
+  } catch (err) {
     await stop();
     throw err;
-  });
+  }
   return {
     hostKubeconfig: state.hostKubeconfig,
     tenantKubeconfig: state.tenantKubeconfig,
     kubectl: kit.bin.kubectl,
     stop,
   };
+}
+
+/** CoreDNS in the host's kube-system (the tenant's own recipe), its kube-dns Service at the kubelet's cluster DNS address. */
+async function installHostDns(kubectl: string, kubeconfig: string): Promise<void> {
+  const serviceCidr = JSON.parse(await kubectlOk(kubectl, kubeconfig, ['get', 'service', 'kubernetes', '-n', 'default', '-o', 'json'])) as { spec: { clusterIP: string } };
+  const objects = corednsObjects(defaultCorednsImage).map(({ body }) => body.kind === 'Service'
+    ? { ...body, spec: { ...(body.spec as object), clusterIP: clusterDnsIp(`${serviceCidr.spec.clusterIP}/16`) } }
+    : body);
+  await kubectlOk(kubectl, kubeconfig, ['apply', '-f', '-'], { input: objects.map((o) => JSON.stringify(o)).join('\n') });
+  await kubectlOk(kubectl, kubeconfig, ['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=180s'], { timeoutMs: 200_000 });
 }
 
 export const anchorNamespace = 'vnest-conformance-anchors';
@@ -291,7 +329,7 @@ async function anchorNodes(kubectl: string, kubeconfig: string, nodes: number): 
           metadata: { labels },
           spec: {
             affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: labels } }] } },
-            containers: [{ name: 'pause', image: 'registry.k8s.io/pause:3.10' }],
+            containers: [{ name: 'pause', image: pauseImage }],
           },
         },
       },

@@ -43,6 +43,8 @@ export interface LocalOptions {
   realNode?: boolean;
   /** The syncer's isolation-policy options (`allow`, `podSecurity`, ...), as their flags' values. */
   policy?: Record<string, string>;
+  /** More images the real node gets (a harness's test images). */
+  realNodeImages?: NodeImage[];
 }
 
 /** Why `up` does not start local mode: it already runs, with another tenant or other options. */
@@ -99,7 +101,7 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
       throw new Error('--real-node runs containerd, a kubelet and kube-proxy, which need root: run "sudo vnest up --real-node"');
     }
     // The real node also gets the vnest image, so `vnest create` works against it offline.
-    const realNodeImages = opts.realNode ? await vnestImageIfBuildable(kit, logger) : [];
+    const realNodeImages = opts.realNode ? [...await vnestImageIfBuildable(kit, logger), ...opts.realNodeImages ?? []] : [];
     // Simulated pods run nothing: port-forwards to them reach this answer instead of failing.
     if (!opts.realNode) portForwardTarget = await startPortForwardTarget();
     const forwardTo = portForwardTarget ? { portForwardTarget: { address: '127.0.0.1', port: (portForwardTarget.address() as AddressInfo).port } } : {};

@@ -29,8 +29,10 @@ export interface ImageSpec {
   ref: string;
   /** More names for the same image (a version tag, so IfNotPresent is the default pull policy). */
   aliases?: string[];
-  /** Files copied in: source on this machine, destination path in the image. */
-  files: Array<{ from: string; to: string }>;
+  /** Layer tarballs under the spec's own layer (a root file system), bottom first; none: an empty base. */
+  base?: string[];
+  /** Files copied in: source on this machine, destination path in the image, mode (0755 unless given). */
+  files: Array<{ from: string; to: string; mode?: number }>;
   /** Symbolic links: path in the image, target. */
   links?: Array<{ path: string; target: string }>;
   /** Text files: path in the image, contents. */
@@ -94,9 +96,9 @@ export async function nodeImageSpecs(kit: Kit): Promise<ImageSpec[]> {
 }
 
 async function cacheKey(spec: ImageSpec): Promise<string> {
-  const sources = await Promise.all(spec.files.map(async (f) => {
-    const s = await stat(f.from);
-    return [f.from, s.size, s.mtimeMs];
+  const sources = await Promise.all([...spec.files.map((f) => f.from), ...(spec.base ?? [])].map(async (from) => {
+    const s = await stat(from);
+    return [from, s.size, s.mtimeMs];
   }));
   return createHash('sha256').update(JSON.stringify({ recipeVersion, spec, sources })).digest('hex').slice(0, 16);
 }
@@ -145,7 +147,7 @@ async function assemble(kit: Kit, jobs: Array<{ spec: ImageSpec; tarball: string
         const layer = join(work, `layer-${i}.tar`);
         await tarLayer(stage, layer);
         const scratch = `${registry}/stage/${i}:latest`;
-        await crane(kit, ['append', '--oci-empty-base', '-f', layer, '-t', scratch]);
+        await crane(kit, ['append', '--oci-empty-base', ...(spec.base ?? []).flatMap((b) => ['-f', b]), '-f', layer, '-t', scratch]);
         const mutate = ['mutate', scratch, '--set-platform', 'linux/amd64', '-t', spec.ref, '-o', `${tarball}.tmp`];
         if (spec.entrypoint) mutate.push('--entrypoint', spec.entrypoint.join(','));
         if (spec.cmd) mutate.push('--cmd', spec.cmd.join(','));
@@ -179,7 +181,7 @@ async function stageFiles(stage: string, spec: ImageSpec): Promise<void> {
   for (const f of spec.files) {
     await mkdir(dirname(join(stage, f.to)), { recursive: true });
     await copyFile(f.from, join(stage, f.to));
-    await chmod(join(stage, f.to), 0o755);
+    await chmod(join(stage, f.to), f.mode ?? 0o755);
   }
   for (const t of spec.texts ?? []) {
     await mkdir(dirname(join(stage, t.path)), { recursive: true });

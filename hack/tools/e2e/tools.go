@@ -2,7 +2,7 @@
 
 // Package tools pins the dependencies of the upstream e2e test binary (k8s.io/kubernetes/test/e2e),
 // which hack/build-e2e.sh builds with `go test -c`: go mod tidy keeps a test package's imports only
-// when a file of this module imports them.
+// when a file of this module imports them. It pins the test images' programs (agnhost, nnp) too.
 package tools
 
 import (
@@ -38,5 +38,7 @@ import (
 	_ "k8s.io/kubernetes/test/e2e/testing-manifests"
 	_ "k8s.io/kubernetes/test/e2e/windows"
 	_ "k8s.io/kubernetes/test/fixtures"
+	_ "k8s.io/kubernetes/test/images/agnhost"
+	_ "k8s.io/kubernetes/test/images/nonewprivs"
 	_ "k8s.io/kubernetes/test/utils/ktesting/format"
 )
