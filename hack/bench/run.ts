@@ -83,7 +83,13 @@ type Pod = KubeObject & { status?: { phase?: string } };
 /** How long a wait for all N of something may take: longer for more pods. */
 const waitMs = Math.max(120_000, pods * 60);
 const log = pino({ level: 'warn' });
-/** Pods in groups of 10 (by the index in the name): group g mounts ConfigMap cfg-g and Service svc-g selects it. */
+/**
+ * Pods in groups of 10 (by the index in the name): group g mounts ConfigMap cfg-g and Service svc-g
+ * selects it. Service links are off (enableServiceLinks: false, on both sides): with a Service per
+ * 10 pods in one namespace, every pod would carry seven variables per Service (a kubelet's
+ * FOO_SERVICE_HOST, ...; the syncer writes the tenant's into the host pod's spec), which measures
+ * the namespace's size rather than the sync.
+ */
 const groups = Math.max(1, Math.floor(pods / 10));
 const groupOf = (name: string) => Number(name.split('-').pop()) % groups;
 const podManifest = (name: string, namespace: string, withRefs = false): Pod => ({
@@ -91,6 +97,7 @@ const podManifest = (name: string, namespace: string, withRefs = false): Pod => 
   spec: {
     containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10', ...(withRefs ? { volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] } : {}) }],
     terminationGracePeriodSeconds: 0,
+    enableServiceLinks: false,
     ...(withRefs ? { volumes: [{ name: 'cfg', configMap: { name: `cfg-${groupOf(name)}` } }] } : {}),
   },
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { defaultServiceCidr } from '../../src/local/control-plane.ts';
 import { clusterDnsIp } from '../../src/local/host-cluster.ts';
 import { loadKit } from '../../src/local/kit.ts';
 import { kubectlOk } from '../../src/local/kubectl.ts';
@@ -261,8 +262,10 @@ export async function startClusters(stateDir: string, logger: Logger, opts: Clus
   const abort = new AbortController();
   let failed: unknown;
   // The tenant sees every host node (the suite wants ready, untainted nodes before it starts), and
-  // may use the host RuntimeClass of the handler the RuntimeClass tests name.
-  const policy = { nodeSync: 'all', runtimeClasses: runtimeClassHandler };
+  // may use the host RuntimeClass of the handler the RuntimeClass tests name. On a real node, its
+  // pods may be what the host's are: the suite runs some privileged or host-network pods (in
+  // namespaces it labels for that) and pins pods to the node by name, which the host allows.
+  const policy = { nodeSync: 'all', runtimeClasses: runtimeClassHandler, ...opts.realNode ? { podSecurity: 'privileged', allow: 'nodeName' } : {} };
   const local = opts.realNode ? { realNode: true, realNodeImages: opts.realNode.images } : {};
   const running = runLocal({ stateDir, tenant: 'conformance', nodes, policy, ...local }, logger, abort.signal).catch((err: unknown) => {
     failed = err;
@@ -299,9 +302,9 @@ export async function startClusters(stateDir: string, logger: Logger, opts: Clus
 
 /** CoreDNS in the host's kube-system (the tenant's own recipe), its kube-dns Service at the kubelet's cluster DNS address. */
 async function installHostDns(kubectl: string, kubeconfig: string): Promise<void> {
-  const serviceCidr = JSON.parse(await kubectlOk(kubectl, kubeconfig, ['get', 'service', 'kubernetes', '-n', 'default', '-o', 'json'])) as { spec: { clusterIP: string } };
+  // Local mode's host has the default service range; its kubelet's cluster DNS address is the tenth.
   const objects = corednsObjects(defaultCorednsImage).map(({ body }) => body.kind === 'Service'
-    ? { ...body, spec: { ...(body.spec as object), clusterIP: clusterDnsIp(`${serviceCidr.spec.clusterIP}/16`) } }
+    ? { ...body, spec: { ...(body.spec as object), clusterIP: clusterDnsIp(defaultServiceCidr) } }
     : body);
   await kubectlOk(kubectl, kubeconfig, ['apply', '-f', '-'], { input: objects.map((o) => JSON.stringify(o)).join('\n') });
   await kubectlOk(kubectl, kubeconfig, ['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=180s'], { timeoutMs: 200_000 });

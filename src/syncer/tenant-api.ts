@@ -1,8 +1,9 @@
 // Makes the tenant's own `default/kubernetes` Service point at the front door: the same cluster IP
 // as the tenant's host Service (so in-pod clients on the host reach the front door through it),
-// and endpoints at the syncer pod's address.
+// and endpoints at the syncer pod's address: an EndpointSlice and, as kube-apiserver keeps for its
+// own Service, an Endpoints object (labelled so the mirroring controller leaves it alone).
 import type { Logger } from 'pino';
-import type { KubeClient, KubeObject } from '../kube/client.ts';
+import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { jsonEqual } from './patcher.ts';
 import { types } from './context.ts';
@@ -17,7 +18,8 @@ export interface TenantApiService {
   endpointPort: number;
 }
 
-const endpointSliceType = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true };
+const endpointSliceType: ResourceType = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true };
+const endpointsType: ResourceType = { group: '', version: 'v1', plural: 'endpoints', kind: 'Endpoints', namespaced: true };
 
 /** Brings `default/kubernetes` in the tenant in line; idempotent, writes only what differs. */
 export async function alignKubernetesService(virtual: KubeClient, want: TenantApiService, log: Logger): Promise<void> {
@@ -49,13 +51,26 @@ export async function alignKubernetesService(virtual: KubeClient, want: TenantAp
     endpoints: [{ addresses: [want.endpointIP], conditions: { ready: true } }],
     ports: [{ name: 'https', port: want.endpointPort, protocol: 'TCP' }],
   };
+  const endpoints = {
+    apiVersion: 'v1', kind: 'Endpoints',
+    metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
+    subsets: [{ addresses: [{ ip: want.endpointIP }], ports: [{ name: 'https', port: want.endpointPort, protocol: 'TCP' }] }],
+  };
+  await ensure(virtual, endpointSliceType, slice, ['endpoints', 'ports']);
+  await ensure(virtual, endpointsType, endpoints, ['subsets']);
+}
+
+/** Creates `want`, or merge-patches the named top-level fields of the existing object where they differ. */
+async function ensure(virtual: KubeClient, type: ResourceType, want: KubeObject & Record<string, unknown>, fields: string[]): Promise<void> {
+  const { namespace, name } = want.metadata;
   try {
-    const current = await virtual.get<KubeObject & Record<string, unknown>>(endpointSliceType, 'default', 'kubernetes');
-    if (!jsonEqual(current.endpoints, slice.endpoints) || !jsonEqual(current.ports, slice.ports)) {
-      await virtual.patch(endpointSliceType, 'default', 'kubernetes', { endpoints: slice.endpoints, ports: slice.ports }, 'merge');
-    }
+    const current = await virtual.get<KubeObject & Record<string, unknown>>(type, namespace, name);
+    const differ = fields.filter((f) => !jsonEqual(current[f], want[f]));
+    if (differ.length > 0) await virtual.patch(type, namespace, name, Object.fromEntries(differ.map((f) => [f, want[f]])), 'merge');
   } catch (err) {
     if (!isNotFound(err)) throw err;
-    await virtual.create(endpointSliceType, 'default', slice);
+    await virtual.create(type, namespace, want).catch((e: unknown) => {
+      if (!isAlreadyExists(e)) throw e;
+    });
   }
 }

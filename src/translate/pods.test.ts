@@ -260,6 +260,18 @@ describe('translatePod: the host spec', () => {
     expect(hostPodSpec(pod({ containers: [{ name: 'c', image: 'i', env: own }] }), api).containers[0].env).toEqual(own);
   });
 
+  it("gives every container the tenant's service variables before its own, the tenant API's address winning over its Service's", () => {
+    const serviceEnv = [{ name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.1' }, { name: 'KUBERNETES_PORT', value: 'tcp://10.96.0.1:443' }, { name: 'WEB_SERVICE_HOST', value: '10.96.0.20' }];
+    const spec = hostPodSpec(pod({ initContainers: [{ name: 'i', image: 'i' }], containers: [{ name: 'c', image: 'i', env: [{ name: 'A', value: '$(WEB_SERVICE_HOST)' }] }] }), { ...ctx, serviceEnv, tenantApi: { host: '10.96.5.5', port: 443 } });
+    expect(spec.containers[0].env).toEqual([
+      { name: 'KUBERNETES_SERVICE_HOST', value: '10.96.5.5' }, { name: 'KUBERNETES_SERVICE_PORT', value: '443' },
+      { name: 'KUBERNETES_PORT', value: 'tcp://10.96.0.1:443' }, { name: 'WEB_SERVICE_HOST', value: '10.96.0.20' },
+      { name: 'A', value: '$(WEB_SERVICE_HOST)' },
+    ]);
+    expect(spec.initContainers[0].env.map((e: { name: string }) => e.name)).toEqual(['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'KUBERNETES_PORT', 'WEB_SERVICE_HOST']);
+    expect(spec.enableServiceLinks).toBe(false);
+  });
+
   it('points cluster-DNS pods at the tenant DNS with the kubelet search path, leaving other policies alone', () => {
     const dns = { nameserver: '10.96.0.10', clusterDomain: 'cluster.local' };
     const spec = hostPodSpec(pod({ dnsConfig: { searches: ['corp.example'], options: [{ name: 'ndots', value: '2' }] } }), { ...ctx, dns });

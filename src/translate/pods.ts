@@ -9,6 +9,7 @@ import { hostClaimSpec } from './claims.ts';
 import { hostSelectorKey, marks } from './metadata.ts';
 import { hostName } from './names.ts';
 import { containersOf, podSecurityViolations } from './pod-security.ts';
+import { withServiceEnv, type EnvVar } from './service-env.ts';
 import { allowedPaths, defaultTolerations, type IsolationPolicy } from './policy.ts';
 import { list, project, type Projection, type Shape } from './shape.ts';
 
@@ -32,6 +33,8 @@ export interface PodTranslateContext {
   tokens: { secretName: string; keys: 'volume' | 'audience' } | 'annotation';
   /** Lifetime of a token whose source names none (default 3600): part of its key in a shared Secret. */
   tokenExpirationSeconds?: number;
+  /** The service environment variables of the pod (service-env.ts's podServiceEnv). */
+  serviceEnv?: EnvVar[];
   /** The tenant's DNS (its kube-dns Service IP), for pods that use cluster DNS. */
   dns?: { nameserver: string; clusterDomain: string };
   /** The syncer itself bound the virtual pod to a node: its nodeName is not the tenant's choice. */
@@ -416,17 +419,14 @@ export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; 
     if (typeof holder[field] === 'string' && holder[field]) holder[field] = hostName(holder[field], ns, ctx.tenant);
   });
   translateVolumes(spec, ns, ctx, out, allowed);
+  const apiEnv = ctx.tenantApi ? [{ name: 'KUBERNETES_SERVICE_HOST', value: ctx.tenantApi.host }, { name: 'KUBERNETES_SERVICE_PORT', value: String(ctx.tenantApi.port) }] : [];
+  const injected = [...apiEnv, ...(ctx.serviceEnv ?? []).filter((e) => !apiEnv.some((a) => a.name === e.name))];
   for (const { c } of containersOf(spec)) {
     for (const e of c.env ?? []) translateFieldRef(e.valueFrom?.fieldRef);
-    if (ctx.tenantApi) {
-      // In place of the host API the node's kubelet would give; an address the pod sets itself
-      // wins, as it does over the kubelet's (a nested tenant's syncer sets its own tenant's API).
-      const env: Json[] = c.env ?? [];
-      const has = (name: string) => env.some((e) => e.name === name);
-      if (!has('KUBERNETES_SERVICE_HOST')) env.push({ name: 'KUBERNETES_SERVICE_HOST', value: ctx.tenantApi.host });
-      if (!has('KUBERNETES_SERVICE_PORT')) env.push({ name: 'KUBERNETES_SERVICE_PORT', value: String(ctx.tenantApi.port) });
-      c.env = env;
-    }
+    // The tenant's Services as a kubelet would give them (service-env.ts), and in-pod clients'
+    // address of the tenant API in place of the host API's; what the pod sets itself wins, as it
+    // does over a kubelet's (a nested tenant's syncer sets its own tenant's API).
+    if (injected.length > 0) c.env = withServiceEnv(c.env, injected);
   }
   const policy = spec.dnsPolicy ?? 'ClusterFirst';
   if (ctx.dns && (policy === 'ClusterFirst' || policy === 'ClusterFirstWithHostNet')) {

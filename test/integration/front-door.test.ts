@@ -233,6 +233,10 @@ describe('tenant API front door', async () => {
     const hostIp = (await bed().hostKubectl('-n', hostNamespace, 'get', 'service', tenant, '-o', 'jsonpath={.spec.clusterIP}')).trim();
     expect((await kubectl('-n', 'default', 'get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}')).trim()).toBe(hostIp);
     expect(await kubectl('-n', 'default', 'get', 'endpointslice', 'kubernetes', '-o', 'jsonpath={.endpoints[0].addresses[0]}:{.ports[0].port}')).toBe(`10.244.250.1:${port}`);
+    // The Endpoints object too, as kube-apiserver keeps for its own Service (the conformance test
+    // "should have Endpoints and EndpointSlices pointing to API Server" reads both), not mirrored again.
+    expect(await kubectl('-n', 'default', 'get', 'endpoints', 'kubernetes', '-o', 'jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}')).toBe(`10.244.250.1:${port}`);
+    expect((await kubectl('-n', 'default', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=kubernetes', '-o', 'name')).trim().split('\n')).toEqual(['endpointslice.discovery.k8s.io/kubernetes']);
     const pod = (await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}')).trim();
     const h = await bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', `${pod}-x-apps-x-${tenant}`);
     expect(h.spec.containers[0]?.env).toEqual(expect.arrayContaining([{ name: 'KUBERNETES_SERVICE_HOST', value: hostIp }, { name: 'KUBERNETES_SERVICE_PORT', value: '443' }]));

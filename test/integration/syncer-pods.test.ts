@@ -63,12 +63,17 @@ describe('syncer: pods and what they reference', () => {
       const pods = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items;
       return pods.length === 6 && pods.every((p) => p.status.phase === 'Running');
     });
+    // The first three pods still run: every node of before is there, unchanged.
+    const during = (await bed().virtualJson<List<NodeJson>>(tenant, 'get', 'nodes')).items;
+    expect(during.filter((n) => before.has(n.metadata.name))).toHaveLength(before.size);
+    for (const n of during.filter((d) => before.has(d.metadata.name))) expect(n.metadata.resourceVersion, `node ${n.metadata.name}`).toBe(before.get(n.metadata.name));
     await bed().virtualKubectl(tenant, '-n', 'app', 'scale', 'deployment', 'web', '--replicas=3');
     await eventually('3 web pods', async () => (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items.length === 3);
+    // The scale-down may leave pods on any of the nodes (a node without pods goes): those that stay are unchanged.
+    const seen = new Map(during.map((n) => [n.metadata.name, n.metadata.resourceVersion]));
     const after = (await bed().virtualJson<List<NodeJson>>(tenant, 'get', 'nodes')).items;
-    const kept = after.filter((n) => before.has(n.metadata.name));
-    expect(kept.length).toBeGreaterThan(0);
-    for (const n of kept) expect(n.metadata.resourceVersion, `node ${n.metadata.name}`).toBe(before.get(n.metadata.name));
+    expect(after.length).toBeGreaterThan(0);
+    for (const n of after.filter((a) => seen.has(a.metadata.name))) expect(n.metadata.resourceVersion, `node ${n.metadata.name}`).toBe(seen.get(n.metadata.name));
   });
 
   it('syncs referenced configmaps and secrets, follows their changes, and removes them when unreferenced', async () => {
@@ -188,6 +193,26 @@ describe('syncer: pods and what they reference', () => {
       const hosts = await hostPods(['-l', 'app=web']);
       return pods.length === 3 && hosts.length === 3 && pods.every((p) => p.status.phase === 'Running');
     });
+  });
+
+  it('gives host pods the tenant\'s service variables, as a kubelet gives a pod its cluster\'s, unless service links are off', async () => {
+    await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'service', 'clusterip', 'env-svc', '--tcp=8080:80');
+    const ip = (await bed().virtualKubectl(tenant, '-n', 'app', 'get', 'service', 'env-svc', '-o', 'jsonpath={.spec.clusterIP}')).trim();
+    const kubernetesIp = (await bed().virtualKubectl(tenant, '-n', 'default', 'get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}')).trim();
+    const pod = (name: string, links: boolean) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'app' },
+      spec: { enableServiceLinks: links, containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10', env: [{ name: 'ENV_SVC_SERVICE_PORT', value: 'mine' }] }] } });
+    await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['create', '-f', '-'], { input: [pod('links', true), pod('nolinks', false)].map((p) => JSON.stringify(p)).join('\n') });
+    const envOf = async (name: string) => eventually(`host pod ${name}`, async () => {
+      const h = await bed().hostJson<PodJson & { spec: { enableServiceLinks?: boolean; containers: Array<{ env?: Array<{ name: string; value?: string }> }> } }>('-n', hostNamespace, 'get', 'pod', hostName(name, 'app', tenant)).catch(() => undefined);
+      return h && { links: h.spec.enableServiceLinks, env: Object.fromEntries((h.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value])) };
+    });
+    const links = await envOf('links');
+    expect(links.links).toBe(false); // the host's own Services never reach the pod
+    expect(links.env).toMatchObject({ ENV_SVC_SERVICE_HOST: ip, ENV_SVC_PORT_8080_TCP: `tcp://${ip}:8080`, ENV_SVC_PORT_8080_TCP_ADDR: ip, ENV_SVC_SERVICE_PORT: 'mine', KUBERNETES_PORT: `tcp://${kubernetesIp}:443` });
+    const nolinks = await envOf('nolinks');
+    expect(nolinks.env.ENV_SVC_SERVICE_HOST).toBeUndefined();
+    expect(nolinks.env.KUBERNETES_PORT).toBe(`tcp://${kubernetesIp}:443`);
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'links', 'nolinks', '--wait=false');
   });
 
   it('passes the changes Kubernetes allows on a live pod to the host pod', async () => {

@@ -7,6 +7,7 @@
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, marks, virtualKeyOf } from '../../translate/metadata.ts';
+import { podServiceEnv } from '../../translate/service-env.ts';
 import { boundBySyncer, mutablePodFields, podProblems, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
@@ -54,6 +55,8 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       boundBySyncer: boundBySyncer(vPod),
       ...dnsOf(),
       ...(config.tenantApi ? { tenantApi: config.tenantApi } : {}),
+      serviceEnv: podServiceEnv(vPod.metadata.namespace ?? 'default', vPod.spec.enableServiceLinks,
+        virtualServices.list((s) => s.metadata.namespace === vPod.metadata.namespace || (s.metadata.namespace === 'default' && s.metadata.name === 'kubernetes'))),
     };
     return translatePod(vPod, tctx);
   };
