@@ -7,8 +7,10 @@
 //   upstream's image adds (bash, curl, dig, nc, ip, socat) and CoreDNS;
 // - glibc-dns-testing and nonroot: that Debian root file system (nonroot as user 1234);
 // - nginx: Debian's nginx on it, serving /usr/share/nginx/html on port 80 as the nginx image does;
-// - busybox: the real node's busybox (Debian's busybox-static); nonewprivs: busybox with the nnp
-//   program set-uid.
+// - busybox: Debian's busybox-static with every applet in /bin, as upstream's image has them, and
+//   Debian's bash-static as /bin/sh (busybox 1.35's ash drops variables whose names are no shell
+//   names, such as a ConfigMap key `data-1` given by envFrom, which upstream's busybox keeps);
+//   nonewprivs: that busybox with the nnp program set-uid.
 // Each image's `org.opencontainers.image.version` label says what it really is. Cached beside the
 // kit like the node's own images.
 import { execFile } from 'node:child_process';
@@ -26,6 +28,7 @@ const run = promisify(execFile);
 const toolPackages = ['bash', 'bind9-dnsutils', 'curl', 'iproute2', 'iputils-ping', 'netcat-openbsd', 'nginx', 'procps', 'socat', 'util-linux'];
 const recipeVersion = 1;
 const registry = 'registry.k8s.io/e2e-test-images';
+const bashStatic = '/bin/bash-static';
 
 /** The Debian bookworm root file system with the tools, as a layer tarball (cached). */
 async function toolsRootfs(kit: Kit, log: (line: string) => void): Promise<string> {
@@ -52,6 +55,7 @@ const fileOf = async (tarball: string, path: string) => (await run('tar', ['-xOf
  * test/images folders give the files upstream's images copy in.
  */
 export async function e2eImages(kit: Kit, e2eDir: string, source: string, log: (line: string) => void): Promise<NodeImage[]> {
+  if (!existsSync(bashStatic)) throw new Error(`${bashStatic} is missing: install Debian's bash-static (sudo bash hack/debian-packages.sh)`);
   const rootfs = await toolsRootfs(kit, log);
   const busybox = (await nodeImageSpecs(kit)).find((s) => s.ref === busyboxImage);
   if (!busybox) throw new Error('the real node\'s busybox image is not among its images');
@@ -81,6 +85,13 @@ export async function e2eImages(kit: Kit, e2eDir: string, source: string, log: (
       { from: join(images, name, 'html', 'data.json'), to: 'data.json', mode: 0o644 }],
     cmd: ['test-webserver'],
   });
+  const applets = new Set((busybox.links ?? []).map((l) => l.path.split('/').pop()!));
+  for (const shell of ['sh', 'bash']) applets.delete(shell);
+  const e2eBusybox: ImageSpec = {
+    ...busybox, ref: `${registry}/busybox:1.37.0-2`, aliases: [],
+    files: [...busybox.files, { from: bashStatic, to: 'bin/sh' }],
+    links: [...[...applets].sort().map((a) => ({ path: `bin/${a}`, target: '/bin/busybox' })), { path: 'bin/bash', target: '/bin/sh' }],
+  };
   const nginxSite = 'server {\n  listen 80 default_server;\n  root /usr/share/nginx/html;\n  index index.html index.htm;\n  location / {\n    try_files $uri $uri/ =404;\n  }\n}\n';
   const welcome = '<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body><h1>Welcome to nginx!</h1></body></html>\n';
   const specs: ImageSpec[] = [
@@ -95,8 +106,8 @@ export async function e2eImages(kit: Kit, e2eDir: string, source: string, log: (
       links: [{ path: 'var/log/nginx/access.log', target: '/dev/stdout' }, { path: 'var/log/nginx/error.log', target: '/dev/stderr' }],
       cmd: ['nginx', '-g', 'daemon off;'],
     },
-    { ...busybox, ref: `${registry}/busybox:1.37.0-2`, aliases: [] },
-    { ...busybox, ref: `${registry}/nonewprivs:1.4`, aliases: [], files: [...busybox.files, { from: join(e2eDir, 'nnp'), to: 'usr/local/bin/nnp', mode: 0o4755 }], cmd: ['nnp'] },
+    e2eBusybox,
+    { ...e2eBusybox, ref: `${registry}/nonewprivs:1.4`, files: [...e2eBusybox.files, { from: join(e2eDir, 'nnp'), to: 'usr/local/bin/nnp', mode: 0o4755 }], cmd: ['nnp'] },
   ];
   return buildNodeImages(kit, specs);
 }

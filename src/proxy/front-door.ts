@@ -308,7 +308,17 @@ export class FrontDoor {
     const conn = await this.opts.host.connection();
     const segment = proxyId({ ...route, name: hName });
     const path = `/api/v1/namespaces/${this.opts.hostNamespace}/${resource}/${segment}/${sub}${route.rest}${queryOf(req.url ?? '')}`;
-    return { ...conn, agent: this.agent, path, headers: { ...forwardable(req.headers, true), ...conn.headers } };
+    const headers = { ...forwardable(req.headers, true), ...conn.headers };
+    if (sub !== 'proxy') return { ...conn, agent: this.agent, path, headers };
+    // The host API server rewrites links in a proxied HTML page, and a redirect's Location, to its
+    // own proxy path, which names the host copy: those become the tenant's path again. Pages come
+    // uncompressed so they can be read.
+    delete headers['accept-encoding'];
+    const rewrite = {
+      from: `/api/v1/namespaces/${this.opts.hostNamespace}/${resource}/${segment}/proxy`,
+      to: `/api/v1/namespaces/${namespace}/${resource}/${id}/proxy`,
+    };
+    return { ...conn, agent: this.agent, path, headers, rewrite };
   }
 
   /**
@@ -377,6 +387,25 @@ export class FrontDoor {
   private forwardOnce(req: IncomingMessage, res: ServerResponse, t: Target, body?: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       const out = request(`${t.server}${t.path}`, { method: req.method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
+        if (t.rewrite) {
+          const { from, to } = t.rewrite;
+          const location = upstream.headers.location;
+          if (location) upstream.headers.location = location.replaceAll(from, to);
+          const html = req.method !== 'HEAD' && String(upstream.headers['content-type'] ?? '').startsWith('text/html') && !upstream.headers['content-encoding'];
+          if (html) {
+            const chunks: Buffer[] = [];
+            upstream.on('data', (c: Buffer) => chunks.push(c));
+            upstream.on('end', () => {
+              const page = Buffer.from(Buffer.concat(chunks).toString('utf8').replaceAll(from, to));
+              const headers = { ...upstream.headers, 'content-length': String(page.length) };
+              delete headers['transfer-encoding'];
+              res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers).end(page);
+              resolve();
+            });
+            upstream.on('error', reject);
+            return;
+          }
+        }
         res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, upstream.headers);
         // Node holds headers back until the first body byte: a watch that matches nothing yet
         // would never open for its client (client-go waits for the headers without a timeout).
@@ -461,6 +490,8 @@ interface Target {
   headers: OutgoingHttpHeaders;
   tls: Record<string, unknown>;
   agent?: Agent;
+  /** A proxied answer's host proxy path, replaced in its HTML and its Location header by the tenant's. */
+  rewrite?: { from: string; to: string };
 }
 
 /** Largest body of a checked write (the API server's own limit is 3 MiB). */

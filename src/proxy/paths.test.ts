@@ -127,7 +127,7 @@ describe('classifyPath', () => {
 describe('proxyVerb', () => {
   it('maps HTTP methods the way Kubernetes does, and refuses others', () => {
     expect(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', undefined].map(proxyVerb))
-      .toEqual(['get', 'get', 'create', 'update', 'patch', 'delete', undefined, undefined, undefined]);
+      .toEqual(['get', 'get', 'create', 'update', 'patch', 'delete', 'options', undefined, undefined]);
   });
 });
 

@@ -47,7 +47,10 @@ export function queryOf(url: string): string {
   return q < 0 ? '' : url.slice(q);
 }
 
-/** The RBAC verb Kubernetes checks for a proxy request with this HTTP method; none for others. */
+/**
+ * The RBAC verb Kubernetes checks for a proxy request with this HTTP method (its request info's
+ * mapping; OPTIONS is `options`); none for a method its proxy does not serve.
+ */
 export function proxyVerb(method: string | undefined): string | undefined {
   switch (method) {
     case 'GET':
@@ -61,6 +64,8 @@ export function proxyVerb(method: string | undefined): string | undefined {
       return 'patch';
     case 'DELETE':
       return 'delete';
+    case 'OPTIONS':
+      return 'options';
     default:
       return undefined;
   }

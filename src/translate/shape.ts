@@ -33,7 +33,7 @@ export const genericPath = (path: string): string => path.replace(/\[\d+\]/g, '[
 export function project(value: unknown, rule: Rule, path: string, out: Projection, allowed: ReadonlySet<string> = new Set()): unknown {
   if (value === undefined || value === null) return value;
   if (rule === 'copy') return structuredClone(value);
-  if (rule === 'drop') return undefined;
+  if (rule === 'drop') return allowed.has(genericPath(path)) ? structuredClone(value) : undefined;
   if (isRefusal(rule)) {
     if (allowed.has(genericPath(path))) return structuredClone(value);
     out.problems.push(`${path}: ${rule.refuse}`);

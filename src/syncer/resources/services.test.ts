@@ -12,6 +12,13 @@ describe('hostServiceSpec', () => {
     expect(spec).toEqual({ type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ port: 80 }], selector: { app: 'web', 'vnest.dev/tenant': 't1', 'vnest.dev/namespace': 'app' } });
   });
 
+  it('asks the host for the tenant\'s node ports when the operator allows them, and not when told not to', () => {
+    const nodePort = svc({ type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }, { port: 81, name: 'b', nodePort: 30081 }] });
+    const policy = defaultPolicy({ allowFields: new Set(['Service.spec.ports[*].nodePort']) });
+    expect(hostServiceSpec(nodePort, 't1', policy, '10.96.0.20').spec.ports).toEqual([{ port: 80, nodePort: 30080 }, { port: 81, name: 'b', nodePort: 30081 }]);
+    expect(hostServiceSpec(nodePort, 't1', policy, '10.96.0.20', false).spec.ports).toEqual([{ port: 80 }, { port: 81, name: 'b' }]);
+  });
+
   it('selects a nested tenant\'s control-plane pod by the key its host copy carries', () => {
     const { spec } = hostServiceSpec(svc({ selector: { 'vnest.dev/control-plane': 'b' } }), 'a', defaultPolicy(), '10.96.0.20');
     expect(spec.selector).toEqual({ 'vnest.dev/nested-control-plane': 'b', 'vnest.dev/tenant': 'a', 'vnest.dev/namespace': 'app' });

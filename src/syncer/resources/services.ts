@@ -50,9 +50,13 @@ export const serviceSpecShape: Shape = {
  * The spec a host copy carries (allow-listed fields, selector narrowed to this tenant's pods of
  * the Service's namespace), and every reason it must not reach the host.
  */
-export function hostServiceSpec(v: Service, tenant: string, policy: IsolationPolicy, clusterIP?: string): { spec: Record<string, any>; problems: string[] } {
+export function hostServiceSpec(v: Service, tenant: string, policy: IsolationPolicy, clusterIP?: string, nodePorts = true): { spec: Record<string, any>; problems: string[] } {
   const out: Projection = { problems: [] };
   const s = (project(v.spec, serviceSpecShape, 'spec', out, allowedPaths(policy, 'Service')) ?? {}) as Record<string, any>;
+  // Node ports are the host's to choose, unless the operator lets the tenant's through
+  // (--allow-fields Service.spec.ports[*].nodePort): then the host is asked for those its API
+  // server gave, and chooses only when one is taken there (see syncToHost).
+  if (!nodePorts && Array.isArray(s.ports)) s.ports = s.ports.map(({ nodePort: _n, ...p }: Record<string, any>) => p);
   const type = v.spec.type ?? 'ClusterIP';
   if (!policy.serviceTypes.has(type)) out.problems.push(`spec.type: ${type} Services are not allowed on this host (allowed: ${[...policy.serviceTypes].join(', ') || 'none'})`);
   if (headless(v)) s.clusterIP = 'None';
@@ -77,14 +81,14 @@ function mutable(spec: Record<string, any>): Record<string, any> {
 export function createServiceSync(ctx: SyncContext): SyncController<Service> {
   const { config } = ctx;
   const exportPolicies = createExportPolicies(ctx);
-  const toHost = (v: Service, clusterIP?: string): Service => {
+  const toHost = (v: Service, clusterIP?: string, nodePorts = true): Service => {
     const metadata = hostMetadata(v, 'Service', sc.hostNameOf(v), config);
     // Exported to siblings (vnest.dev/export-to): the host copy is shared with them.
     const exported = exportMarks(exportTargets(v).targets);
     return {
       apiVersion: 'v1', kind: 'Service',
       metadata: { ...metadata, labels: { ...metadata.labels, ...exported.labels }, annotations: { ...metadata.annotations, ...exported.annotations } },
-      spec: hostServiceSpec(v, config.tenant, config.policy, clusterIP).spec,
+      spec: hostServiceSpec(v, config.tenant, config.policy, clusterIP, nodePorts).spec,
     };
   };
 
@@ -147,13 +151,19 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
     async syncToHost(v) {
       await warnUnsyncedSelector(v);
       await warnBadExport(v);
-      const wanted = toHost(v, hasIp(v) ? v.spec.clusterIP : undefined);
+      const ip = hasIp(v) ? v.spec.clusterIP : undefined;
+      const taken = (err: unknown, what: RegExp) => isInvalid(err) && /already allocated|not available|failed to allocate/i.test((err as Error).message) && what.test((err as Error).message);
       try {
-        await ctx.host.create(types.services, config.hostNamespace, wanted);
+        // The tenant's node ports when allowed; taken on the host, the host chooses and sync()
+        // brings its choice to the tenant.
+        await ctx.host.create(types.services, config.hostNamespace, toHost(v, ip)).catch((err: unknown) => {
+          if (!taken(err, /nodePort/)) throw err;
+          return ctx.host.create(types.services, config.hostNamespace, toHost(v, ip, false));
+        });
       } catch (err) {
-        if (!(isInvalid(err) && hasIp(v) && /already allocated|not available|failed to allocate/i.test((err as Error).message))) throw err;
+        if (!(ip && taken(err, /./))) throw err;
         // The host holds that IP for another Service: let it choose, then follow it.
-        const created = await ctx.host.create<Service>(types.services, config.hostNamespace, toHost(v));
+        const created = await ctx.host.create<Service>(types.services, config.hostNamespace, toHost(v, undefined, false));
         await adoptHostIp(v, created.spec.clusterIP as string);
       }
     },
