@@ -66,9 +66,14 @@ export interface HostScope {
   labelSelector?: string;
 }
 
+/** Which of the tenant's objects a virtual informer sees, when not all of the kind. */
+export interface VirtualScope {
+  labelSelector?: string;
+}
+
 /** Informers shared by all controllers, one per (cluster, kind, namespace, selector). */
 export interface Informers {
-  virtual<T extends KubeObject>(rt: ResourceType): Informer<T>;
+  virtual<T extends KubeObject>(rt: ResourceType, scope?: VirtualScope): Informer<T>;
   host<T extends KubeObject>(rt: ResourceType, scope?: HostScope): Informer<T>;
 }
 

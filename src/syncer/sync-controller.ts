@@ -10,13 +10,15 @@ import { objectKey, type Informer } from '../kube/informer.ts';
 import { Controller } from '../controller/controller.ts';
 import { hostMetadata, managedMetadata, marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName, splitKey } from '../translate/names.ts';
-import type { SyncContext } from './context.ts';
+import type { SyncContext, VirtualScope } from './context.ts';
 import { guardedPatch } from './patcher.ts';
 
 export interface ResourceDescriptor<V extends KubeObject = KubeObject, H extends KubeObject = V> {
   /** Kind written into the vnest.dev/object-kind mark. */
   kind: string;
   virtual: ResourceType;
+  /** Which virtual objects the controller looks at (default: all of the kind). */
+  virtualScope?: VirtualScope;
   host: ResourceType;
   /** Whether the virtual object should have a host copy now (default: always). */
   wanted?(vObj: V): boolean;
@@ -46,7 +48,7 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
   constructor(ctx: SyncContext, descriptor: ResourceDescriptor<V, H>) {
     this.ctx = ctx;
     this.descriptor = descriptor;
-    this.vInformer = ctx.informers.virtual<V>(descriptor.virtual);
+    this.vInformer = ctx.informers.virtual<V>(descriptor.virtual, descriptor.virtualScope);
     this.hInformer = ctx.informers.host<H>(descriptor.host);
     this.controller = new Controller({
       name: descriptor.virtual.plural,

@@ -5,7 +5,7 @@ import type { Controller } from '../controller/controller.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { marks } from '../translate/metadata.ts';
-import type { HostScope, Informers, SyncContext, SyncerConfig } from './context.ts';
+import type { HostScope, Informers, SyncContext, SyncerConfig, VirtualScope } from './context.ts';
 import { EventRecorder } from './events.ts';
 import { SyncerMetrics } from './metrics.ts';
 import { createCustomSync } from './resources/custom.ts';
@@ -33,7 +33,7 @@ export class Syncer {
   constructor(deps: SyncerDeps) {
     this.log = deps.logger;
     const informers: Informers = {
-      virtual: <T extends KubeObject>(rt: ResourceType) => this.informer<T>('virtual', rt, deps),
+      virtual: <T extends KubeObject>(rt: ResourceType, scope?: VirtualScope) => this.informer<T>('virtual', rt, deps, scope),
       host: <T extends KubeObject>(rt: ResourceType, scope?: HostScope) => this.informer<T>('host', rt, deps, scope),
     };
     this.context = {
@@ -63,13 +63,13 @@ export class Syncer {
     });
   }
 
-  private informer<T extends KubeObject>(side: 'virtual' | 'host', rt: ResourceType, deps: SyncerDeps, scope?: HostScope): Informer<T> {
+  private informer<T extends KubeObject>(side: 'virtual' | 'host', rt: ResourceType, deps: SyncerDeps, scope?: HostScope | VirtualScope): Informer<T> {
     const hostSide = side === 'host';
     // Host informers see this tenant's objects in its host namespace unless told otherwise.
-    const namespace = hostSide && rt.namespaced ? (scope?.namespace ?? deps.config.hostNamespace) : undefined;
+    const namespace = hostSide && rt.namespaced ? ((scope as HostScope | undefined)?.namespace ?? deps.config.hostNamespace) : undefined;
     const labelSelector = hostSide
       ? (scope ? scope.labelSelector : unlabelledHostKinds.has(rt.plural) ? undefined : `${marks.tenant}=${deps.config.tenant}`)
-      : undefined;
+      : scope?.labelSelector;
     const key = `${side}:${rt.group}/${rt.version}/${rt.plural}:${namespace ?? ''}:${labelSelector ?? ''}`;
     let inf = this.informerMap.get(key);
     if (!inf) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy, type IsolationPolicy } from './policy.ts';
-import { audienceTokenKey, mutablePodFields, podProblems, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
+import { audienceTokenKey, hostSpecCurrent, mutablePodFields, podResizePatch, podProblems, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
 import { shapePaths } from './shape.ts';
 
 function pod(spec: Partial<Pod['spec']>, namespace = 'app'): Pod {
@@ -318,6 +318,46 @@ describe('podReferences', () => {
 describe('status and mutable fields', () => {
   it('copies the host status fields a tenant sees', () => {
     expect(virtualPodStatus({ phase: 'Running', podIP: '10.0.0.1', qosClass: 'BestEffort', nominatedNodeName: 'x' })).toEqual({ phase: 'Running', podIP: '10.0.0.1' });
+  });
+
+  it('maps the observed generations of the host pod to those of the virtual pod only when the host pod carries every virtual change', () => {
+    const host = {
+      phase: 'Running', observedGeneration: 3,
+      conditions: [{ type: 'Ready', status: 'True', observedGeneration: 3 }, { type: 'PodScheduled', status: 'True', observedGeneration: 2 }, { type: 'Custom', status: 'True' }],
+    };
+    const previous = { observedGeneration: 40, conditions: [{ type: 'Ready', status: 'False', observedGeneration: 40 }] };
+    // 500 virtual updates folded into 3 host generations: observing the newest is observing 500.
+    expect(virtualPodStatus(host, { host: 3, virtual: 500, current: true, previous })).toEqual({
+      phase: 'Running', observedGeneration: 500,
+      conditions: [{ type: 'Ready', status: 'True', observedGeneration: 500 }, { type: 'PodScheduled', status: 'True' }, { type: 'Custom', status: 'True' }],
+    });
+    // A virtual change not on the host yet: what was observed before stays.
+    expect(virtualPodStatus(host, { host: 3, virtual: 501, current: false, previous })).toMatchObject({
+      observedGeneration: 40, conditions: [{ type: 'Ready', observedGeneration: 40 }, { type: 'PodScheduled' }, { type: 'Custom' }],
+    });
+    // The host's kubelet behind its own pod.
+    expect(virtualPodStatus(host, { host: 4, virtual: 500, current: true, previous }).observedGeneration).toBe(40);
+    expect(virtualPodStatus({ phase: 'Pending' }, { host: 1, virtual: 1, current: true })).toEqual({ phase: 'Pending' });
+  });
+
+  it('resizes the host pod to the requests and limits the tenant sets, leaving quantities the host added', () => {
+    const host = { containers: [{ name: 'a', resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1' } } }, { name: 'b' }] };
+    expect(podResizePatch({ containers: [{ name: 'a', resources: { requests: { cpu: '100m' } } }, { name: 'b' }] }, host)).toBeUndefined();
+    expect(podResizePatch({ containers: [{ name: 'a', resources: { requests: { cpu: '200m' } } }, { name: 'b', resources: { limits: { memory: '1Gi' } } }] }, host)).toEqual({
+      spec: { containers: [{ name: 'a', resources: { requests: { cpu: '200m' } } }, { name: 'b', resources: { limits: { memory: '1Gi' } } }] },
+    });
+    expect(podResizePatch({ containers: [], resources: { requests: { cpu: '1' } } }, { containers: [] })).toEqual({ spec: { resources: { requests: { cpu: '1' } } } });
+  });
+
+  it('tells whether the host pod carries every change the syncer passes on', () => {
+    const v = { containers: [{ name: 'a', image: 'x', resources: { requests: { cpu: '1' } } }], tolerations: [{ key: 't', operator: 'Exists' }], activeDeadlineSeconds: 9 };
+    const h = { ...v, tolerations: [{ key: 'host', operator: 'Exists' }, { key: 't', operator: 'Exists' }] };
+    expect(hostSpecCurrent(v, h)).toBe(true);
+    expect(hostSpecCurrent({ ...v, activeDeadlineSeconds: 8 }, h)).toBe(false);
+    expect(hostSpecCurrent({ ...v, containers: [{ name: 'a', image: 'y', resources: { requests: { cpu: '1' } } }] }, h)).toBe(false);
+    expect(hostSpecCurrent({ ...v, containers: [{ name: 'a', image: 'x', resources: { requests: { cpu: '2' } } }] }, h)).toBe(false);
+    expect(hostSpecCurrent({ ...v, tolerations: [{ key: 'u', operator: 'Exists' }] }, h)).toBe(false);
+    expect(hostSpecCurrent({ ...v, ephemeralContainers: [{ name: 'debug' }] }, h)).toBe(false);
   });
 
   it('projects only the fields a live pod may change', () => {

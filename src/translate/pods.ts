@@ -488,14 +488,98 @@ export function mutablePodFields(spec: Json): Json {
   };
 }
 
+type Resources = { requests?: Record<string, string>; limits?: Record<string, string> };
+
+/** Whether `have` holds every request and limit `want` sets, at the same quantity. */
+function resourcesCover(have: Resources | undefined, want: Resources | undefined): boolean {
+  for (const part of ['requests', 'limits'] as const) {
+    for (const [name, quantity] of Object.entries(want?.[part] ?? {})) if (have?.[part]?.[name] !== quantity) return false;
+  }
+  return true;
+}
+
+/**
+ * In-place resize: the strategic merge patch for the host pod's `resize` subresource that gives its
+ * containers (and the pod) the requests and limits the virtual pod sets, or undefined when the host
+ * pod has them. Only quantities the tenant sets are compared, so defaults the host adds (a
+ * LimitRange) are left alone instead of being fought over.
+ */
+export function podResizePatch(vSpec: Json, hSpec: Json): Json | undefined {
+  const spec: Json = {};
+  for (const field of ['containers', 'initContainers'] as const) {
+    const host = new Map<string, Json>((hSpec[field] ?? []).map((c: Json) => [c.name, c]));
+    const changed = (vSpec[field] ?? []).filter((c: Json) => host.has(c.name) && !resourcesCover(host.get(c.name)?.resources, c.resources));
+    if (changed.length) spec[field] = changed.map((c: Json) => ({ name: c.name, resources: c.resources }));
+  }
+  if (vSpec.resources && !resourcesCover(hSpec.resources, vSpec.resources)) spec.resources = vSpec.resources;
+  return Object.keys(spec).length ? { spec } : undefined;
+}
+
+/**
+ * Whether the host pod's spec carries every change to the virtual pod that the syncer passes on
+ * (images, deadline, tolerations, resources, ephemeral containers): then what the host's kubelet
+ * has observed of its pod, it has observed of the virtual pod.
+ */
+export function hostSpecCurrent(vSpec: Json, hSpec: Json): boolean {
+  const want = mutablePodFields(vSpec);
+  const have = mutablePodFields(hSpec);
+  const tolerations = have.tolerations as Json[];
+  const ephemeral = new Set((hSpec.ephemeralContainers ?? []).map((c: Json) => c.name));
+  return JSON.stringify(want.containers) === JSON.stringify(have.containers)
+    && JSON.stringify(want.initContainers) === JSON.stringify(have.initContainers)
+    && want.activeDeadlineSeconds === have.activeDeadlineSeconds
+    && (want.tolerations as Json[]).every((t) => tolerations.some((h) => JSON.stringify(h) === JSON.stringify(t)))
+    && (vSpec.ephemeralContainers ?? []).every((c: Json) => ephemeral.has(c.name))
+    && podResizePatch(vSpec, hSpec) === undefined;
+}
+
 const statusFields = [
   'phase', 'conditions', 'message', 'reason', 'hostIP', 'hostIPs', 'podIP', 'podIPs', 'startTime',
-  'initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses', 'resize',
+  'initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses', 'resize', 'observedGeneration',
 ] as const;
 
-/** The virtual pod's status as the host pod's status says it should be. */
-export function virtualPodStatus(hostStatus: Json | undefined): Json {
+/**
+ * How a host pod's generations read in the tenant. The two pods count generations apart (the
+ * syncer folds many virtual changes into one host patch), so a host generation the kubelet observed
+ * means the virtual pod's generation only when the host pod is that generation and carries every
+ * virtual change (hostSpecCurrent); anything older keeps what the virtual status said before.
+ */
+export interface PodGenerations {
+  /** The host pod's metadata.generation. */
+  host: number;
+  /** The virtual pod's metadata.generation. */
+  virtual: number;
+  /** hostSpecCurrent of the two pods. */
+  current: boolean;
+  /** The virtual pod's status now. */
+  previous?: Json;
+}
+
+/**
+ * The virtual pod's status as the host pod's status says it should be, its generations mapped
+ * (without `generations`: the status fields the syncer keeps, as they are).
+ */
+export function virtualPodStatus(hostStatus: Json | undefined, generations?: PodGenerations): Json {
   const out: Json = {};
   for (const f of statusFields) if (hostStatus?.[f] !== undefined) out[f] = hostStatus[f];
+  if (!generations) return out;
+  const map = (observed: number | undefined, before: number | undefined): number | undefined => {
+    if (observed === undefined) return undefined;
+    return generations.current && observed >= generations.host ? generations.virtual : before;
+  };
+  const setOrDrop = (o: Json, value: number | undefined) => {
+    if (value === undefined) delete o.observedGeneration;
+    else o.observedGeneration = value;
+  };
+  if ('observedGeneration' in out) setOrDrop(out, map(out.observedGeneration, generations.previous?.observedGeneration));
+  if (Array.isArray(out.conditions) && out.conditions.some((c: Json) => c.observedGeneration !== undefined)) {
+    const before = new Map<string, Json>((generations.previous?.conditions ?? []).map((c: Json) => [c.type, c]));
+    out.conditions = out.conditions.map((c: Json) => {
+      if (c.observedGeneration === undefined) return c;
+      const mapped = { ...c };
+      setOrDrop(mapped, map(c.observedGeneration, before.get(c.type)?.observedGeneration));
+      return mapped;
+    });
+  }
   return out;
 }

@@ -305,6 +305,45 @@ describe('hostile tenant', () => {
       expect(e.message).toContain('hostLabels');
     });
 
+    it('syncs the EndpointSlices of a Service without a selector with its own pods\' addresses only, refusing any other address', async () => {
+      await apply(pod('backend'));
+      const backend = await eventually('backend has an IP', async () => {
+        const p = await bed().virtualJson<PodJson>(tenant, '-n', ns, 'get', 'pod', 'backend');
+        return p.status.podIP ? p : undefined;
+      });
+      const ip = backend.status.podIP as string;
+      const hostBackend = await eventually('host backend', () => hostGet('pods', h('backend')));
+      const slice = (name: string, service: string, addresses: string[], extra: Json = {}): Json => ({
+        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+        metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': service, 'endpointslice.kubernetes.io/managed-by': 'hand' } },
+        addressType: 'IPv4', ports: [{ name: '', port: 8080, protocol: 'TCP' }],
+        endpoints: [{ addresses, conditions: { ready: true }, ...extra }],
+      });
+      for (const name of ['manual', 'aimed', 'mirrored']) await apply({ ...service(name, {}), spec: { ports: [{ port: 80 }] } });
+      // The tenant names a pod and node of its choosing; the host copy names the host's.
+      await apply(slice('manual-1', 'manual', [ip], { targetRef: { kind: 'Pod', namespace: 'kube-system', name: 'kube-apiserver' }, nodeName: 'somewhere' }));
+      // Aimed at the host's API server and at a host pod that is not the tenant's.
+      await apply(slice('aimed-1', 'aimed', ['10.96.0.1']));
+      // Endpoints written by hand: the tenant's control plane mirrors them into a slice, which is synced.
+      await apply({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'mirrored', namespace: ns }, subsets: [{ addresses: [{ ip }], ports: [{ port: 8080 }] }] });
+
+      const copy = await eventually('host copy of manual-1', () => hostGet('endpointslices', h('manual-1')));
+      expect(copy.metadata.labels).toMatchObject({ 'kubernetes.io/service-name': h('manual'), 'endpointslice.kubernetes.io/managed-by': 'syncer.vnest.dev', 'vnest.dev/tenant': tenant });
+      expect(copy.endpoints).toEqual([{ addresses: [ip], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: hostNamespace, name: h('backend') }, nodeName: hostBackend.spec.nodeName }]);
+      expect(copy.ports).toEqual([{ name: '', port: 8080, protocol: 'TCP' }]);
+      const mirrored = await eventually('host copy of the mirrored slice', async () => (await bed().hostJson<List<Json>>('-n', hostNamespace, 'get', 'endpointslices', '-l', `kubernetes.io/service-name=${h('mirrored')}`)).items[0]);
+      expect(mirrored.endpoints[0].addresses).toEqual([ip]);
+
+      const e = await warning('EndpointSlice', 'aimed-1', 'SyncRefused', 'endpoints[0].addresses: 10.96.0.1');
+      expect(e.message).toContain('not the IP of a pod of this cluster');
+      expect(await hostGet('endpointslices', h('aimed-1'))).toBeUndefined();
+      expect((await bed().hostJson<List<Json>>('-n', hostNamespace, 'get', 'endpointslices', '-l', `kubernetes.io/service-name=${h('aimed')}`)).items).toEqual([]);
+
+      // A Service that gains a selector has its slices made by the host: the copy goes.
+      expect((await kubectl(['-n', ns, 'patch', 'service', 'manual', '-p', JSON.stringify({ spec: { selector: { app: 'backend' } } })])).code).toBe(0);
+      await eventually('copy of manual-1 removed', async () => (await hostGet('endpointslices', h('manual-1'))) === undefined);
+    });
+
     it('lets the host choose node ports and shows the tenant the ones that answer', async () => {
       await apply(service('nodeport', { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] }));
       const [v, copy] = await eventually('virtual node port equal to the host\'s', async () => {

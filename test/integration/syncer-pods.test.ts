@@ -230,6 +230,56 @@ describe('syncer: pods and what they reference', () => {
     });
   });
 
+  it('resizes the host pod in place when the tenant resizes, and maps the observed generation back only once the host has it all', async () => {
+    type Condition = { type: string; status: string; observedGeneration?: number };
+    type Gen = PodJson & { metadata: { generation: number }; status: { observedGeneration?: number } };
+    const conditions = (p: Gen) => (p.status.conditions ?? []) as Condition[];
+    const resources = (cpu: string) => ({ requests: { cpu, memory: '64Mi' }, limits: { cpu, memory: '64Mi' } });
+    await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['create', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'resizable', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.9', resources: resources('100m') }] } }),
+    });
+    const hName = hostName('resizable', 'app', tenant);
+    await eventually('resizable Running', async () => (await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'resizable')).status.phase === 'Running');
+    // A kubelet that can resize reports its containers' resources (kwok does not; an API server
+    // refuses to resize a running pod whose status lacks them): written on the host as a kubelet
+    // would, it reaches the tenant with the rest of the status.
+    const running = await bed().hostJson<Gen & { status: { containerStatuses: Array<Record<string, unknown>> } }>('-n', hostNamespace, 'get', 'pod', hName);
+    await bed().hostKubectl('-n', hostNamespace, 'patch', 'pod', hName, '--subresource', 'status', '--type', 'merge', '-p', JSON.stringify({
+      status: { containerStatuses: running.status.containerStatuses.map((c) => ({ ...c, resources: resources('100m') })) },
+    }));
+    await eventually('container resources in the virtual status', async () => {
+      const v = await bed().virtualJson<PodJson & { status: { containerStatuses?: Array<{ resources?: unknown }> } }>(tenant, '-n', 'app', 'get', 'pod', 'resizable');
+      return v.status.containerStatuses?.[0]?.resources !== undefined;
+    });
+    // The two pods count generations apart: a host admin adds a toleration to the host pod.
+    await bed().hostKubectl('-n', hostNamespace, 'patch', 'pod', hName, '--type', 'json', '-p', JSON.stringify([{ op: 'add', path: '/spec/tolerations/-', value: { key: 'host-maintenance', operator: 'Exists', effect: 'NoExecute' } }]));
+    for (const seconds of [3000, 2999, 2998]) await bed().virtualKubectl(tenant, '-n', 'app', 'patch', 'pod', 'resizable', '-p', JSON.stringify({ spec: { activeDeadlineSeconds: seconds } }));
+    await bed().virtualKubectl(tenant, '-n', 'app', 'patch', 'pod', 'resizable', '--subresource', 'resize', '-p', JSON.stringify({ spec: { containers: [{ name: 'c', resources: resources('200m') }] } }));
+    const vGen = (await bed().virtualJson<Gen>(tenant, '-n', 'app', 'get', 'pod', 'resizable')).metadata.generation;
+    expect(vGen).toBe(5);
+    let host: Gen | undefined;
+    await eventually('host pod resized', async () => {
+      host = await bed().hostJson<Gen>('-n', hostNamespace, 'get', 'pod', hName);
+      return host.spec.containers[0]?.resources?.limits?.cpu === '200m' && (host.spec as { activeDeadlineSeconds?: number }).activeDeadlineSeconds === 2998;
+    });
+    // What a kubelet writes once it has acted on the host pod's newest generation.
+    const observed = host!.metadata.generation;
+    expect(observed).not.toBe(vGen);
+    await bed().hostKubectl('-n', hostNamespace, 'patch', 'pod', hName, '--subresource', 'status', '--type', 'merge', '-p', JSON.stringify({
+      status: { observedGeneration: observed, conditions: [...conditions(host!).filter((c) => c.type !== 'Ready'), { type: 'Ready', status: 'True', observedGeneration: observed }] },
+    }));
+    await eventually('virtual pod observed at its own generation', async () => {
+      const v = await bed().virtualJson<Gen>(tenant, '-n', 'app', 'get', 'pod', 'resizable');
+      return v.status.observedGeneration === vGen && conditions(v).find((c) => c.type === 'Ready')?.observedGeneration === vGen;
+    });
+    // A new virtual change the host does not have yet: the virtual pod is not observed at it.
+    await bed().virtualKubectl(tenant, '-n', 'app', 'patch', 'pod', 'resizable', '-p', JSON.stringify({ spec: { activeDeadlineSeconds: 2000 } }));
+    await eventually('host pod follows', async () => (await bed().hostJson<Gen & { spec: { activeDeadlineSeconds?: number } }>('-n', hostNamespace, 'get', 'pod', hName)).spec.activeDeadlineSeconds === 2000);
+    const v = await bed().virtualJson<Gen>(tenant, '-n', 'app', 'get', 'pod', 'resizable');
+    expect(v.metadata.generation).toBe(vGen + 1);
+    expect(v.status.observedGeneration).toBe(vGen);
+  });
+
   it('copies host events about a pod onto the virtual pod, with virtual names, but not the scheduler\'s Scheduled', async () => {
     const v = (await bed().virtualJson<List<PodJson>>(tenant, '-n', 'app', 'get', 'pods', '-l', 'app=web')).items[0] as PodJson;
     const hName = hostName(v.metadata.name, 'app', tenant);

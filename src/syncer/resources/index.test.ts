@@ -15,9 +15,11 @@ describe('host RBAC', () => {
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create', 'get'] },
       { apiGroups: [''], resources: ['pods/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
+      { apiGroups: [''], resources: ['pods/resize'], verbs: ['patch'] },
       { apiGroups: [''], resources: ['secrets'], verbs: all },
       { apiGroups: [''], resources: ['services'], verbs: all },
       { apiGroups: [''], resources: ['services/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: all },
       { apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: all },
       { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: all },
     ]);

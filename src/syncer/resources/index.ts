@@ -3,6 +3,7 @@ import type { Controller } from '../../controller/controller.ts';
 import type { NodeSyncMode, SyncContext } from '../context.ts';
 import type { ResolvedCustomResource } from '../custom/discovery.ts';
 import { createReferencedSync } from './configmaps.ts';
+import { createEndpointSliceSync } from './endpointslices.ts';
 import { EventSync } from './events.ts';
 import { createIngressSync } from './ingresses.ts';
 import { createNetworkPolicySync } from './network-policies.ts';
@@ -53,14 +54,16 @@ export const resources: Record<string, ResourceEntry> = {
       { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create', 'get'] },
       // Pod and service proxy go to the host copies, with the verb the tenant's request maps to.
       { apiGroups: [''], resources: ['pods/proxy', 'services/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
-      // kubectl debug: ephemeral containers reach the host pod.
-      { apiGroups: [''], resources: ['pods/ephemeralcontainers'], verbs: ['patch'] },
+      // kubectl debug: ephemeral containers reach the host pod; in-place resize: new requests and limits do.
+      { apiGroups: [''], resources: ['pods/ephemeralcontainers', 'pods/resize'], verbs: ['patch'] },
     ],
   },
   configmaps: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'configmaps'), hostRules: [owned('configmaps')] },
   secrets: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'secrets'), hostRules: [owned('secrets')] },
   persistentvolumeclaims: { create: (ctx) => createPvcSync(ctx), hostRules: [owned('persistentvolumeclaims')] },
   services: { create: (ctx) => createServiceSync(ctx), hostRules: [owned('services')] },
+  // Slices the tenant writes for its Services without a selector (endpointslices.ts).
+  endpointslices: { create: (ctx) => createEndpointSliceSync(ctx), hostRules: [{ ...owned('endpointslices'), apiGroups: ['discovery.k8s.io'] }] },
   ingresses: { create: (ctx, s) => createIngressSync(ctx, s.refs), hostRules: [{ ...owned('ingresses'), apiGroups: ['networking.k8s.io'] }] },
   networkpolicies: { create: (ctx) => createNetworkPolicySync(ctx), hostRules: [{ ...owned('networkpolicies'), apiGroups: ['networking.k8s.io'] }] },
   events: { create: (ctx) => new EventSync(ctx), hostRules: [{ apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] }] },

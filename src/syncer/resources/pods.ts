@@ -8,7 +8,7 @@ import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, marks, virtualKeyOf } from '../../translate/metadata.ts';
 import { podServiceEnv } from '../../translate/service-env.ts';
-import { boundBySyncer, mutablePodFields, podProblems, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
+import { boundBySyncer, hostSpecCurrent, mutablePodFields, podProblems, podResizePatch, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
 import { jsonEqual } from '../patcher.ts';
@@ -112,8 +112,9 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     async sync(vPod, hPod) {
       await ensureTokenSecret(vPod, hPod);
       if (config.tokenStorage !== 'secret' && mounts(hPod, sharedSecretOf(vPod))) tokens.need(vPod);
-      await updateHost(vPod, hPod);
-      await addEphemeralContainers(vPod, hPod);
+      // A host pod changed just now is older in hand than on the host: its observed generation
+      // is not the virtual pod's until the change comes back in an event.
+      const changed = [await updateHost(vPod, hPod), await resizeHost(vPod, hPod), await addEphemeralContainers(vPod, hPod)].some(Boolean);
       if (hPod.spec.nodeName && !vPod.spec.nodeName) {
         await nodes.ensure(hPod.spec.nodeName);
         await ctx.virtual.create(types.pods, vPod.metadata.namespace, {
@@ -125,7 +126,12 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
         return; // the binding changes the virtual pod; status follows on that event
       }
       seenNew.delete(objectKey(vPod));
-      const desired = virtualPodStatus(hPod.status);
+      const desired = virtualPodStatus(hPod.status, {
+        host: hPod.metadata.generation ?? 0,
+        virtual: vPod.metadata.generation ?? 0,
+        current: !changed && hostSpecCurrent(vPod.spec, hPod.spec),
+        previous: vPod.status,
+      });
       if (!jsonEqual(virtualPodStatus(vPod.status), desired)) {
         await ctx.virtual.patch(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
           metadata: { resourceVersion: vPod.metadata.resourceVersion },
@@ -176,7 +182,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     }
   }
 
-  async function updateHost(vPod: Pod, hPod: Pod): Promise<void> {
+  async function updateHost(vPod: Pod, hPod: Pod): Promise<boolean> {
     const wantMeta = hostMetadata(vPod, podKind, hPod.metadata.name, config);
     const wantSpec = mutablePodFields(vPod.spec);
     // Tolerations may only grow on a live pod; keep the ones the host added.
@@ -185,18 +191,30 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     const current = { spec: mutablePodFields(hPod.spec) };
     const withTokens = hPod.metadata.annotations?.[marks.tokenIssued] !== undefined;
     const annotations = { ...wantMeta.annotations, ...(withTokens ? await tokenAnnotations(vPod, hPod.metadata.annotations) : {}) };
-    await sc.patchHost(hPod, sc.hostPatch(hPod, { ...wantMeta, annotations }, current, { spec: wantSpec }));
+    const patch = sc.hostPatch(hPod, { ...wantMeta, annotations }, current, { spec: wantSpec });
+    await sc.patchHost(hPod, patch);
+    return patch.length > 0;
+  }
+
+  /** In-place resize: requests and limits changed in the tenant (its pods/resize) reach the host pod the same way. */
+  async function resizeHost(vPod: Pod, hPod: Pod): Promise<boolean> {
+    if (hPod.metadata.deletionTimestamp) return false;
+    const patch = podResizePatch(vPod.spec, hPod.spec);
+    if (!patch) return false;
+    await ctx.host.patch(types.pods, hPod.metadata.namespace, hPod.metadata.name, patch, 'strategic', 'resize');
+    return true;
   }
 
   /** `kubectl debug`: ephemeral containers added to the virtual pod are added to the host pod (translated and checked like the rest). */
-  async function addEphemeralContainers(vPod: Pod, hPod: Pod): Promise<void> {
-    if (!vPod.spec.ephemeralContainers?.length) return;
+  async function addEphemeralContainers(vPod: Pod, hPod: Pod): Promise<boolean> {
+    if (!vPod.spec.ephemeralContainers?.length) return false;
     const want: Array<{ name: string }> = translate(vPod).spec.ephemeralContainers ?? [];
     const have = new Set((hPod.spec.ephemeralContainers ?? []).map((c: { name: string }) => c.name));
-    if (want.every((c) => have.has(c.name))) return;
+    if (want.every((c) => have.has(c.name))) return false;
     await ctx.host.patch(types.pods, hPod.metadata.namespace, hPod.metadata.name, {
       spec: { ephemeralContainers: [...(hPod.spec.ephemeralContainers ?? []), ...want.filter((c) => !have.has(c.name))] },
     }, 'strategic', 'ephemeralcontainers');
+    return true;
   }
 
   interface IssuedTokens {

@@ -67,6 +67,14 @@ export function hostServiceSpec(v: Service, tenant: string, policy: IsolationPol
   return { spec: s, problems: out.problems };
 }
 
+/**
+ * Whether a virtual Service has a host copy. The tenant API's own Service stands for the front
+ * door and is handled apart; shared Services are the host's already (shared-services.ts).
+ */
+export function syncedService(v: Service): boolean {
+  return !(v.metadata.namespace === 'default' && v.metadata.name === 'kubernetes') && v.metadata.namespace !== sharedNamespace;
+}
+
 /** What may change on a live Service, compared between the host copy and what it should be. */
 function mutable(spec: Record<string, any>): Record<string, any> {
   return {
@@ -143,9 +151,7 @@ export function createServiceSync(ctx: SyncContext): SyncController<Service> {
     kind: 'Service',
     virtual: types.services,
     host: types.services,
-    // The tenant API's own Service stands for the front door; it is handled apart.
-    // Shared Services are the host's already (shared-services.ts).
-    wanted: (v) => !(v.metadata.namespace === 'default' && v.metadata.name === 'kubernetes') && v.metadata.namespace !== sharedNamespace,
+    wanted: syncedService,
     validate: (v) => hostServiceSpec(v, config.tenant, config.policy).problems,
     toHost: (v) => toHost(v, hasIp(v) ? v.spec.clusterIP : undefined),
     async syncToHost(v) {
