@@ -66,7 +66,8 @@ export class Syncer {
   private informer<T extends KubeObject>(side: 'virtual' | 'host', rt: ResourceType, deps: SyncerDeps, scope?: HostScope | VirtualScope): Informer<T> {
     const hostSide = side === 'host';
     // Host informers see this tenant's objects in its host namespace unless told otherwise.
-    const namespace = hostSide && rt.namespaced ? ((scope as HostScope | undefined)?.namespace ?? deps.config.hostNamespace) : undefined;
+    const scopeNamespace = scope && 'namespace' in scope ? scope.namespace : undefined;
+    const namespace = hostSide && rt.namespaced ? (scopeNamespace ?? deps.config.hostNamespace) : undefined;
     const labelSelector = hostSide
       ? (scope ? scope.labelSelector : unlabelledHostKinds.has(rt.plural) ? undefined : `${marks.tenant}=${deps.config.tenant}`)
       : scope?.labelSelector;
