@@ -17,7 +17,7 @@ import type { ControlPlane } from './control-plane.ts';
 import { HostCluster, startVirtualControlPlane } from './host-cluster.ts';
 import { buildVnestImage, canBuildVnestImage } from './image-build.ts';
 import { loadKit, type Kit } from './kit.ts';
-import type { NodeImage } from './node-images.ts';
+import { busyboxImage, type NodeImage } from './node-images.ts';
 import { kubectlOk, runKubectl } from './kubectl.ts';
 import { PortAllocator } from './ports.ts';
 import { isAlive, tail } from './process.ts';
@@ -126,7 +126,8 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     syncer = await startSyncer(resolveSyncerOptions({
       tenant: opts.tenant, hostNamespace, virtualKubeconfig: controlPlaneKubeconfig, hostKubeconfig,
       listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`,
-      ...(opts.realNode ? { frontDoorIp: address } : {}),
+      // The node's busybox has the sh and sed that rewrite /etc/hosts for pods with a subdomain.
+      ...(opts.realNode ? { frontDoorIp: address, hostsImage: busyboxImage } : {}),
       ...opts.policy,
     }, {}), logger.child({ component: 'syncer' }));
     // The tenant's kubeconfig is the one the syncer exported: through the front door, like a user's.

@@ -4,7 +4,7 @@
 // one root of the node's own.
 // Everything it makes is keyed by its slot and removed by one script (cleanup.sh in its folder),
 // which `stop()` runs and the process group's watchdog runs if the test process dies first.
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { renderKubeconfig } from '../kube/kubeconfig.ts';
@@ -181,7 +181,10 @@ export class RealNode {
         registerNode: true,
       }));
       const nodeLabels = Object.entries(realNodeLabels).map(([k, v]) => `${k}=${v}`).join(',');
-      const kubelet = inNode('kubelet', kit.node.bin.kubelet, [
+      const kubelet = inNode('kubelet', 'unshare', [
+        // Its own mount namespace, where the kernel settings it checks read as it wants them
+        // (kubeletKernelView); the volumes it mounts under its shared root reach containerd.
+        '--mount', '--propagation', 'unchanged', 'sh', '-c', `${await kubeletKernelView(dir, paths.kubeletRoot)}exec "$0" "$@"`, kit.node.bin.kubelet,
         `--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--root-dir=${paths.kubeletRoot}`,
         `--cert-dir=${paths.pki}`, `--hostname-override=${name}`, `--node-ip=${net.nodeIp}`, `--node-labels=${nodeLabels}`, '--v=1',
       ]);
@@ -334,3 +337,37 @@ const devicePluginCleanup = `if [ -z "$(ls -A /run/vnest/real-nodes 2>/dev/null)
   rm -f /var/lib/kubelet/device-plugins/kubelet.sock
   rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null
 fi`;
+
+/** The kernel settings a kubelet insists on (its setupKernelTunables), as /proc/sys paths. */
+const kubeletKernelSettings: Record<string, string> = {
+  'vm/overcommit_memory': '1',
+  'vm/panic_on_oom': '0',
+  'kernel/panic': '10',
+  'kernel/panic_on_oops': '1',
+  'kernel/keys/root_maxkeys': '1000000',
+  'kernel/keys/root_maxbytes': '25000000',
+};
+
+/**
+ * A kubelet refuses to start when this machine's kernel settings differ from what it wants
+ * (protectKernelDefaults), or else changes them for the whole machine. vnest changes no kernel
+ * setting: the kubelet runs in a mount namespace of its own in which a file with the wanted value
+ * is bound over each differing /proc/sys entry, seen by the kubelet alone. Its root folder is made
+ * a shared mount first, in this machine's namespace, so the volumes the kubelet mounts there reach
+ * containerd and runc (and the node's removal script unmounts them as before). Returns the shell
+ * that binds the files, to run in the kubelet's namespace before it starts.
+ */
+async function kubeletKernelView(dir: string, kubeletRoot: string): Promise<string> {
+  await sh('sh', ['-c', `mount --bind '${kubeletRoot}' '${kubeletRoot}' && mount --make-shared '${kubeletRoot}'`]);
+  const folder = join(dir, 'kernel-view');
+  await mkdir(folder, { recursive: true });
+  let binds = '';
+  for (const [path, wanted] of Object.entries(kubeletKernelSettings)) {
+    const actual = (await readFile(`/proc/sys/${path}`, 'utf8').catch(() => '')).trim();
+    if (actual === '' || actual === wanted) continue;
+    const file = join(folder, path.replaceAll('/', '.'));
+    await writeFile(file, `${wanted}\n`);
+    binds += `mount --bind '${file}' '/proc/sys/${path}' && `;
+  }
+  return binds;
+}

@@ -46,6 +46,8 @@ export interface SyncerConfig {
   tokenExpirationSeconds: number;
   /** Where host pods get their tokens: a host Secret per service account or per pod, or the host pod's annotations. */
   tokenStorage: TokenStorage;
+  /** Image of the init container that gives pods with a subdomain the tenant's FQDN in /etc/hosts (translate/pods.ts); none when unset. */
+  hostsImage?: string;
   /** Custom resource kinds to sync, resolved against the host's CRDs at start. */
   customResources: ResolvedCustomResource[];
 }

@@ -97,6 +97,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'extraSans', flag: '--extra-sans <names>', env: 'VNEST_EXTRA_SANS', kind: 'list', default: [], help: 'more DNS names or IPs for the front door\'s serving certificate (comma-separated)' },
   { key: 'frontDoorIp', flag: '--front-door-ip <ip>', env: 'VNEST_FRONT_DOOR_IP', kind: 'string', help: 'the syncer pod\'s IP, for the endpoints of the tenant\'s default/kubernetes Service (default: $POD_IP)' },
   { key: 'coredns', flag: '--coredns <bool>', env: 'VNEST_COREDNS', kind: 'bool', default: true, help: 'install CoreDNS into the tenant\'s cluster and point synced pods at it (true or false)' },
+  { key: 'hostsImage', flag: '--hosts-image <image>', env: 'VNEST_HOSTS_IMAGE', kind: 'string', help: 'an image with sh and sed (the chart passes the syncer\'s own): host pods of tenant pods with a subdomain (a StatefulSet\'s) get an init container from it that writes the tenant\'s name of the pod into /etc/hosts, where the host\'s kubelet writes the host namespace\'s (unset: no init container, /etc/hosts as the kubelet writes it)' },
   { key: 'corednsImage', flag: '--coredns-image <image>', env: 'VNEST_COREDNS_IMAGE', kind: 'string', default: 'registry.k8s.io/coredns/coredns:v1.12.1', help: 'CoreDNS image for the tenant\'s DNS' },
   { key: 'kubeconfigWaitSeconds', flag: '--kubeconfig-wait-seconds <s>', env: 'VNEST_KUBECONFIG_WAIT_SECONDS', kind: 'int', default: 600, help: 'how long to wait at start for the control plane\'s kubeconfig file to appear' },
   { key: 'startRetrySeconds', flag: '--start-retry-seconds <s>', env: 'VNEST_START_RETRY_SECONDS', kind: 'int', default: 600, help: 'how long the start keeps retrying when an API cannot be reached or answers with a server error (0: fail at once)', check: (v: number) => (Number.isInteger(v) && v >= 0 ? undefined : `--start-retry-seconds must be 0 or more, not ${v}`) },
@@ -138,6 +139,7 @@ export interface SyncerOptions {
   frontDoorIp?: string;
   coredns: boolean;
   corednsImage: string;
+  hostsImage?: string;
   kubeconfigWaitSeconds: number;
   startRetrySeconds: number;
   healthPort: number;

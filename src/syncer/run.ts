@@ -127,6 +127,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       : ownerIp && certs ? { tenantApi: { host: ownerIp, port: 443, caPem: certs.ca.certPem } } : {}),
     tokenExpirationSeconds: opts.tokenExpirationSeconds,
     tokenStorage: opts.tokenStorage,
+    ...(opts.hostsImage ? { hostsImage: opts.hostsImage } : {}),
     customResources: await retrying('resolving custom resources', () => resolveCustomResources(host, opts.customResourceSpecs)),
   };
   await retrying('installing custom resource definitions in the tenant', () => installVirtualCrds(virtual, config.customResources));

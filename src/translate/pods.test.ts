@@ -1,6 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy, type IsolationPolicy } from './policy.ts';
-import { audienceTokenKey, hostSpecCurrent, mutablePodFields, podResizePatch, podProblems, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
+import { audienceTokenKey, hostPodView, hostSpecCurrent, mutablePodFields, podResizePatch, podProblems, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
 import { shapePaths } from './shape.ts';
 
 function pod(spec: Partial<Pod['spec']>, namespace = 'app'): Pod {
@@ -364,6 +368,54 @@ describe('status and mutable fields', () => {
     expect(mutablePodFields({ containers: [{ name: 'c', image: 'a', command: ['x'] }], activeDeadlineSeconds: 5 })).toEqual({
       containers: [{ image: 'a' }], initContainers: [], activeDeadlineSeconds: 5, tolerations: [],
     });
+  });
+});
+
+describe('translatePod: the tenant\'s FQDN in /etc/hosts', () => {
+  const withHosts: PodTranslateContext = { ...ctx, hostsImage: 'vnest:1', dns: { nameserver: '10.0.0.10', clusterDomain: 'cluster.local' } };
+  const sts = (extra: Partial<Pod['spec']> = {}) => ({ ...pod({ subdomain: 'db', initContainers: [{ name: 'setup', image: 'i:1' }], ...extra }), metadata: { name: 'db-0', namespace: 'app', uid: 'u1' } });
+  // What a host kubelet writes for the host copy of db-0 (subdomain db) in host namespace vnest-t1.
+  const kubeletHosts = [
+    '# Kubernetes-managed hosts file.', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback',
+    '10.244.0.7\tdb-0.db.vnest-t1.svc.cluster.local\tdb-0', '# Entries added by HostAliases.', '10.1.1.1\tdb-0.db.other',
+  ].join('\n') + '\n';
+
+  it('adds, last, an init container that writes the kubelet\'s file with the tenant\'s FQDN, mounted at /etc/hosts in every container', () => {
+    const spec = hostPodSpec(sts(), withHosts);
+    expect(spec.initContainers.map((c: { name: string }) => c.name)).toEqual(['setup', 'vnest-hosts']);
+    const init = spec.initContainers[1];
+    expect(init).toMatchObject({ image: 'vnest:1', command: ['sh', '-c', expect.any(String)], securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } });
+    expect(spec.volumes).toContainEqual({ name: 'vnest-hosts', emptyDir: {} });
+    expect(spec.containers[0].volumeMounts).toContainEqual({ name: 'vnest-hosts', mountPath: '/etc/hosts', subPath: 'hosts' });
+    expect(spec.initContainers[0].volumeMounts ?? []).toEqual([]);
+    // The script, run by a real sh and sed on the kubelet's file.
+    const dir = mkdtempSync(join(tmpdir(), 'vnest-hosts-'));
+    try {
+      writeFileSync(join(dir, 'in'), kubeletHosts);
+      const script = (init.command[2] as string).replace('/etc/hosts', join(dir, 'in')).replace('/vnest-hosts/hosts', join(dir, 'out'));
+      execFileSync('sh', ['-c', script]);
+      expect(readFileSync(join(dir, 'out'), 'utf8')).toBe(kubeletHosts.replace('db-0.db.vnest-t1.svc.cluster.local', 'db-0.db.app.svc.cluster.local'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('adds nothing without a subdomain, an image, or a container left to mount it, nor over a tenant\'s own container of that name', () => {
+    const plain = (spec: Record<string, unknown>) => expect(JSON.stringify(spec)).not.toContain('vnest-hosts');
+    plain(hostPodSpec(pod({}), withHosts));
+    plain(hostPodSpec(sts(), ctx));
+    plain(hostPodSpec(sts({ containers: [{ name: 'c', image: 'i', volumeMounts: [{ name: 'h', mountPath: '/etc/hosts' }] }], volumes: [{ name: 'h', emptyDir: {} }] }), withHosts));
+    const own = hostPodSpec(sts({ initContainers: [{ name: 'vnest-hosts', image: 'mine' }] }), withHosts);
+    expect(own.initContainers).toEqual([{ name: 'vnest-hosts', image: 'mine' }]);
+  });
+
+  it('compares the host pod without the added container, and shows no status of it', () => {
+    const v = sts();
+    const h = hostPodSpec(v, withHosts);
+    expect(hostPodView(h, v.spec).initContainers).toEqual(h.initContainers.slice(0, 1));
+    expect(hostSpecCurrent(v.spec, hostPodView(h, v.spec))).toBe(true);
+    const status = { initContainerStatuses: [{ name: 'setup' }, { name: 'vnest-hosts' }] };
+    expect(virtualPodStatus(status, { host: 1, virtual: 1, current: true, dropInitContainer: 'vnest-hosts' }).initContainerStatuses).toEqual([{ name: 'setup' }]);
   });
 });
 

@@ -39,6 +39,8 @@ export interface PodTranslateContext {
   dns?: { nameserver: string; clusterDomain: string };
   /** The syncer itself bound the virtual pod to a node: its nodeName is not the tenant's choice. */
   boundBySyncer?: boolean;
+  /** Image (with sh and sed) of the init container that writes the tenant's FQDN of a pod with a subdomain into its /etc/hosts. */
+  hostsImage?: string;
 }
 
 const hasCondition = (pod: Pod, type: string) => (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === type && c.status === 'True');
@@ -444,7 +446,58 @@ export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; 
   if (spec.topologySpreadConstraints) {
     spec.topologySpreadConstraints = spec.topologySpreadConstraints.map((t: Json) => ({ ...t, labelSelector: narrowSelector(t.labelSelector, ctx.tenant, [ns]) }));
   }
+  if (ctx.hostsImage) rewriteHosts(spec, ns, ctx.hostsImage, ctx.dns?.clusterDomain ?? 'cluster.local');
   return { spec, problems: out.problems };
+}
+
+/** Name of the init container (and its volume) that rewrites /etc/hosts (rewriteHosts). */
+export const hostsContainerName = 'vnest-hosts';
+
+/**
+ * A pod with a subdomain (a StatefulSet's) finds its FQDN in /etc/hosts, which the host's kubelet
+ * writes with the host namespace and cluster domain: hostname.subdomain.<host namespace>.svc.<host
+ * domain>. Clients that advertise their own FQDN (databases, brokers) would hand out a name the
+ * tenant's DNS does not know. An init container, last so that the tenant's init containers keep
+ * their positions, copies the kubelet's file with the tenant's FQDN into an emptyDir that the pod's
+ * containers mount at /etc/hosts (the kubelet leaves a container's /etc/hosts alone when it mounts
+ * one). It runs with the first container's resources, so the pod's requests and QoS class stay.
+ */
+function rewriteHosts(spec: Json, ns: string, image: string, clusterDomain: string): void {
+  const { hostname, subdomain } = spec;
+  if (!hostname || !subdomain || spec.hostNetwork || spec.os?.name === 'windows') return;
+  const all: Json[] = [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
+  if (all.some((c) => c.name === hostsContainerName) || (spec.volumes ?? []).some((v: Json) => v.name === hostsContainerName)) return;
+  const containers = (spec.containers ?? []).filter((c: Json) => !(c.volumeMounts ?? []).some((m: Json) => m.mountPath === '/etc/hosts'));
+  if (containers.length === 0) return;
+  // Names are DNS labels (the API server checks): only the dots need escaping for sed.
+  const pattern = `${hostname}.${subdomain}.`.replaceAll('.', '\\.');
+  const fqdn = `${hostname}.${subdomain}.${ns}.svc.${clusterDomain}`;
+  // The kubelet's line is "IP FQDN hostname"; a host alias naming the same prefix is left alone.
+  const script = `sed -E 's/^([^#[:space:]]+[[:space:]]+)${pattern}[^[:space:]]+([[:space:]]+${hostname})$/\\1${fqdn}\\2/' /etc/hosts > /${hostsContainerName}/hosts`;
+  spec.volumes = [...(spec.volumes ?? []), { name: hostsContainerName, emptyDir: {} }];
+  spec.initContainers = [...(spec.initContainers ?? []), {
+    name: hostsContainerName,
+    image,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['sh', '-c', script],
+    ...(spec.containers[0]?.resources ? { resources: structuredClone(spec.containers[0].resources) } : {}),
+    securityContext: {
+      runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [{ name: hostsContainerName, mountPath: `/${hostsContainerName}` }],
+  }];
+  for (const c of containers) c.volumeMounts = [...(c.volumeMounts ?? []), { name: hostsContainerName, mountPath: '/etc/hosts', subPath: 'hosts' }];
+}
+
+/**
+ * The host pod's spec without what the syncer added to it on its own (rewriteHosts' init container
+ * and volume), to compare with the virtual pod's; a tenant's own container of that name stays.
+ */
+export function hostPodView(hSpec: Json, vSpec: Json): Json {
+  const ours = (list: Json[] | undefined) => !(list ?? []).some((c) => c.name === hostsContainerName);
+  if (!ours(vSpec.initContainers) || ours(hSpec.initContainers)) return hSpec;
+  return { ...hSpec, initContainers: (hSpec.initContainers ?? []).filter((c: Json) => c.name !== hostsContainerName) };
 }
 
 /** Verdicts of podProblems per policy, by the pod's UID, spec generation and a digest of the rest. */
@@ -539,12 +592,13 @@ const statusFields = [
 ] as const;
 
 /**
- * How a host pod's generations read in the tenant. The two pods count generations apart (the
+ * How a host pod's status reads in the tenant. The two pods count generations apart (the
  * syncer folds many virtual changes into one host patch), so a host generation the kubelet observed
  * means the virtual pod's generation only when the host pod is that generation and carries every
- * virtual change (hostSpecCurrent); anything older keeps what the virtual status said before.
+ * virtual change (hostSpecCurrent); anything older keeps what the virtual status said before. An
+ * init container the syncer added has no status in the tenant.
  */
-export interface PodGenerations {
+export interface HostPodStatusContext {
   /** The host pod's metadata.generation. */
   host: number;
   /** The virtual pod's metadata.generation. */
@@ -553,16 +607,22 @@ export interface PodGenerations {
   current: boolean;
   /** The virtual pod's status now. */
   previous?: Json;
+  /** An init container of the host pod's that the virtual pod does not have (hostsContainerName). */
+  dropInitContainer?: string;
 }
 
 /**
  * The virtual pod's status as the host pod's status says it should be, its generations mapped
  * (without `generations`: the status fields the syncer keeps, as they are).
  */
-export function virtualPodStatus(hostStatus: Json | undefined, generations?: PodGenerations): Json {
+export function virtualPodStatus(hostStatus: Json | undefined, generations?: HostPodStatusContext): Json {
   const out: Json = {};
   for (const f of statusFields) if (hostStatus?.[f] !== undefined) out[f] = hostStatus[f];
   if (!generations) return out;
+  if (generations.dropInitContainer && Array.isArray(out.initContainerStatuses)) {
+    out.initContainerStatuses = out.initContainerStatuses.filter((c: Json) => c.name !== generations.dropInitContainer);
+    if (out.initContainerStatuses.length === 0) delete out.initContainerStatuses;
+  }
   const map = (observed: number | undefined, before: number | undefined): number | undefined => {
     if (observed === undefined) return undefined;
     return generations.current && observed >= generations.host ? generations.virtual : before;

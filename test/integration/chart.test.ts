@@ -347,6 +347,10 @@ describe('helm chart', () => {
 
   it('writes the isolation settings into the syncer\'s config file as the syncer reads them', async () => {
     const defaults = await syncerConfig([]);
+    // Pods with a subdomain get their tenant FQDN in /etc/hosts from an init container of the syncer's own image, unless turned off.
+    expect(defaults.options.hostsImage).toMatch(/^ghcr\.io\/vnest-dev\/vnest:\d/);
+    expect((await syncerConfig(['syncer.rewriteHosts.image=registry.example/tools:1'])).options.hostsImage).toBe('registry.example/tools:1');
+    expect((await syncerConfig(['syncer.rewriteHosts.enabled=false'])).options.hostsImage).toBeUndefined();
     expect(defaults.options.policy).toMatchObject({ podSecurity: 'baseline', allow: new Set(), allowFields: new Set(), hostLabels: [], hostAnnotations: [], serviceTypes: new Set(serviceTypes), ingressClasses: new Set() });
     // "privileged" is a level of its own now, not a list of exceptions.
     const privileged = await syncerConfig(['isolation.podSecurityStandard=privileged']);

@@ -43,7 +43,7 @@ describe('a tenant on a real node', async () => {
         spec: { selector: { app: 'metrics' }, ports: [{ port: 80, targetPort: 9090 }] },
       })),
     );
-    await bed.startSyncer(tenant, { listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`, coredns: true, frontDoorIp: address, sharedServices: true });
+    await bed.startSyncer(tenant, { listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`, coredns: true, frontDoorIp: address, sharedServices: true, hostsImage: busyboxImage });
     await bed.startSyncer(sibling, { sharedServices: true });
     const secret = await bed.hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', `${tenant}-kubeconfig`);
     kubeconfig = join(bed.host.controlPlane.dir, 'tenant.kubeconfig');
@@ -89,6 +89,17 @@ describe('a tenant on a real node', async () => {
     expect(await lookup('db-0.hl.apps.svc.cluster.local')).toContain(`Address: ${dbIp}`);
     const missing = await inCli('nslookup no-such-service.apps.svc.cluster.local');
     expect(missing.code).not.toBe(0);
+  });
+
+  it('gives a StatefulSet pod its tenant FQDN in /etc/hosts, not the host namespace\'s, and shows no init container of its own', async () => {
+    const dbIp = await kubectl('-n', 'apps', 'get', 'pod', 'db-0', '-o', 'jsonpath={.status.podIP}');
+    const hosts = await kubectl('-n', 'apps', 'exec', 'db-0', '--', 'cat', '/etc/hosts');
+    expect(hosts).toMatch(new RegExp(`^${dbIp.replaceAll('.', '\\.')}\\s+db-0\\.hl\\.apps\\.svc\\.cluster\\.local\\s+db-0$`, 'm'));
+    expect(hosts).not.toContain(hostNamespace);
+    expect((await kubectl('-n', 'apps', 'exec', 'db-0', '--', 'hostname', '-f')).trim()).toBe('db-0.hl.apps.svc.cluster.local');
+    const pod = JSON.parse(await kubectl('-n', 'apps', 'get', 'pod', 'db-0', '-o', 'json')) as { spec: { initContainers?: unknown[] }; status: { initContainerStatuses?: unknown[] } };
+    expect(pod.spec.initContainers).toBeUndefined();
+    expect(pod.status.initContainerStatuses).toBeUndefined();
   });
 
   it('reaches a tenant Service by name and by cluster IP', async () => {

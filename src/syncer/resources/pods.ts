@@ -8,7 +8,7 @@ import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, marks, virtualKeyOf } from '../../translate/metadata.ts';
 import { podServiceEnv } from '../../translate/service-env.ts';
-import { boundBySyncer, hostSpecCurrent, mutablePodFields, podProblems, podResizePatch, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
+import { boundBySyncer, hostPodView, hostsContainerName, hostSpecCurrent, mutablePodFields, podProblems, podResizePatch, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
 import { jsonEqual } from '../patcher.ts';
@@ -54,6 +54,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       // nodeName set by our own binding is not the tenant choosing a node.
       boundBySyncer: boundBySyncer(vPod),
       ...dnsOf(),
+      ...(config.hostsImage ? { hostsImage: config.hostsImage } : {}),
       ...(config.tenantApi ? { tenantApi: config.tenantApi } : {}),
       serviceEnv: podServiceEnv(vPod.metadata.namespace ?? 'default', vPod.spec.enableServiceLinks,
         virtualServices.list((s) => s.metadata.namespace === vPod.metadata.namespace || (s.metadata.namespace === 'default' && s.metadata.name === 'kubernetes'))),
@@ -126,11 +127,13 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
         return; // the binding changes the virtual pod; status follows on that event
       }
       seenNew.delete(objectKey(vPod));
+      const hostView = hostPodView(hPod.spec, vPod.spec);
       const desired = virtualPodStatus(hPod.status, {
         host: hPod.metadata.generation ?? 0,
         virtual: vPod.metadata.generation ?? 0,
-        current: !changed && hostSpecCurrent(vPod.spec, hPod.spec),
+        current: !changed && hostSpecCurrent(vPod.spec, hostView),
         previous: vPod.status,
+        ...(hostView !== hPod.spec ? { dropInitContainer: hostsContainerName } : {}),
       });
       if (!jsonEqual(virtualPodStatus(vPod.status), desired)) {
         await ctx.virtual.patch(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
@@ -188,7 +191,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     // Tolerations may only grow on a live pod; keep the ones the host added.
     const hostTolerations: unknown[] = hPod.spec.tolerations ?? [];
     wantSpec.tolerations = [...hostTolerations, ...(wantSpec.tolerations as unknown[]).filter((t) => !hostTolerations.some((h) => jsonEqual(h, t)))];
-    const current = { spec: mutablePodFields(hPod.spec) };
+    const current = { spec: mutablePodFields(hostPodView(hPod.spec, vPod.spec)) };
     const withTokens = hPod.metadata.annotations?.[marks.tokenIssued] !== undefined;
     const annotations = { ...wantMeta.annotations, ...(withTokens ? await tokenAnnotations(vPod, hPod.metadata.annotations) : {}) };
     const patch = sc.hostPatch(hPod, { ...wantMeta, annotations }, current, { spec: wantSpec });
