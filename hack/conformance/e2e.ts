@@ -70,7 +70,7 @@ export function listConformanceTests(e2e: E2e): Promise<string[]> {
   });
 }
 
-export const verdicts = ['run', 'container', 'webhook', 'kubelet', 'serial', 'slow', 'loopback'] as const;
+export const verdicts = ['run', 'container', 'webhook', 'serial', 'slow', 'loopback'] as const;
 export type Verdict = (typeof verdicts)[number];
 
 /** subset.txt: a verdict per conformance test. Throws on a malformed line or a test named twice. */
