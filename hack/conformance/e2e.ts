@@ -266,8 +266,8 @@ export async function startClusters(stateDir: string, logger: Logger, opts: Clus
   // pods may be what the host's are: the suite runs some privileged or host-network pods (in
   // namespaces it labels for that) and pins pods to the node by name, which the host allows; and
   // its Services keep the node ports the tenant's API server gave (the suite dials the port it read
-  // at creation).
-  const realNodePolicy = { podSecurity: 'privileged', allow: 'nodeName', allowFields: 'Service.spec.ports[*].nodePort' };
+  // at creation); its pods tolerate taints of any key, as the host lets them.
+  const realNodePolicy = { podSecurity: 'privileged', allow: 'nodeName', allowFields: 'Service.spec.ports[*].nodePort', tolerations: '*' };
   const policy = { nodeSync: 'all', runtimeClasses: runtimeClassHandler, ...opts.realNode ? realNodePolicy : {} };
   const local = opts.realNode ? { realNode: true, realNodeImages: opts.realNode.images } : {};
   const running = runLocal({ stateDir, tenant: 'conformance', nodes, policy, ...local }, logger, abort.signal).catch((err: unknown) => {
