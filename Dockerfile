@@ -9,6 +9,9 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# Two glibc malloc arenas instead of eight per core: the syncer's native memory (TLS, libuv threads)
+# stays small; 10% less RSS at 3000 pods in the benchmark, CPU unchanged (README, Benchmark).
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /opt/vnest
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules

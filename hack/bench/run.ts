@@ -451,7 +451,9 @@ async function main(): Promise<void> {
       const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
       const child = group.start({ name: `syncer-${group.all.length}`, command: process.execPath, args: ['--expose-gc', ...profile, syncerMain, 'syncer',
         '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
-        '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'] });
+        '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'],
+        // As the image runs it (Dockerfile): two glibc malloc arenas, not eight per core.
+        env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' } });
       syncer = child;
       await waitFor('syncer ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, { timeoutMs: 600_000, intervalMs: 50, check: () => child.assertRunning() });
       return child.pid;

@@ -25,6 +25,7 @@ describe('the vnest image', async () => {
     expect(config.config.Entrypoint).toEqual(['node', '/opt/vnest/bin/vnest.js']);
     expect(config.config.WorkingDir).toBe('/opt/vnest');
     expect(config.config.Env).toContain('NODE_ENV=production');
+    expect(config.config.Env).toContain('MALLOC_ARENA_MAX=2');
     const files = new Set<string>();
     for (const layer of layers) {
       const { stdout } = await run('sh', ['-c', 'tar -xOf "$0" "$1" | tar -tzf -', image.tarball, layer], { maxBuffer: 256 << 20 });
