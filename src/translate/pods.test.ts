@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy, type IsolationPolicy } from './policy.ts';
-import { audienceTokenKey, hostPodView, hostSpecCurrent, mutablePodFields, podResizePatch, podProblems, podReferences, podSpecShape, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
+import { audienceTokenKey, hostPodView, hostSpecCurrent, mutablePodFields, podResizePatch, podProblems, podReferences, podSpecShape, readinessGatePatch, stoppedPodStatus, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
 import { shapePaths } from './shape.ts';
 
 function pod(spec: Partial<Pod['spec']>, namespace = 'app'): Pod {
@@ -342,6 +342,40 @@ describe('status and mutable fields', () => {
     // The host's kubelet behind its own pod.
     expect(virtualPodStatus(host, { host: 4, virtual: 500, current: true, previous }).observedGeneration).toBe(40);
     expect(virtualPodStatus({ phase: 'Pending' }, { host: 1, virtual: 1, current: true })).toEqual({ phase: 'Pending' });
+  });
+
+  it("keeps the tenant's own conditions (readiness gates, an eviction's DisruptionTarget) over the host's, and the kubelet's from the host", () => {
+    const host = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }, { type: 'example.com/gate', status: 'True' }] };
+    const previous = { conditions: [{ type: 'Ready', status: 'False' }, { type: 'example.com/gate', status: 'False' }, { type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI' }] };
+    expect(virtualPodStatus(host, { host: 1, virtual: 1, current: true, previous }).conditions).toEqual([
+      { type: 'Ready', status: 'True' },
+      { type: 'example.com/gate', status: 'False' },
+      { type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI' },
+    ]);
+  });
+
+  it("passes the tenant's readiness-gate conditions to the host pod, never a kubelet condition", () => {
+    const vPod = pod({ readinessGates: [{ conditionType: 'example.com/gate' }, { conditionType: 'Ready' }] });
+    vPod.status = { conditions: [{ type: 'example.com/gate', status: 'True', reason: 'LB', lastTransitionTime: 't' }, { type: 'Ready', status: 'True' }, { type: 'Other', status: 'True' }] };
+    expect(readinessGatePatch(vPod, { conditions: [{ type: 'Ready', status: 'False' }] })).toEqual({
+      status: { conditions: [{ type: 'example.com/gate', status: 'True', reason: 'LB', lastTransitionTime: 't' }] },
+    });
+    expect(readinessGatePatch(vPod, { conditions: [{ type: 'example.com/gate', status: 'True', reason: 'LB', lastTransitionTime: 'other' }] })).toBeUndefined();
+    expect(readinessGatePatch(pod({}), {})).toBeUndefined();
+  });
+
+  it('stops a pod whose host pod went before a terminal phase: Failed, not ready, running containers ended', () => {
+    const status = {
+      phase: 'Running',
+      conditions: [{ type: 'Ready', status: 'True' }, { type: 'DisruptionTarget', status: 'True' }],
+      containerStatuses: [{ name: 'a', ready: true, state: { running: { startedAt: 's' } } }, { name: 'b', state: { terminated: { exitCode: 0 } } }],
+    };
+    const out = stoppedPodStatus(status);
+    expect(out.phase).toBe('Failed');
+    expect(out.conditions).toMatchObject([{ type: 'Ready', status: 'False' }, { type: 'DisruptionTarget', status: 'True' }]);
+    expect(out.containerStatuses).toMatchObject([{ name: 'a', ready: false, state: { terminated: { exitCode: 137, startedAt: 's' } } }, { name: 'b', state: { terminated: { exitCode: 0 } } }]);
+    expect(stoppedPodStatus({ containerStatuses: [{ name: 'a', state: { terminated: { exitCode: 0 } } }] }).phase).toBe('Succeeded');
+    expect(stoppedPodStatus(undefined)).toEqual({ phase: 'Failed', containerStatuses: [] });
   });
 
   it('resizes the host pod to the requests and limits the tenant sets, leaving quantities the host added', () => {

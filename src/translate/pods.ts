@@ -586,6 +586,60 @@ export function hostSpecCurrent(vSpec: Json, hSpec: Json): boolean {
     && podResizePatch(vSpec, hSpec) === undefined;
 }
 
+/**
+ * Pod condition types the kubelet (or the scheduler) writes: the host pod's say what they are.
+ * Any other condition in the tenant (a readiness gate a tenant controller sets, the
+ * DisruptionTarget its eviction API adds) is the tenant's own and stays when the host lacks it.
+ */
+const kubeletConditionTypes = new Set([
+  'PodScheduled', 'Initialized', 'Ready', 'ContainersReady', 'PodReadyToStartContainers', 'PodResizePending', 'PodResizeInProgress',
+]);
+
+/**
+ * The virtual pod's readiness-gate conditions that the host pod's status should carry, so the
+ * host's kubelet counts them in Ready; undefined when it has them all. Gates naming a kubelet
+ * condition are not passed on (the tenant cannot make the host's kubelet report ready).
+ */
+export function readinessGatePatch(vPod: Pod, hostStatus: Json | undefined): Json | undefined {
+  const gates = new Set((vPod.spec.readinessGates ?? []).map((g: Json) => g.conditionType).filter((t: string) => !kubeletConditionTypes.has(t)));
+  if (gates.size === 0) return undefined;
+  const have = new Map<string, Json>((hostStatus?.conditions ?? []).map((c: Json) => [c.type, c]));
+  const same = (a: Json, b: Json | undefined) => b !== undefined && a.status === b.status && (a.reason ?? '') === (b.reason ?? '') && (a.message ?? '') === (b.message ?? '');
+  const conditions = (vPod.status?.conditions ?? [])
+    .filter((c: Json) => gates.has(c.type) && !same(c, have.get(c.type)))
+    .map((c: Json) => pick(c, ['type', 'status', 'reason', 'message', 'lastTransitionTime', 'lastProbeTime']));
+  return conditions.length ? { status: { conditions } } : undefined;
+}
+
+/** Copy of `o` with only `keys`. */
+function pick(o: Json, keys: string[]): Json {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}
+
+/**
+ * The status a virtual pod gets when its host pod is gone before the pod reached a terminal phase
+ * (evicted, deleted by an admin, or a grace period the host cut short): what a kubelet writes for a
+ * pod it stopped: Failed (Succeeded when every container had exited 0), not ready.
+ */
+export function stoppedPodStatus(status: Json | undefined): Json {
+  const containers: Json[] = status?.containerStatuses ?? [];
+  const succeeded = containers.length > 0 && containers.every((c) => c.state?.terminated?.exitCode === 0);
+  const now = new Date().toISOString();
+  const notReady = new Set(['Ready', 'ContainersReady']);
+  const conditions = (status?.conditions ?? []).map((c: Json) => (notReady.has(c.type) && c.status !== 'False' ? { ...c, status: 'False', reason: 'PodCompleted', lastTransitionTime: now } : c));
+  return {
+    phase: succeeded ? 'Succeeded' : 'Failed',
+    ...(conditions.length ? { conditions } : {}),
+    containerStatuses: containers.map((c) => (c.state?.terminated ? c : {
+      ...c,
+      ready: false,
+      started: false,
+      state: { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: c.state?.running?.startedAt, finishedAt: now } },
+      lastState: c.state?.running ? {} : (c.lastState ?? {}),
+    })),
+  };
+}
+
 const statusFields = [
   'phase', 'conditions', 'message', 'reason', 'hostIP', 'hostIPs', 'podIP', 'podIPs', 'startTime',
   'initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses', 'resize', 'observedGeneration',
@@ -631,6 +685,10 @@ export function virtualPodStatus(hostStatus: Json | undefined, generations?: Hos
     if (value === undefined) delete o.observedGeneration;
     else o.observedGeneration = value;
   };
+  // The tenant's own conditions (any but kubeletConditionTypes) are its to change: they stay as
+  // they are, over a host copy of the same type (readinessGatePatch passes them to the host).
+  const own = (generations.previous?.conditions ?? []).filter((c: Json) => !kubeletConditionTypes.has(c.type));
+  if (own.length) out.conditions = [...(out.conditions ?? []).filter((h: Json) => !own.some((c: Json) => c.type === h.type)), ...own];
   if ('observedGeneration' in out) setOrDrop(out, map(out.observedGeneration, generations.previous?.observedGeneration));
   if (Array.isArray(out.conditions) && out.conditions.some((c: Json) => c.observedGeneration !== undefined)) {
     const before = new Map<string, Json>((generations.previous?.conditions ?? []).map((c: Json) => [c.type, c]));

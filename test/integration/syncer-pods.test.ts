@@ -195,6 +195,56 @@ describe('syncer: pods and what they reference', () => {
     });
   });
 
+  it('ends a pod a finalizer holds with a terminal phase when its host pod goes, keeping the eviction\'s DisruptionTarget', async () => {
+    const held = (name: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'app', finalizers: ['example.com/hold'] },
+      spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } });
+    const kubectl = (await kit()).bin.kubectl;
+    await runKubectl(kubectl, bed().virtual(tenant).kubeconfigPath, ['create', '-f', '-'], { input: `${held('evicted')}\n${held('lost')}` });
+    for (const name of ['evicted', 'lost']) await eventually(`${name} Running`, async () => (await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', name)).status.phase === 'Running');
+    // Evicted through the tenant's API, as a drain does: the API server marks it DisruptionTarget and deletes it.
+    const eviction = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'evicted', namespace: 'app' } };
+    const evicted = await runKubectl(kubectl, bed().virtual(tenant).kubeconfigPath, ['create', '--raw', '/api/v1/namespaces/app/pods/evicted/eviction', '-f', '-'], { input: JSON.stringify(eviction) });
+    expect(evicted.code, evicted.stderr).toBe(0);
+    // Its host pod deleted out of band by a host admin.
+    await bed().hostKubectl('-n', hostNamespace, 'delete', 'pod', hostName('lost', 'app', tenant), '--wait=true');
+    for (const name of ['evicted', 'lost']) {
+      const pod = await eventually(`${name} Failed`, async () => {
+        const p = await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', name);
+        return p.status.phase === 'Failed' ? p : undefined;
+      });
+      expect(pod.metadata.deletionTimestamp).toBeDefined();
+      expect(pod.status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
+      if (name === 'evicted') expect(pod.status.conditions?.find((c) => c.type === 'DisruptionTarget')?.status).toBe('True');
+      expect((await hostPods()).map((p) => p.metadata.name)).not.toContain(hostName(name, 'app', tenant));
+      await bed().virtualKubectl(tenant, '-n', 'app', 'patch', 'pod', name, '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]');
+    }
+  });
+
+  it("passes the tenant's readiness-gate conditions to the host pod, and no kubelet condition", async () => {
+    await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['create', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'gated', namespace: 'app' },
+        spec: { readinessGates: [{ conditionType: 'example.com/lb' }, { conditionType: 'ContainersReady' }], containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } }),
+    });
+    await eventually('gated Running', async () => (await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'gated')).status.phase === 'Running');
+    const now = new Date().toISOString();
+    const status = { status: { conditions: [{ type: 'example.com/lb', status: 'False', reason: 'Registering', lastTransitionTime: now }, { type: 'ContainersReady', status: 'False', reason: 'Forged', lastTransitionTime: now }] } };
+    await bed().virtualKubectl(tenant, '-n', 'app', 'patch', 'pod', 'gated', '--subresource=status', '--type=strategic', '-p', JSON.stringify(status));
+    const host = await eventually('the gate condition on the host pod', async () => {
+      const h = await bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', hostName('gated', 'app', tenant));
+      // (kwok's simulated kubelet sets every gate True, with no reason, when the pod starts.)
+      const gate = h.status.conditions?.find((c) => c.type === 'example.com/lb') as { status: string; reason?: string } | undefined;
+      return gate?.status === 'False' && gate.reason === 'Registering' ? h : undefined;
+    });
+    expect(host.status.conditions?.find((c) => c.type === 'ContainersReady')?.status).not.toBe('False');
+    // The tenant's condition stays as the tenant set it; the kubelet's comes back from the host.
+    const virtual = await eventually('the kubelet condition back in the tenant', async () => {
+      const v = await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'gated');
+      return v.status.conditions?.find((c) => c.type === 'ContainersReady')?.status === 'True' ? v : undefined;
+    });
+    expect(virtual.status.conditions?.find((c) => c.type === 'example.com/lb')?.status).toBe('False');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'gated', '--wait=false');
+  });
+
   it('gives host pods the tenant\'s service variables, as a kubelet gives a pod its cluster\'s, unless service links are off', async () => {
     await bed().virtualKubectl(tenant, '-n', 'app', 'create', 'service', 'clusterip', 'env-svc', '--tcp=8080:80');
     const ip = (await bed().virtualKubectl(tenant, '-n', 'app', 'get', 'service', 'env-svc', '-o', 'jsonpath={.spec.clusterIP}')).trim();

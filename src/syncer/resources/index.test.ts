@@ -16,6 +16,7 @@ describe('host RBAC', () => {
       { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create', 'get'] },
       { apiGroups: [''], resources: ['pods/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
       { apiGroups: [''], resources: ['pods/resize'], verbs: ['patch'] },
+      { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
       { apiGroups: [''], resources: ['secrets'], verbs: all },
       { apiGroups: [''], resources: ['services'], verbs: all },
       { apiGroups: [''], resources: ['services/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },

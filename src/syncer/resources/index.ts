@@ -54,8 +54,9 @@ export const resources: Record<string, ResourceEntry> = {
       { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create', 'get'] },
       // Pod and service proxy go to the host copies, with the verb the tenant's request maps to.
       { apiGroups: [''], resources: ['pods/proxy', 'services/proxy'], verbs: ['create', 'delete', 'get', 'patch', 'update'] },
-      // kubectl debug: ephemeral containers reach the host pod; in-place resize: new requests and limits do.
-      { apiGroups: [''], resources: ['pods/ephemeralcontainers', 'pods/resize'], verbs: ['patch'] },
+      // kubectl debug: ephemeral containers reach the host pod; in-place resize: new requests and
+      // limits do; readiness gates: the tenant's gate conditions do (only those, readinessGatePatch).
+      { apiGroups: [''], resources: ['pods/ephemeralcontainers', 'pods/resize', 'pods/status'], verbs: ['patch'] },
     ],
   },
   configmaps: { create: (ctx, s) => createReferencedSync(ctx, s.refs, 'configmaps'), hostRules: [owned('configmaps')] },

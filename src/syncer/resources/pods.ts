@@ -8,7 +8,7 @@ import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
 import { hostMetadata, marks, virtualKeyOf } from '../../translate/metadata.ts';
 import { podServiceEnv } from '../../translate/service-env.ts';
-import { boundBySyncer, hostPodView, hostsContainerName, hostSpecCurrent, mutablePodFields, podProblems, podResizePatch, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
+import { boundBySyncer, hostPodView, hostsContainerName, hostSpecCurrent, mutablePodFields, podProblems, podResizePatch, readinessGatePatch, stoppedPodStatus, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
 import { types, type SyncContext } from '../context.ts';
 import { clusterDomain } from '../coredns.ts';
 import { jsonEqual } from '../patcher.ts';
@@ -98,6 +98,9 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       // The host pod goes with the same grace period; once it is gone, the virtual delete finishes.
       if (!hPod) await deleteVirtual(vPod);
       else if (!hPod.metadata.deletionTimestamp) await sc.deleteHost(hPod, vPod.metadata.deletionGracePeriodSeconds);
+      // While it stops, its status keeps coming back: a pod held by a finalizer (a Job's) shows
+      // how its containers ended.
+      else if (vPod.metadata.finalizers?.length) await syncStatus(vPod, hPod, false);
     },
 
     async syncToHost(vPod, create) {
@@ -127,21 +130,8 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
         return; // the binding changes the virtual pod; status follows on that event
       }
       seenNew.delete(objectKey(vPod));
-      const hostView = hostPodView(hPod.spec, vPod.spec);
-      const desired = virtualPodStatus(hPod.status, {
-        host: hPod.metadata.generation ?? 0,
-        virtual: vPod.metadata.generation ?? 0,
-        current: !changed && hostSpecCurrent(vPod.spec, hostView),
-        previous: vPod.status,
-        ...(hostView !== hPod.spec ? { dropInitContainer: hostsContainerName } : {}),
-      });
-      if (!jsonEqual(virtualPodStatus(vPod.status), desired)) {
-        await ctx.virtual.patch(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
-          metadata: { resourceVersion: vPod.metadata.resourceVersion },
-          status: nullMissing(virtualPodStatus(vPod.status), desired),
-        }, 'merge', 'status');
-        if (desired.phase === 'Running') lagEnd(seenRunning, vPod, 'to_virtual');
-      }
+      await syncReadinessGates(vPod, hPod);
+      await syncStatus(vPod, hPod, changed);
     },
 
     async syncToVirtual(hPod) {
@@ -149,6 +139,31 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       if (!hPod.metadata.deletionTimestamp) await sc.deleteHost(hPod);
     },
   });
+
+  /** The host pod's status, as the tenant should see it, onto the virtual pod. */
+  async function syncStatus(vPod: Pod, hPod: Pod, changed: boolean): Promise<void> {
+    const hostView = hostPodView(hPod.spec, vPod.spec);
+    const desired = virtualPodStatus(hPod.status, {
+      host: hPod.metadata.generation ?? 0,
+      virtual: vPod.metadata.generation ?? 0,
+      current: !changed && hostSpecCurrent(vPod.spec, hostView),
+      previous: vPod.status,
+      ...(hostView !== hPod.spec ? { dropInitContainer: hostsContainerName } : {}),
+    });
+    if (!jsonEqual(virtualPodStatus(vPod.status), desired)) {
+      await ctx.virtual.patch(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
+        metadata: { resourceVersion: vPod.metadata.resourceVersion },
+        status: nullMissing(virtualPodStatus(vPod.status), desired),
+      }, 'merge', 'status');
+      if (desired.phase === 'Running') lagEnd(seenRunning, vPod, 'to_virtual');
+    }
+  }
+
+  /** Readiness gates: the conditions a tenant controller sets on the virtual pod reach the host pod, whose kubelet decides Ready. */
+  async function syncReadinessGates(vPod: Pod, hPod: Pod): Promise<void> {
+    const patch = readinessGatePatch(vPod, hPod.status);
+    if (patch && !hPod.metadata.deletionTimestamp) await ctx.host.patch(types.pods, hPod.metadata.namespace, hPod.metadata.name, patch, 'strategic', 'status');
+  }
 
   // Sync lag (metrics): when the syncer first saw a virtual pod without a host copy, and a host
   // pod turn Running, by virtual key; an entry goes when its lag is observed or the pod goes.
@@ -178,6 +193,20 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
   });
 
   async function deleteVirtual(vPod: Pod): Promise<void> {
+    // A pod a finalizer holds (a Job's) outlives the delete: like a kubelet, give it a terminal
+    // phase first, or its owner waits for it for ever.
+    const phase = vPod.status?.phase;
+    if (vPod.metadata.finalizers?.length && phase !== 'Failed' && phase !== 'Succeeded') {
+      try {
+        await ctx.virtual.patch(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
+          metadata: { resourceVersion: vPod.metadata.resourceVersion },
+          status: stoppedPodStatus(vPod.status),
+        }, 'merge', 'status');
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        return;
+      }
+    }
     try {
       await ctx.virtual.delete(types.pods, vPod.metadata.namespace, vPod.metadata.name, { gracePeriodSeconds: 0, uid: vPod.metadata.uid });
     } catch (err) {
