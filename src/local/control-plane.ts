@@ -115,6 +115,10 @@ export class ControlPlane {
   /** etcd's plain loopback client URL (the API server's store), for fault tests (compaction). */
   readonly etcdEndpoint: string;
   private readonly keepDir: boolean;
+  /** The cluster CA's files (ca.crt, ca.key): a syncer's --tenant-ca-cert and --tenant-ca-key. */
+  get caFiles(): { cert: string; key: string } {
+    return { cert: join(this.dir, 'pki', 'ca.crt'), key: join(this.dir, 'pki', 'ca.key') };
+  }
   private readonly apiserver: { spec: ComponentSpec; component: Component };
 
   private constructor(init: {
@@ -250,6 +254,9 @@ export class ControlPlane {
         `--client-ca-file=${files.ca}`,
         `--authorization-mode=${opts.nodeAuthorizer ? 'Node,RBAC' : 'RBAC'}`,
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        // A tenant's pods reach its API at kubernetes.default.svc (the front door), never at this
+        // address: the issuer's discovery document names the keys there.
+        ...(opts.scheduler ? [] : ['--service-account-jwks-uri=https://kubernetes.default.svc.cluster.local/openid/v1/jwks']),
         `--service-account-key-file=${files.saPub}`, `--service-account-signing-key-file=${files.saKey}`,
         `--service-cluster-ip-range=${serviceCidr}`,
         '--allow-privileged=true',

@@ -126,6 +126,8 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     syncer = await startSyncer(resolveSyncerOptions({
       tenant: opts.tenant, hostNamespace, virtualKubeconfig: controlPlaneKubeconfig, hostKubeconfig,
       listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`,
+      // The front door's certificates from the tenant's CA, which its kube-root-ca.crt publishes.
+      tenantCaCert: virtual.caFiles.cert, tenantCaKey: virtual.caFiles.key,
       // The node's busybox has the sh and sed that rewrite /etc/hosts for pods with a subdomain.
       ...(opts.realNode ? { frontDoorIp: address, hostsImage: busyboxImage } : {}),
       ...opts.policy,

@@ -1,4 +1,6 @@
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { KeyObject, X509Certificate, createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
 import { createCertificateAuthority, createSigningKeyPair, issueCertificate, loadCertificateAuthority } from './certs.ts';
 
@@ -31,6 +33,20 @@ describe('certificates', () => {
     const reloaded = await loadCertificateAuthority({ certPem: ca.certPem, keyPem: ca.keyPem });
     const leaf = await issueCertificate(reloaded, { commonName: 'x', usages: ['client'] });
     expect(new X509Certificate(leaf.certPem).verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+  });
+
+  it("issues from a control plane's CA with an RSA key in PKCS#1 (Helm's) or an EC key in SEC1 (k3s's)", async () => {
+    for (const [params, type] of [[{ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, 'pkcs1'], [{ name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' }, 'sec1']] as const) {
+      const keys = await webcrypto.subtle.generateKey(params, true, ['sign', 'verify']);
+      const caCert = await x509.X509CertificateGenerator.createSelfSigned({
+        name: 'CN=foreign-ca', keys, signingAlgorithm: params, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+      });
+      const keyPem = KeyObject.from(keys.privateKey).export({ type, format: 'pem' }) as string;
+      expect(keyPem).toMatch(type === 'pkcs1' ? /BEGIN RSA PRIVATE KEY/ : /BEGIN EC PRIVATE KEY/);
+      const ca = await loadCertificateAuthority({ certPem: caCert.toString('pem'), keyPem });
+      const leaf = await issueCertificate(ca, { commonName: 'front-door', usages: ['server'], dnsNames: ['kubernetes.default.svc'] });
+      expect(new X509Certificate(leaf.certPem).verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+    }
   });
 
   it('makes a matching service-account signing key pair', async () => {

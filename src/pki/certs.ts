@@ -1,6 +1,6 @@
 // Certificate authority and certificates for control planes and tenants, made with @peculiar/x509
-// over Node's WebCrypto (ECDSA P-256), so nothing shells out to openssl.
-import { webcrypto } from 'node:crypto';
+// over Node's WebCrypto (ECDSA P-256; a loaded CA may be RSA), so nothing shells out to openssl.
+import { createPrivateKey, webcrypto } from 'node:crypto';
 // @peculiar/x509 resolves its ASN.1 schemas through tsyringe, which needs this polyfill first.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
@@ -21,7 +21,11 @@ export interface KeyPairPem {
 export interface CertificateAuthority extends KeyPairPem {
   cert: x509.X509Certificate;
   signingKey: Key;
+  /** How it signs: ECDSA P-256 for CAs made here; a loaded CA's own (RSA or ECDSA). */
+  signingAlgorithm: SigningAlgorithm;
 }
+
+type SigningAlgorithm = { name: 'ECDSA'; namedCurve: string; hash: string } | { name: 'RSASSA-PKCS1-v1_5'; hash: string };
 
 export interface CertificateRequest {
   commonName: string;
@@ -73,15 +77,29 @@ export async function createCertificateAuthority(commonName: string, validDays =
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert, signingKey: keys.privateKey, certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
+  return { cert, signingKey: keys.privateKey, signingAlgorithm: algorithm, certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
 }
 
-/** Loads a CA from PEM, for reuse across restarts. */
+const curves: Record<string, { namedCurve: string; hash: string }> = {
+  prime256v1: { namedCurve: 'P-256', hash: 'SHA-256' },
+  secp384r1: { namedCurve: 'P-384', hash: 'SHA-384' },
+  secp521r1: { namedCurve: 'P-521', hash: 'SHA-512' },
+};
+
+/**
+ * Loads a CA from PEM, for reuse across restarts or to issue from another's CA (a control plane's:
+ * Helm's RSA keys in PKCS#1, k3s's ECDSA keys in SEC1, or PKCS#8).
+ */
 export async function loadCertificateAuthority(pem: KeyPairPem): Promise<CertificateAuthority> {
   const cert = new x509.X509Certificate(pem.certPem);
-  const der = x509.PemConverter.decodeFirst(pem.keyPem);
-  const signingKey = await crypto.subtle.importKey('pkcs8', der, algorithm, true, ['sign']);
-  return { ...pem, cert, signingKey };
+  const key = createPrivateKey(pem.keyPem);
+  let signingAlgorithm: SigningAlgorithm;
+  if (key.asymmetricKeyType === 'rsa') signingAlgorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  else if (key.asymmetricKeyType === 'ec' && curves[key.asymmetricKeyDetails?.namedCurve ?? '']) signingAlgorithm = { name: 'ECDSA', ...curves[key.asymmetricKeyDetails?.namedCurve ?? '']! };
+  else throw new Error(`unsupported CA key (${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.namedCurve ?? ''}): RSA or ECDSA P-256, P-384, P-521 are`);
+  const der = key.export({ type: 'pkcs8', format: 'der' });
+  const signingKey = await crypto.subtle.importKey('pkcs8', der, signingAlgorithm, true, ['sign']);
+  return { ...pem, cert, signingKey, signingAlgorithm };
 }
 
 /** Issues a leaf certificate signed by `ca` (default validity one year). */
@@ -110,7 +128,7 @@ export async function issueCertificate(ca: CertificateAuthority, req: Certificat
     notAfter: new Date(now + (req.validDays ?? 365) * day),
     publicKey: keys.publicKey,
     signingKey: ca.signingKey,
-    signingAlgorithm: algorithm,
+    signingAlgorithm: ca.signingAlgorithm,
     extensions,
   });
   return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };

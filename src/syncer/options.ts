@@ -95,6 +95,8 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'exposeIngressHost', flag: '--expose-ingress-host <name>', env: 'VNEST_EXPOSE_INGRESS_HOST', kind: 'string', help: 'host name of an Ingress that passes TLS through to the front door (the chart\'s ingress.host): a name of the serving certificate, and https://<name>:443 is the exported kubeconfig\'s server', check: (v: string) => hostNameProblem('--expose-ingress-host', v) },
   { key: 'exposeNodeAddress', flag: '--expose-node-address <address>', env: 'VNEST_EXPOSE_NODE_ADDRESS', kind: 'string', help: 'when the tenant\'s host Service is a NodePort: the node address (IP or DNS name) users reach it at (the chart\'s service.nodeAddress): a name of the serving certificate, and https://<address>:<node port> is the exported kubeconfig\'s server', check: (v: string) => (isIP(v) ? undefined : hostNameProblem('--expose-node-address', v)) },
   { key: 'extraSans', flag: '--extra-sans <names>', env: 'VNEST_EXTRA_SANS', kind: 'list', default: [], help: 'more DNS names or IPs for the front door\'s serving certificate (comma-separated)' },
+  { key: 'tenantCaCert', flag: '--tenant-ca-cert <file>', env: 'VNEST_TENANT_CA_CERT', kind: 'string', help: 'the tenant API server\'s CA certificate (PEM; the chart passes the control plane\'s): with --tenant-ca-key, the front door\'s certificates are issued by it, so the ca.crt pods get is the one the tenant\'s kube-root-ca.crt ConfigMaps hold (unset: the front door has a CA of its own, kept in the host Secret <tenant>-certs)' },
+  { key: 'tenantCaKey', flag: '--tenant-ca-key <file>', env: 'VNEST_TENANT_CA_KEY', kind: 'string', help: 'the private key of --tenant-ca-cert (PEM)' },
   { key: 'frontDoorIp', flag: '--front-door-ip <ip>', env: 'VNEST_FRONT_DOOR_IP', kind: 'string', help: 'the syncer pod\'s IP, for the endpoints of the tenant\'s default/kubernetes Service (default: $POD_IP)' },
   { key: 'coredns', flag: '--coredns <bool>', env: 'VNEST_COREDNS', kind: 'bool', default: true, help: 'install CoreDNS into the tenant\'s cluster and point synced pods at it (true or false)' },
   { key: 'hostsImage', flag: '--hosts-image <image>', env: 'VNEST_HOSTS_IMAGE', kind: 'string', help: 'an image with sh and sed (the chart passes the syncer\'s own): host pods of tenant pods with a subdomain (a StatefulSet\'s) get an init container from it that writes the tenant\'s name of the pod into /etc/hosts, where the host\'s kubelet writes the host namespace\'s (unset: no init container, /etc/hosts as the kubelet writes it)' },
@@ -136,6 +138,8 @@ export interface SyncerOptions {
   exposeIngressHost?: string;
   exposeNodeAddress?: string;
   extraSans: string[];
+  tenantCaCert?: string;
+  tenantCaKey?: string;
   frontDoorIp?: string;
   coredns: boolean;
   corednsImage: string;
@@ -226,6 +230,7 @@ export function resolveSyncerOptions(flags: Record<string, unknown>, env: NodeJS
   if (!out.tenant) problems.push(`the tenant name is required: pass --tenant NAME or set $VNEST_TENANT`);
   if (!out.hostNamespace) problems.push('the host namespace is required outside a cluster: pass --host-namespace NS or set $VNEST_HOST_NAMESPACE');
   if (!out.virtualKubeconfig) problems.push('the tenant control plane\'s kubeconfig is required: pass --virtual-kubeconfig PATH or set $VNEST_VIRTUAL_KUBECONFIG');
+  if ((out.tenantCaCert === undefined) !== (out.tenantCaKey === undefined)) problems.push('--tenant-ca-cert and --tenant-ca-key go together: pass both (the chart passes the control plane\'s CA) or neither');
   const custom = parseCustomResources(out.customResources, (out.profile as string[] | undefined) ?? []);
   problems.push(...custom.problems);
   if (problems.length) throw new OptionsError(problems);

@@ -9,6 +9,7 @@ import { isNotFound, isUnavailable } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
 import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
 import { ensureTenantCerts } from '../proxy/certs.ts';
+import { loadCertificateAuthority, type CertificateAuthority } from '../pki/certs.ts';
 import { FrontDoor } from '../proxy/front-door.ts';
 import { ExposureFollower, exposure, type ExposedService, type Exposure } from '../proxy/exposure.ts';
 import { defaultKubeconfigServer, exportKubeconfig } from '../proxy/kubeconfig-export.ts';
@@ -25,6 +26,16 @@ export function inClusterNamespace(): string | undefined {
     return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The tenant API server's CA (--tenant-ca-cert/-key), read once the control plane has written it. */
+async function readTenantCa(opts: SyncerOptions): Promise<CertificateAuthority | undefined> {
+  if (!opts.tenantCaCert || !opts.tenantCaKey) return undefined;
+  try {
+    return await loadCertificateAuthority({ certPem: readFileSync(opts.tenantCaCert, 'utf8'), keyPem: readFileSync(opts.tenantCaKey, 'utf8') });
+  } catch (err) {
+    throw new Error(`cannot load the tenant's CA from --tenant-ca-cert ${opts.tenantCaCert} and --tenant-ca-key ${opts.tenantCaKey}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -109,7 +120,8 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   if (exposed.waiting) log.info({ why: exposed.waiting }, 'the tenant API is not reachable from outside yet; the exported kubeconfig names the in-cluster Service until it is');
   // An explicit --kubeconfig-server wins; then the exposed address; then the in-cluster Service.
   const serverFor = (e: Exposure) => opts.kubeconfigServer ?? e.server ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace);
-  let certs = opts.listenPort > 0 ? await retrying('preparing the front door\'s certificates', () => ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...exposed.sans], owner)) : undefined;
+  const tenantCa = await readTenantCa(opts);
+  let certs = opts.listenPort > 0 ? await retrying('preparing the front door\'s certificates', () => ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...exposed.sans], owner, tenantCa)) : undefined;
 
   const config: SyncerConfig = {
     tenant: opts.tenant,
@@ -189,7 +201,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
         host, namespace: opts.hostNamespace, service: opts.ownerService, config: exposeConfig, current: exposed,
         resyncMs: opts.resyncSeconds * 1000, log: log.child({ component: 'exposure' }),
         apply: async (next) => {
-          const updated = await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...next.sans], owner);
+          const updated = await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...next.sans], owner, tenantCa);
           if (updated.serving.certPem !== certs?.serving.certPem) door.setServingCertificate(updated.serving);
           certs = updated;
           await exportKubeconfig(host, opts.tenant, opts.hostNamespace, updated, serverFor(next), { owner, domain: opts.domain });

@@ -267,6 +267,33 @@ describe('tenant API front door', async () => {
     expect((await runKubectl((await kit()).bin.kubectl, kubeconfig, ['get', 'namespace', 'apps'])).code).toBe(0);
   });
 
+  it("issues the front door's certificates from the tenant's CA when given, so pods trust what kube-root-ca.crt publishes", async () => {
+    const caFiles = bed().virtual(tenant).caFiles;
+    const tenantCa = await readFile(caFiles.cert, 'utf8');
+    if (running) await bed().stopSyncer(running);
+    running = await bed().startSyncer(tenant, { ...syncerFlags(), tenantCaCert: caFiles.cert, tenantCaKey: caFiles.key });
+    try {
+      const certs = await secretData(`${tenant}-certs`);
+      expect(Buffer.from(certs['ca.crt'] ?? '', 'base64').toString()).toBe(tenantCa);
+      expect(certs['ca.key']).toBeUndefined(); // the tenant's CA key is not copied to the host
+      const exported = join(bed().host.controlPlane.dir, 'tenant-ca.kubeconfig');
+      await writeFile(exported, Buffer.from((await secretData(`${tenant}-kubeconfig`)).config ?? '', 'base64'));
+      // What the tenant publishes is what its pods get on the host, and the front door proves it.
+      const published = (await kubectlOk((await kit()).bin.kubectl, exported, ['-n', 'apps', 'get', 'configmap', 'kube-root-ca.crt', '-o', 'jsonpath={.data.ca\\.crt}']));
+      expect(published.trim()).toBe(tenantCa.trim());
+      await eventually('the host copy of kube-root-ca.crt with the same ca.crt', async () => {
+        const copy = await bed().hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'configmap', `kube-root-ca.crt-x-apps-x-${tenant}`).catch(() => undefined);
+        return copy?.data['ca.crt']?.trim() === tenantCa.trim();
+      });
+      expect((await doorRequest(port, '/healthz', { caPem: published })).status).toBe(200);
+    } finally {
+      // Back to the front door's own CA for the tests that follow (they issue users from its key).
+      if (running) await bed().stopSyncer(running);
+      running = await bed().startSyncer(tenant, syncerFlags());
+      await writeFile(kubeconfig, Buffer.from((await secretData(`${tenant}-kubeconfig`)).config ?? '', 'base64'));
+    }
+  });
+
   describe('requests that would make the control plane dial a node or pod', () => {
     let admin: Credentials;
     let dev: Credentials;
