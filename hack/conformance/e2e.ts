@@ -268,7 +268,9 @@ export async function startClusters(stateDir: string, logger: Logger, opts: Clus
   // its Services keep the node ports the tenant's API server gave (the suite dials the port it read
   // at creation); its pods tolerate taints of any key, as the host lets them.
   const realNodePolicy = { podSecurity: 'privileged', allow: 'nodeName', allowFields: 'Service.spec.ports[*].nodePort', tolerations: '*' };
-  const policy = { nodeSync: 'all', runtimeClasses: runtimeClassHandler, ...opts.realNode ? realNodePolicy : {} };
+  // Its pods' tokens are bound to the pod, as a kubelet's are (the suite checks that a mounted
+  // token names its pod); the default shares one token per service account to save a host write.
+  const policy = { nodeSync: 'all', runtimeClasses: runtimeClassHandler, tokenStorage: 'pod-secret', ...opts.realNode ? realNodePolicy : {} };
   const local = opts.realNode ? { realNode: true, realNodeImages: opts.realNode.images } : {};
   const running = runLocal({ stateDir, tenant: 'conformance', nodes, policy, ...local }, logger, abort.signal).catch((err: unknown) => {
     failed = err;

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultPolicy, type IsolationPolicy } from './policy.ts';
 import { audienceTokenKey, hostPodView, hostSpecCurrent, mutablePodFields, podResizePatch, podProblems, podReferences, podSpecShape, readinessGatePatch, stoppedPodStatus, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from './pods.ts';
 import { shapePaths } from './shape.ts';
+import { trustBundleKey } from './trust-bundles.ts';
 
 function pod(spec: Partial<Pod['spec']>, namespace = 'app'): Pod {
   return { metadata: { name: 'p', namespace, uid: 'u1' }, spec: { containers: [{ name: 'c', image: 'i:1' }], ...spec } };
@@ -127,7 +128,7 @@ describe('translatePod: policy', () => {
     expect(allowed.spec.containers[0].futureContainerField).toBe(true);
   });
 
-  it('refuses references it cannot translate: resource claims, trust bundles, pod certificates, legacy volume types', () => {
+  it('refuses references it cannot translate: resource claims, pod certificates, legacy volume types', () => {
     expect(problems({
       resourceClaims: [{ name: 'gpu', resourceClaimName: 'gpu' }],
       volumes: [
@@ -138,12 +139,17 @@ describe('translatePod: policy', () => {
       ],
     })).toEqual([
       'spec.resourceClaims: resource claims are not synced to the host',
-      'spec.volumes[0].projected.sources[0].clusterTrustBundle: cluster trust bundles are not synced to the host',
       'spec.volumes[0].projected.sources[1].podCertificate: pod certificates are not synced to the host',
       'spec.volumes[1].nfs is not on vnest\'s allow-list of fields',
       'spec.volumes[2].cephfs is not on vnest\'s allow-list of fields',
       'spec.volumes[3].gitRepo is not on vnest\'s allow-list of fields',
     ]);
+  });
+
+  it("projects the tenant's ClusterTrustBundles from the tenant's trust bundle ConfigMap, never the host's", () => {
+    const { spec, problems } = translatePod(pod({ volumes: [{ name: 'ca', projected: { sources: [{ clusterTrustBundle: { signerName: 'example.com/s', labelSelector: {}, path: 'ca.pem' } }] } }] }), ctx);
+    expect(problems).toEqual([]);
+    expect(spec.volumes[0].projected.sources).toEqual([{ configMap: { name: 't1-trust-bundles', items: [{ key: trustBundleKey({ signerName: 'example.com/s', labelSelector: {}, path: 'ca.pem' }), path: 'ca.pem' }] } }]);
   });
 
   it('checks ephemeral claim templates like claims', () => {

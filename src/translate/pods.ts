@@ -12,6 +12,7 @@ import { containersOf, podSecurityViolations } from './pod-security.ts';
 import { withServiceEnv, type EnvVar } from './service-env.ts';
 import { allowedPaths, defaultTolerations, type IsolationPolicy } from './policy.ts';
 import { list, project, type Projection, type Shape } from './shape.ts';
+import { trustBundleKey, trustBundlesConfigMap } from './trust-bundles.ts';
 
 type Json = Record<string, any>;
 
@@ -121,7 +122,8 @@ const volume: Shape = {
       secret: { name: 'copy', items: keyItems, optional: 'copy' },
       downwardAPI: { items: downwardItems },
       serviceAccountToken: { audience: 'copy', expirationSeconds: 'copy', path: 'copy' },
-      clusterTrustBundle: notSynced('cluster trust bundles'),
+      // Becomes a configMap source of the tenant's trust bundle ConfigMap (trust-bundles.ts).
+      clusterTrustBundle: { name: 'copy', signerName: 'copy', labelSelector: 'copy', optional: 'copy', path: 'copy' },
       podCertificate: notSynced('pod certificates'),
     }),
   },
@@ -382,6 +384,10 @@ function translateVolumes(spec: Json, ns: string, ctx: PodTranslateContext, out:
     if (!v.projected?.sources) return;
     v.projected.sources = v.projected.sources.map((src: Json, j: number) => {
       for (const item of src.downwardAPI?.items ?? []) translateFieldRef(item.fieldRef);
+      if (src.clusterTrustBundle) {
+        // The tenant's bundles, as the syncer keeps them in its ConfigMap; never the host's.
+        return { configMap: { name: trustBundlesConfigMap(ctx.tenant), items: [{ key: trustBundleKey(src.clusterTrustBundle), path: src.clusterTrustBundle.path }] } };
+      }
       if (!src.serviceAccountToken) return src;
       // The token the syncer requested from the tenant's API, at the same path; the kubelet
       // refreshes the file when the syncer renews the token.

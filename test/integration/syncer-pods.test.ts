@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runKubectl } from '../../src/local/kubectl.ts';
 import { PortAllocator } from '../../src/local/ports.ts';
+import { createCertificateAuthority } from '../../src/pki/certs.ts';
 import { hostName } from '../../src/translate/names.ts';
 import { kit, useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
@@ -243,6 +244,45 @@ describe('syncer: pods and what they reference', () => {
     });
     expect(virtual.status.conditions?.find((c) => c.type === 'example.com/lb')?.status).toBe('False');
     await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'gated', '--wait=false');
+  });
+
+  it("projects the tenant's ClusterTrustBundles through a host ConfigMap the syncer keeps current, never the host's bundles", async () => {
+    const kubectl = (await kit()).bin.kubectl;
+    const vk = bed().virtual(tenant).kubeconfigPath;
+    const bundle = (name: string, pem: string, labels: Record<string, string> = {}) => JSON.stringify({ apiVersion: 'certificates.k8s.io/v1', kind: 'ClusterTrustBundle', metadata: { name, labels }, spec: { signerName: 'example.com/ca', trustBundle: pem } });
+    const [a, b, hostOnly] = await Promise.all(['a', 'b', 'host'].map(async (n) => (await createCertificateAuthority(`ctb-${n}`)).certPem)) as [string, string, string];
+    await runKubectl(kubectl, vk, ['create', '-f', '-'], { input: `${bundle('example.com:ca:a', a, { team: 'x' })}\n${bundle('example.com:ca:b', b)}` });
+    // A host bundle of the same signer: the tenant must never see it.
+    await runKubectl(kubectl, bed().host.kubeconfigPath, ['create', '-f', '-'], { input: bundle('example.com:ca:host', hostOnly, { team: 'x' }) });
+    const podJson = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'trusting', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }], volumes: [{ name: 'ca', projected: { sources: [
+      { clusterTrustBundle: { signerName: 'example.com/ca', labelSelector: { matchLabels: { team: 'x' } }, path: 'team.pem' } },
+      { clusterTrustBundle: { name: 'example.com:ca:b', path: 'b.pem' } },
+    ] } }] } };
+    await runKubectl(kubectl, vk, ['create', '-f', '-'], { input: JSON.stringify(podJson) });
+    type CM = { metadata: { labels?: Record<string, string> }; data?: Record<string, string> };
+    const cmName = `${tenant}-trust-bundles`;
+    const host = await eventually('the host pod', async () => bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', hostName('trusting', 'app', tenant)).catch(() => undefined));
+    const sources = host.spec.volumes?.find((v) => v.name === 'ca')?.projected.sources as Array<{ configMap?: { name: string; items: Array<{ key: string; path: string }> }; clusterTrustBundle?: unknown }>;
+    expect(sources.every((src) => src.configMap?.name === cmName && !src.clusterTrustBundle)).toBe(true);
+    const keyOf = (path: string) => sources.find((src) => src.configMap?.items[0]?.path === path)?.configMap?.items[0]?.key ?? '';
+    const cm = await bed().hostJson<CM>('-n', hostNamespace, 'get', 'configmap', cmName);
+    expect(cm.metadata.labels?.['vnest.dev/tenant']).toBe(tenant);
+    const certsIn = (text = '') => new Set([...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END/g)].map((m) => (m[1] ?? '').replace(/\s+/g, '')));
+    const bodyOf = (p: string) => [...certsIn(p)][0];
+    expect([...certsIn(cm.data?.[keyOf('team.pem')])]).toEqual([bodyOf(a)]);
+    expect([...certsIn(cm.data?.[keyOf('b.pem')])]).toEqual([bodyOf(b)]);
+    expect(JSON.stringify(cm.data)).not.toContain(bodyOf(hostOnly));
+    // A bundle that joins the selection reaches the file.
+    await bed().virtualKubectl(tenant, 'label', 'clustertrustbundle', 'example.com:ca:b', 'team=x');
+    await eventually('both certificates under the team selector', async () => {
+      const now = await bed().hostJson<CM>('-n', hostNamespace, 'get', 'configmap', cmName);
+      return certsIn(now.data?.[keyOf('team.pem')]).size === 2;
+    });
+    // No pod projects a bundle: the ConfigMap goes.
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'trusting', '--wait=true', '--timeout=60s');
+    await eventually('the trust bundle ConfigMap gone', async () => (await runKubectl(kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'configmap', cmName])).code !== 0);
+    await bed().hostKubectl('delete', 'clustertrustbundle', 'example.com:ca:host');
+    await bed().virtualKubectl(tenant, 'delete', 'clustertrustbundle', 'example.com:ca:a', 'example.com:ca:b');
   });
 
   it('gives host pods the tenant\'s service variables, as a kubelet gives a pod its cluster\'s, unless service links are off', async () => {

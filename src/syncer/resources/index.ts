@@ -14,6 +14,7 @@ import { ReferenceIndex } from './references.ts';
 import { createRuntimeClassSync, RuntimeClassIndex } from './runtime-classes.ts';
 import { createServiceSync } from './services.ts';
 import { ServiceAccountTokens } from './tokens.ts';
+import { TrustBundleProjections } from './trust-bundles.ts';
 
 /**
  * State several kinds share: virtual nodes (pods bind to them), pod references, shared tokens,
@@ -24,6 +25,7 @@ export interface Shared {
   refs: ReferenceIndex;
   tokens: ServiceAccountTokens;
   runtimeClasses: RuntimeClassIndex;
+  trustBundles: TrustBundleProjections;
 }
 
 export type ResourceFactory = (ctx: SyncContext, shared: Shared) => { controller: Controller };
@@ -48,7 +50,8 @@ export const resources: Record<string, ResourceEntry> = {
   pods: {
     create: (ctx, s) => createPodSync(ctx, s),
     hostRules: [
-      owned('pods'), owned('secrets'),
+      // Token Secrets; the ConfigMap of the tenant's ClusterTrustBundle projections (trust-bundles.ts).
+      owned('pods'), owned('secrets'), owned('configmaps'),
       // The front door serves logs, exec, attach and port-forward from the host pods.
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create', 'get'] },
@@ -128,5 +131,5 @@ export function hostClusterRoleRules(nodeSync: NodeSyncMode, custom: ResolvedCus
 
 export function createShared(ctx: SyncContext): Shared {
   const runtimeClasses = new RuntimeClassIndex(ctx);
-  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx, runtimeClasses), tokens: new ServiceAccountTokens(ctx), runtimeClasses };
+  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx, runtimeClasses), tokens: new ServiceAccountTokens(ctx), runtimeClasses, trustBundles: new TrustBundleProjections(ctx) };
 }

@@ -84,6 +84,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     },
 
     async toHost(vPod) {
+      await shared.trustBundles.ensure(vPod);
       const metadata = hostMetadata(vPod, podKind, sc.hostNameOf(vPod), config);
       if (config.tokenStorage === 'annotation') metadata.annotations = { ...metadata.annotations, ...(await tokenAnnotations(vPod)) };
       return {
