@@ -46,7 +46,7 @@ export class Syncer {
       informers,
     };
     const shared = createShared(this.context);
-    this.controllers.push(shared.nodes.controller, shared.tokens.controller, shared.trustBundles.controller);
+    this.controllers.push(shared.nodes.controller, shared.tokens.controller, shared.trustBundles.controller, shared.podCertificates.controller);
     for (const [name, entry] of Object.entries(resources)) {
       this.controllers.push(entry.create(this.context, shared).controller);
       this.log.debug({ resource: name }, 'registered');

@@ -128,7 +128,7 @@ describe('translatePod: policy', () => {
     expect(allowed.spec.containers[0].futureContainerField).toBe(true);
   });
 
-  it('refuses references it cannot translate: resource claims, pod certificates, legacy volume types', () => {
+  it('refuses references it cannot translate: resource claims, legacy volume types', () => {
     expect(problems({
       resourceClaims: [{ name: 'gpu', resourceClaimName: 'gpu' }],
       volumes: [
@@ -139,7 +139,6 @@ describe('translatePod: policy', () => {
       ],
     })).toEqual([
       'spec.resourceClaims: resource claims are not synced to the host',
-      'spec.volumes[0].projected.sources[1].podCertificate: pod certificates are not synced to the host',
       'spec.volumes[1].nfs is not on vnest\'s allow-list of fields',
       'spec.volumes[2].cephfs is not on vnest\'s allow-list of fields',
       'spec.volumes[3].gitRepo is not on vnest\'s allow-list of fields',

@@ -12,6 +12,7 @@ import { containersOf, podSecurityViolations } from './pod-security.ts';
 import { withServiceEnv, type EnvVar } from './service-env.ts';
 import { allowedPaths, defaultTolerations, type IsolationPolicy } from './policy.ts';
 import { list, project, type Projection, type Shape } from './shape.ts';
+import { hostPodCertificateSource, podCertificateKey } from './pod-certificates.ts';
 import { trustBundleKey, trustBundlesConfigMap } from './trust-bundles.ts';
 
 type Json = Record<string, any>;
@@ -124,7 +125,10 @@ const volume: Shape = {
       serviceAccountToken: { audience: 'copy', expirationSeconds: 'copy', path: 'copy' },
       // Becomes a configMap source of the tenant's trust bundle ConfigMap (trust-bundles.ts).
       clusterTrustBundle: { name: 'copy', signerName: 'copy', labelSelector: 'copy', optional: 'copy', path: 'copy' },
-      podCertificate: notSynced('pod certificates'),
+      // Issued by the tenant's signers; becomes a secret source (pod-certificates.ts).
+      podCertificate: {
+        signerName: 'copy', keyType: 'copy', maxExpirationSeconds: 'copy', credentialBundlePath: 'copy', keyPath: 'copy', certificateChainPath: 'copy', userAnnotations: 'copy',
+      },
     }),
   },
 };
@@ -374,7 +378,7 @@ function translateFieldRef(ref: Json | undefined): void {
   if (ref?.fieldPath && virtualFieldPaths[ref.fieldPath]) ref.fieldPath = virtualFieldPaths[ref.fieldPath];
 }
 
-function translateVolumes(spec: Json, ns: string, ctx: PodTranslateContext, out: Projection, allowed: ReadonlySet<string>): void {
+function translateVolumes(pod: Pod, spec: Json, ns: string, ctx: PodTranslateContext, out: Projection, allowed: ReadonlySet<string>): void {
   (spec.volumes ?? []).forEach((v: Json, i: number) => {
     for (const item of v.downwardAPI?.items ?? []) translateFieldRef(item.fieldRef);
     const template = v.ephemeral?.volumeClaimTemplate;
@@ -382,12 +386,14 @@ function translateVolumes(spec: Json, ns: string, ctx: PodTranslateContext, out:
       template.spec = hostClaimSpec(template.spec ?? {}, ns, ctx.tenant, `spec.volumes[${i}].ephemeral.volumeClaimTemplate.spec`, out, allowed);
     }
     if (!v.projected?.sources) return;
+    const hostPod = hostName(pod.metadata.name, ns, ctx.tenant);
     v.projected.sources = v.projected.sources.map((src: Json, j: number) => {
       for (const item of src.downwardAPI?.items ?? []) translateFieldRef(item.fieldRef);
       if (src.clusterTrustBundle) {
         // The tenant's bundles, as the syncer keeps them in its ConfigMap; never the host's.
         return { configMap: { name: trustBundlesConfigMap(ctx.tenant), items: [{ key: trustBundleKey(src.clusterTrustBundle), path: src.clusterTrustBundle.path }] } };
       }
+      if (src.podCertificate) return hostPodCertificateSource(src.podCertificate, podCertificateKey(v.name, j), hostPod);
       if (!src.serviceAccountToken) return src;
       // The token the syncer requested from the tenant's API, at the same path; the kubelet
       // refreshes the file when the syncer renews the token.
@@ -426,7 +432,7 @@ export function translatePod(pod: Pod, ctx: PodTranslateContext): { spec: Json; 
   eachReference(spec, (_kind, holder, field) => {
     if (typeof holder[field] === 'string' && holder[field]) holder[field] = hostName(holder[field], ns, ctx.tenant);
   });
-  translateVolumes(spec, ns, ctx, out, allowed);
+  translateVolumes(pod, spec, ns, ctx, out, allowed);
   const apiEnv = ctx.tenantApi ? [{ name: 'KUBERNETES_SERVICE_HOST', value: ctx.tenantApi.host }, { name: 'KUBERNETES_SERVICE_PORT', value: String(ctx.tenantApi.port) }] : [];
   const injected = [...apiEnv, ...(ctx.serviceEnv ?? []).filter((e) => !apiEnv.some((a) => a.name === e.name))];
   for (const { c } of containersOf(spec)) {

@@ -56,12 +56,15 @@ export function trustAnchors(src: TrustBundleSource, bundles: readonly ClusterTr
 
 /** Every PEM block of `texts` once, as a CERTIFICATE block with 64-character lines, in a stable order. */
 export function normalizePem(texts: readonly string[]): string {
-  const bodies = new Set<string>();
-  for (const text of texts) {
-    for (const m of text.matchAll(/-----BEGIN [^-]+-----([\s\S]*?)-----END [^-]+-----/g)) {
-      const body = Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64').toString('base64');
-      if (body) bodies.add(body);
-    }
-  }
-  return [...bodies].sort().map((b) => `-----BEGIN CERTIFICATE-----\n${b.match(/.{1,64}/g)?.join('\n')}\n-----END CERTIFICATE-----\n`).join('');
+  return [...new Set(texts.flatMap(pemBodies))].sort().map(certificateBlock).join('');
 }
+
+/** The base64 bodies of the PEM blocks in `text`, in order (headers and text between blocks dropped). */
+export function pemBodies(text: string): string[] {
+  return [...text.matchAll(/-----BEGIN [^-]+-----([\s\S]*?)-----END [^-]+-----/g)]
+    .map((m) => Buffer.from((m[1] ?? '').replace(/^[\w-]+:.*$/gm, '').replace(/\s+/g, ''), 'base64').toString('base64'))
+    .filter(Boolean);
+}
+
+/** A CERTIFICATE PEM block of a base64 body, 64 characters a line, as Go's pem package writes it. */
+export const certificateBlock = (body: string) => `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)?.join('\n')}\n-----END CERTIFICATE-----\n`;

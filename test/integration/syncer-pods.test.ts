@@ -1,5 +1,8 @@
 // The syncer against real components: tenant workloads run as host pods on kwok nodes, with what
 // they reference, and status, binding and deletes flow both ways.
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runKubectl } from '../../src/local/kubectl.ts';
 import { PortAllocator } from '../../src/local/ports.ts';
@@ -283,6 +286,50 @@ describe('syncer: pods and what they reference', () => {
     await eventually('the trust bundle ConfigMap gone', async () => (await runKubectl(kubectl, bed().host.kubeconfigPath, ['-n', hostNamespace, 'get', 'configmap', cmName])).code !== 0);
     await bed().hostKubectl('delete', 'clustertrustbundle', 'example.com:ca:host');
     await bed().virtualKubectl(tenant, 'delete', 'clustertrustbundle', 'example.com:ca:a', 'example.com:ca:b');
+  });
+
+  it("asks the tenant's signers for pod certificates as a kubelet would, and gives the host pod the key and chain", async () => {
+    const kubectl = (await kit()).bin.kubectl;
+    const vk = bed().virtual(tenant).kubeconfigPath;
+    const podJson = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'certified', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }], volumes: [{ name: 'id', projected: { sources: [
+      { podCertificate: { signerName: 'example.com/test', keyType: 'ECDSAP256', credentialBundlePath: 'bundle.pem', certificateChainPath: 'chain.pem', userAnnotations: { 'example.com/path': 'x' } } },
+    ] } }] } };
+    await runKubectl(kubectl, vk, ['create', '-f', '-'], { input: JSON.stringify(podJson) });
+    const hName = hostName('certified', 'app', tenant);
+    const host = await eventually('the host pod', async () => bed().hostJson<PodJson>('-n', hostNamespace, 'get', 'pod', hName).catch(() => undefined));
+    expect(host.spec.volumes?.find((v) => v.name === 'id')?.projected.sources).toEqual([
+      { secret: { name: `${hName}-pod-certs`, items: [{ key: 'pc-id-0.bundle', path: 'bundle.pem' }, { key: 'pc-id-0.chain', path: 'chain.pem' }] } },
+    ]);
+    type Pcr = { metadata: { name: string; ownerReferences: Array<{ uid: string }> }; spec: { podName: string; podUID: string; nodeName: string; serviceAccountName: string; stubPKCS10Request: string; maxExpirationSeconds: number; unverifiedUserAnnotations?: Record<string, string> } };
+    const vPod = await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'certified');
+    const pcr = await eventually('a PodCertificateRequest for the pod', async () => (await bed().virtualJson<List<Pcr>>(tenant, '-n', 'app', 'get', 'podcertificaterequests')).items.find((r) => r.spec.podName === 'certified'));
+    const bound = await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'certified');
+    expect(pcr.spec).toMatchObject({ podUID: vPod.metadata.uid, nodeName: bound.spec.nodeName, serviceAccountName: 'default', unverifiedUserAnnotations: { 'example.com/path': 'x' } });
+    expect(pcr.metadata.ownerReferences[0]?.uid).toBe(vPod.metadata.uid);
+    // The test is the signer: a certificate for the requested key, from a CA of its own.
+    const ca = await createCertificateAuthority('test-signer');
+    const csr = new x509.Pkcs10CertificateRequest(Buffer.from(pcr.spec.stubPKCS10Request, 'base64'));
+    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    const notAfter = new Date(notBefore.getTime() + 2 * 3600_000);
+    const leaf = await x509.X509CertificateGenerator.create({
+      serialNumber: '01', subject: 'CN=certified', issuer: ca.cert.subject, notBefore, notAfter,
+      publicKey: await csr.publicKey.export(), signingKey: ca.signingKey, signingAlgorithm: ca.signingAlgorithm,
+    });
+    const status = { status: {
+      conditions: [{ type: 'Issued', status: 'True', reason: 'Reason', message: 'issued by the test', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
+      certificateChain: leaf.toString('pem'), notBefore: notBefore.toISOString().replace(/\.\d+Z$/, 'Z'), notAfter: notAfter.toISOString().replace(/\.\d+Z$/, 'Z'),
+      beginRefreshAt: new Date(notBefore.getTime() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    } };
+    await bed().virtualKubectl(tenant, '-n', 'app', 'patch', 'podcertificaterequest', pcr.metadata.name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status));
+    const secret = await eventually('the host pod\'s certificate Secret', async () => bed().hostJson<{ metadata: { ownerReferences: Array<{ uid: string }> }; data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', `${hName}-pod-certs`).catch(() => undefined));
+    const text = (k: string) => Buffer.from(secret.data[k] ?? '', 'base64').toString();
+    expect(text('pc-id-0.chain')).toBe(leaf.toString('pem').replace(/\r\n/g, '\n').trim() + '\n');
+    expect(text('pc-id-0.bundle')).toBe(text('pc-id-0.key') + text('pc-id-0.chain'));
+    // The key the host pod gets is the one the certificate was issued to.
+    const keyPublic = createPublicKey(createPrivateKey(text('pc-id-0.key'))).export({ type: 'spki', format: 'der' });
+    expect(Buffer.from(keyPublic).equals(Buffer.from(csr.publicKey.rawData))).toBe(true);
+    expect(secret.metadata.ownerReferences[0]?.uid).toBe(host.metadata.uid);
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'certified', '--wait=false');
   });
 
   it('gives host pods the tenant\'s service variables, as a kubelet gives a pod its cluster\'s, unless service links are off', async () => {

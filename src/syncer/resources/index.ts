@@ -8,6 +8,7 @@ import { EventSync } from './events.ts';
 import { createIngressSync } from './ingresses.ts';
 import { createNetworkPolicySync } from './network-policies.ts';
 import { VirtualNodes } from './nodes.ts';
+import { PodCertificates } from './pod-certificates.ts';
 import { createPodSync } from './pods.ts';
 import { createPvcSync } from './pvcs.ts';
 import { ReferenceIndex } from './references.ts';
@@ -26,6 +27,7 @@ export interface Shared {
   tokens: ServiceAccountTokens;
   runtimeClasses: RuntimeClassIndex;
   trustBundles: TrustBundleProjections;
+  podCertificates: PodCertificates;
 }
 
 export type ResourceFactory = (ctx: SyncContext, shared: Shared) => { controller: Controller };
@@ -131,5 +133,5 @@ export function hostClusterRoleRules(nodeSync: NodeSyncMode, custom: ResolvedCus
 
 export function createShared(ctx: SyncContext): Shared {
   const runtimeClasses = new RuntimeClassIndex(ctx);
-  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx, runtimeClasses), tokens: new ServiceAccountTokens(ctx), runtimeClasses, trustBundles: new TrustBundleProjections(ctx) };
+  return { nodes: new VirtualNodes(ctx), refs: new ReferenceIndex(ctx, runtimeClasses), tokens: new ServiceAccountTokens(ctx), runtimeClasses, trustBundles: new TrustBundleProjections(ctx), podCertificates: new PodCertificates(ctx) };
 }
