@@ -217,6 +217,13 @@ describe('syncer: killed mid-rollout', () => {
     const perPod = `${hostName('old-style', 'app', 'gamma')}-sa-token`;
     const made = await eventually('the per-pod token Secret', () => secretOf(perPod));
     expect(made.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Pod', name: hostName('old-style', 'app', 'gamma') })]);
+    // Its token is the pod's, as a kubelet's is: bound to the pod and, once bound, to its node.
+    const tokenData = Object.values((await bed().hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', perPod)).data)[0] ?? '';
+    const reviewed = await bed().kubectlRun('gamma', ['create', '-o', 'json', '-f', '-'], JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: Buffer.from(tokenData, 'base64').toString() } }));
+    const review = JSON.parse(reviewed.stdout) as { status: { user: { extra: Record<string, string[]> } } };
+    const bound = await bed().virtualJson<PodJson>('gamma', '-n', 'app', 'get', 'pod', 'old-style');
+    expect(review.status.user.extra['authentication.kubernetes.io/pod-name']).toEqual(['old-style']);
+    expect(review.status.user.extra['authentication.kubernetes.io/node-name']).toEqual([bound.spec.nodeName]);
     await bed().stopSyncer(running);
     await bed().startSyncer('gamma');
     await create('new-style');

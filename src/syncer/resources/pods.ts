@@ -115,7 +115,6 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     },
 
     async sync(vPod, hPod) {
-      await ensureTokenSecret(vPod, hPod);
       if (config.tokenStorage !== 'secret' && mounts(hPod, sharedSecretOf(vPod))) tokens.need(vPod);
       // A host pod changed just now is older in hand than on the host: its observed generation
       // is not the virtual pod's until the change comes back in an event.
@@ -130,6 +129,9 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
         }, 'binding', vPod.metadata.name);
         return; // the binding changes the virtual pod; status follows on that event
       }
+      // A pod-bound token names the pod's node too (as a kubelet's does), so it is asked for once
+      // the pod is bound; the host's kubelet waits for the Secret until then.
+      if (vPod.spec.nodeName) await ensureTokenSecret(vPod, hPod);
       seenNew.delete(objectKey(vPod));
       await syncReadinessGates(vPod, hPod);
       await syncStatus(vPod, hPod, changed);
