@@ -60,7 +60,7 @@ const out = values.out !== undefined ? resolve(values.out) : mkdtempSync(join(tm
 async function main(): Promise<number> {
   const e2e = await buildE2e();
   const listed = await listConformanceTests(e2e);
-  let tests = testsToRun(readSubset(readFileSync(subsetFile, 'utf8')), listed, realNode ? ['container', 'loopback'] : ['run']);
+  let tests = testsToRun(readSubset(readFileSync(subsetFile, 'utf8')), listed, realNode ? ['container', 'loopback', 'webhook'] : ['run']);
   if (focus) tests = tests.filter((t) => focus.test(t));
   if (tests.length === 0) {
     say(`no test of the subset matches --focus ${focusText}`);

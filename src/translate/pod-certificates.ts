@@ -81,7 +81,8 @@ export async function podCertificateKeyPair(keyType: string): Promise<{ keyPem: 
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ keys, signingAlgorithm: algorithm });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY'), stubPkcs10Request: Buffer.from(csr.rawData).toString('base64') };
+  // Ended by a newline, as Go's pem package writes it: the credential bundle is this and the chain, one after the other.
+  return { keyPem: `${x509.PemConverter.encode(pkcs8, 'PRIVATE KEY').trimEnd()}\n`, stubPkcs10Request: Buffer.from(csr.rawData).toString('base64') };
 }
 
 /** Every PEM block of a chain as a CERTIFICATE block, nothing between them (the kubelet's cleanCertificateChain). */

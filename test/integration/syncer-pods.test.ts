@@ -325,6 +325,8 @@ describe('syncer: pods and what they reference', () => {
     const text = (k: string) => Buffer.from(secret.data[k] ?? '', 'base64').toString();
     expect(text('pc-id-0.chain')).toBe(leaf.toString('pem').replace(/\r\n/g, '\n').trim() + '\n');
     expect(text('pc-id-0.bundle')).toBe(text('pc-id-0.key') + text('pc-id-0.chain'));
+    // One block a line run, as the kubelet writes them: the key block ends before the chain begins.
+    expect(text('pc-id-0.bundle')).toMatch(/^-----BEGIN PRIVATE KEY-----\n[^-]+\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\n/);
     // The key the host pod gets is the one the certificate was issued to.
     const keyPublic = createPublicKey(createPrivateKey(text('pc-id-0.key'))).export({ type: 'spki', format: 'der' });
     expect(Buffer.from(keyPublic).equals(Buffer.from(csr.publicKey.rawData))).toBe(true);
