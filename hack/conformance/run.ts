@@ -3,7 +3,7 @@
 // against a host cluster and then against a tenant of it, both started here in local mode with
 // folders and ports of their own. With --real-node (root), the host has one real node instead of
 // simulated ones, with stand-ins of the suite's test images (images.ts), and the tests marked
-// `container` and `loopback` run instead. Prints progress on stderr, then a side-by-side table and, as its
+// `container`, `loopback` and `webhook` run instead. Prints progress on stderr, then a side-by-side table and, as its
 // last line, one JSON object: tests, hostPassed, tenantPassed, tenantOnlyFailures (names),
 // hostFailures (names), seconds and the reports' folder. Exits 0 when the tenant passes every test
 // the host passes, 1 when it does not (or the run could not be made), 2 on a usage error.

@@ -31,6 +31,13 @@ export interface ControlPlaneOptions {
   scheduler?: boolean;
   /** Authorise kubelets with the Node authoriser (host clusters). */
   nodeAuthorizer?: boolean;
+  /**
+   * Dial webhooks and aggregated API servers at their pods' IPs, not their Service IPs (default:
+   * a virtual control plane does). This machine routes to a real node's pods, but Service IPs exist
+   * only in the node's kube-proxy rules; an ExternalName Service (local metrics-server) then no
+   * longer resolves.
+   */
+  aggregatorRouting?: boolean;
   startTimeoutMs?: number;
   /** Keep the temporary folder after stop (for debugging). */
   keepDir?: boolean;
@@ -264,6 +271,7 @@ export class ControlPlane {
         `--kubelet-client-certificate=${files.kubelet}`, `--kubelet-client-key=${files.kubeletKey}`,
         // Loopback is not a valid Endpoints address, so the kubernetes Service gets none then.
         `--endpoint-reconciler-type=${bind === '127.0.0.1' ? 'none' : 'lease'}`,
+        ...((opts.aggregatorRouting ?? !opts.scheduler) ? ['--enable-aggregator-routing=true'] : []),
         '--profiling=false', `--cert-dir=${join(dir, 'apiserver-certs')}`,
         ...(opts.aggregator ? await aggregatorArgs(pki, files.ca, client) : []),
       ],

@@ -117,7 +117,7 @@ export class HostCluster {
     let cp: ControlPlane | undefined;
     try {
       network = await NodeNetwork.create(nodeProcesses);
-      cp = await ControlPlane.start({ ...opts, kit, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true, bindAddress: network.hostIp });
+      cp = await ControlPlane.start({ ...opts, kit, name: opts.name ?? 'host', scheduler: true, nodeAuthorizer: true, bindAddress: network.hostIp, aggregatorRouting: true });
       await network.guard(Number(new URL(cp.server).port));
       // What the node's NetworkPolicy enforcer may read.
       await kubectlOk(kit.bin.kubectl, cp.kubeconfigPath, ['apply', '-f', '-'], { input: networkPolicyEnforcerRbac().map((o) => JSON.stringify(o)).join('\n') });
