@@ -29,6 +29,20 @@ describe('vnest --version', () => {
   });
 });
 
+describe('exit codes', () => {
+  it("keep the exit code a command leaves (connect -- cmd passes its command's on)", async () => {
+    const program = buildProgram();
+    program.command('probe-exit').action(() => {
+      process.exitCode = 5;
+    });
+    try {
+      expect(await run(['node', 'vnest', 'probe-exit'], program)).toBe(5);
+    } finally {
+      process.exitCode = undefined;
+    }
+  });
+});
+
 describe('usage errors', () => {
   it('exit 2 and point at the command\'s help', async () => {
     for (const argv of [['create'], ['create', 'a', '--bogus'], ['bogus'], ['list', '-o', 'yaml'], ['up', '--nodes', '0']]) {

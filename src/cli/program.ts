@@ -44,7 +44,8 @@ export function buildProgram(): Command {
 export async function run(argv: string[], program = buildProgram()): Promise<number> {
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command that ran another (connect -- cmd) leaves that command's exit code.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     // Help and --version exit 0; every other commander error is a usage error: exit 2, like an
     // invalid name (commander's own default would be 1, the code of an unexpected failure).

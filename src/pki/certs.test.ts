@@ -39,13 +39,16 @@ describe('certificates', () => {
     for (const [params, type] of [[{ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, 'pkcs1'], [{ name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' }, 'sec1']] as const) {
       const keys = await webcrypto.subtle.generateKey(params, true, ['sign', 'verify']);
       const caCert = await x509.X509CertificateGenerator.createSelfSigned({
-        name: 'CN=foreign-ca', keys, signingAlgorithm: params, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+        // A key identifier computed its own way, as Go's (Helm's genCA) is.
+        name: 'CN=foreign-ca', keys, signingAlgorithm: params, extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.SubjectKeyIdentifierExtension('0102030405060708090a0b0c0d0e0f1011121314')],
       });
       const keyPem = KeyObject.from(keys.privateKey).export({ type, format: 'pem' }) as string;
       expect(keyPem).toMatch(type === 'pkcs1' ? /BEGIN RSA PRIVATE KEY/ : /BEGIN EC PRIVATE KEY/);
       const ca = await loadCertificateAuthority({ certPem: caCert.toString('pem'), keyPem });
       const leaf = await issueCertificate(ca, { commonName: 'front-door', usages: ['server'], dnsNames: ['kubernetes.default.svc'] });
       expect(new X509Certificate(leaf.certPem).verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+      // Its authority key identifier is the CA's own, so TLS verifiers find the issuer.
+      expect(new X509Certificate(leaf.certPem).checkIssued(new X509Certificate(ca.certPem))).toBe(true);
     }
   });
 

@@ -102,6 +102,16 @@ export async function loadCertificateAuthority(pem: KeyPairPem): Promise<Certifi
   return { ...pem, cert, signingKey, signingAlgorithm };
 }
 
+/**
+ * The authority key identifier of certificates `caCert` issues: its own subject key identifier when
+ * it has one (a CA made elsewhere, as Helm's, computes it its own way; verifiers match the two),
+ * else one computed from its public key.
+ */
+async function authorityKeyIdentifier(caCert: x509.X509Certificate): Promise<x509.AuthorityKeyIdentifierExtension> {
+  const ski = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
+  return ski ? new x509.AuthorityKeyIdentifierExtension(ski.keyId, false) : x509.AuthorityKeyIdentifierExtension.create(caCert, false);
+}
+
 /** Issues a leaf certificate signed by `ca` (default validity one year). */
 export async function issueCertificate(ca: CertificateAuthority, req: CertificateRequest): Promise<KeyPairPem> {
   const keys = await generateKeys();
@@ -117,7 +127,7 @@ export async function issueCertificate(ca: CertificateAuthority, req: Certificat
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
     new x509.ExtendedKeyUsageExtension(eku, false),
-    await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
+    await authorityKeyIdentifier(ca.cert),
   ];
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
   const cert = await x509.X509CertificateGenerator.create({

@@ -122,6 +122,9 @@ describe('the chart on a real node', async () => {
     const res = await run(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath, '--', k.bin.kubectl, 'get', 'namespaces', '-o', 'name']);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('namespace/kube-system');
+    // The command's exit code is connect's.
+    const failed = await run(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath, '--', 'sh', '-c', 'exit 3']);
+    expect(failed.code).toBe(3);
   });
 
   it('runs tenant workloads for real: DNS through the tenant\'s CoreDNS, an in-pod client with its token', async () => {
