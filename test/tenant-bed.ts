@@ -29,11 +29,12 @@ export class TenantBed {
     this.virtuals = virtuals;
   }
 
-  static async start(tenants: string[], hostOptions: Omit<HostClusterOptions, 'kit' | 'ports'> = {}): Promise<TenantBed> {
+  /** `virtualOptions.egress`: the tenants' API servers reach the cluster through their syncers (startSyncer passes the socket). */
+  static async start(tenants: string[], hostOptions: Omit<HostClusterOptions, 'kit' | 'ports'> = {}, virtualOptions: { egress?: boolean } = {}): Promise<TenantBed> {
     const k = await kit();
     const started = await Promise.allSettled([
       HostCluster.start({ kit: k, ports, nodes: 3, ...hostOptions }),
-      ...tenants.map((t) => startVirtualControlPlane({ kit: k, ports, name: `tenant-${t}` })),
+      ...tenants.map((t) => startVirtualControlPlane({ kit: k, ports, name: `tenant-${t}`, ...virtualOptions })),
     ]);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) {
@@ -113,9 +114,10 @@ export class TenantBed {
   }
 
   options(tenant: string, flags: Record<string, unknown> = {}): SyncerOptions {
+    const egressSocket = this.virtual(tenant).egressSocket;
     return resolveSyncerOptions({
       tenant, hostNamespace, virtualKubeconfig: this.virtual(tenant).kubeconfigPath, hostKubeconfig: this.host.kubeconfigPath,
-      resyncSeconds: 30, listenPort: 0, coredns: false, ...flags,
+      resyncSeconds: 30, listenPort: 0, coredns: false, ...(egressSocket ? { egressSocket } : {}), ...flags,
     }, {});
   }
 

@@ -53,6 +53,28 @@ export interface ControlPlaneOptions {
    * CA, so an extension API server such as metrics-server knows who asks.
    */
   aggregator?: boolean;
+  /**
+   * Send the API server's connections to the cluster (kubelets, webhooks, aggregated APIs, proxy)
+   * through HTTP CONNECT over the Unix socket `egressSocket` names, which a syncer serves
+   * (--egress-socket): a tenant's exec, attach and port-forward then pass its admission.
+   */
+  egress?: boolean;
+}
+
+/** kube-apiserver's EgressSelectorConfiguration: the "cluster" traffic over HTTP CONNECT on a Unix socket. */
+export function egressSelectorConfig(socketPath: string): string {
+  return [
+    'apiVersion: apiserver.k8s.io/v1beta1',
+    'kind: EgressSelectorConfiguration',
+    'egressSelections:',
+    '- name: cluster',
+    '  connection:',
+    '    proxyProtocol: HTTPConnect',
+    '    transport:',
+    '      uds:',
+    `        udsName: ${JSON.stringify(socketPath)}`,
+    '',
+  ].join('\n');
 }
 
 /** kube-apiserver's front-proxy flags, with the client certificate it proxies aggregated APIs with. */
@@ -121,6 +143,8 @@ export class ControlPlane {
   readonly etcdTls: EtcdTls | undefined;
   /** etcd's plain loopback client URL (the API server's store), for fault tests (compaction). */
   readonly etcdEndpoint: string;
+  /** Set when started with `egress`: the socket a syncer's --egress-socket must serve. */
+  readonly egressSocket: string | undefined;
   private readonly keepDir: boolean;
   /** The cluster CA's files (ca.crt, ca.key): a syncer's --tenant-ca-cert and --tenant-ca-key. */
   get caFiles(): { cert: string; key: string } {
@@ -132,7 +156,9 @@ export class ControlPlane {
     name: string; dir: string; kit: Kit; ports: PortAllocator; server: string; serviceCidr: string;
     kubeconfigPath: string; ca: CertificateAuthority; admin: KeyPairPem; processes: ProcessGroup; keepDir: boolean;
     apiserver: { spec: ComponentSpec; component: Component }; etcdTls: EtcdTls | undefined; etcdEndpoint: string;
+    egressSocket: string | undefined;
   }) {
+    this.egressSocket = init.egressSocket;
     this.etcdTls = init.etcdTls;
     this.etcdEndpoint = init.etcdEndpoint;
     this.apiserver = init.apiserver;
@@ -251,6 +277,14 @@ export class ControlPlane {
       return res.ok && ((await res.json()) as { health?: string }).health === 'true';
     }, { timeoutMs, check: () => etcd.assertRunning() });
 
+    const egressSocket = opts.egress ? join(dir, 'egress.sock') : undefined;
+    const egressArgs: string[] = [];
+    if (egressSocket) {
+      // sun_path holds 108 bytes.
+      if (Buffer.byteLength(egressSocket) > 100) throw new Error(`the egress socket path ${egressSocket} is too long for a Unix socket: choose a shorter baseDir`);
+      await writeFile(join(dir, 'egress.yaml'), egressSelectorConfig(egressSocket));
+      egressArgs.push(`--egress-selector-config-file=${join(dir, 'egress.yaml')}`);
+    }
     const apiserverSpec = {
       name: 'kube-apiserver',
       command: kit.bin.kubeApiserver,
@@ -274,6 +308,7 @@ export class ControlPlane {
         ...((opts.aggregatorRouting ?? !opts.scheduler) ? ['--enable-aggregator-routing=true'] : []),
         '--profiling=false', `--cert-dir=${join(dir, 'apiserver-certs')}`,
         ...(opts.aggregator ? await aggregatorArgs(pki, files.ca, client) : []),
+        ...egressArgs,
       ],
     };
     const apiserver = processes.start(apiserverSpec);
@@ -320,7 +355,7 @@ export class ControlPlane {
 
     return new ControlPlane({
       name, dir, kit, ports, server, serviceCidr, kubeconfigPath, ca, admin, processes, keepDir: opts.keepDir ?? false,
-      apiserver: { spec: apiserverSpec, component: apiserver }, etcdTls, etcdEndpoint: `http://127.0.0.1:${etcdClient}`,
+      apiserver: { spec: apiserverSpec, component: apiserver }, etcdTls, etcdEndpoint: `http://127.0.0.1:${etcdClient}`, egressSocket,
     });
   }
 

@@ -107,7 +107,7 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     const forwardTo = portForwardTarget ? { portForwardTarget: { address: '127.0.0.1', port: (portForwardTarget.address() as AddressInfo).port } } : {};
     [host, virtual] = await Promise.all([
       HostCluster.start({ kit, ports, name: 'local-host', ...(opts.realNode ? { realNodes: 1, nodes: 0, realNodeImages } : { nodes: opts.nodes, ...forwardTo }) }),
-      startVirtualControlPlane({ kit, ports, name: `local-${opts.tenant}` }),
+      startVirtualControlPlane({ kit, ports, name: `local-${opts.tenant}`, egress: true }),
     ]);
     const kc = (path: string, ...args: string[]) => kubectlOk(kit.bin.kubectl, path, args);
     await kc(host.kubeconfigPath, 'create', 'namespace', hostNamespace);
@@ -128,6 +128,8 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
       listenPort: port, listenAddress: address, kubeconfigServer: `https://${address}:${port}`,
       // The front door's certificates from the tenant's CA, which its kube-root-ca.crt publishes.
       tenantCaCert: virtual.caFiles.cert, tenantCaKey: virtual.caFiles.key,
+      // The control plane reaches nodes, webhooks and aggregated APIs through the syncer only.
+      egressSocket: virtual.egressSocket,
       // The node's busybox has the sh and sed that rewrite /etc/hosts for pods with a subdomain.
       ...(opts.realNode ? { frontDoorIp: address, hostsImage: busyboxImage } : {}),
       ...opts.policy,

@@ -5,8 +5,8 @@
 // copies. The control plane must never dial a node or pod itself: those addresses are the tenant's
 // to write, so such requests are answered here or refused, and so are paths not in canonical form.
 import { createHash } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Agent, createServer, request, type Server } from 'node:https';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Agent, createServer, type Server } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
@@ -21,6 +21,8 @@ import { isGuardedWrite, webhookRefusal, webhookUrls } from './dial-guard.ts';
 import { sharedNamespace } from '../translate/sharing.ts';
 import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, writesNamespace, type PathClass } from './paths.ts';
 import { HttpError } from './http-error.ts';
+import { hostPodName } from './kubelet.ts';
+import { buffered, forward, forwardable, status, tunnel, type Target } from './upstream.ts';
 import { classifyMetricsPath, metricsApiGroup, metricsGroup, metricsResourceList, withMetricsGroup, type MetricsRoute, type ResourceMetrics } from './resource-metrics.ts';
 
 export interface FrontDoorOptions {
@@ -37,6 +39,12 @@ export interface FrontDoorOptions {
   hostPods: Informer<KubeObject>;
   /** This tenant's Services in the host namespace (service proxy goes to their host copies). */
   hostServices: Informer<KubeObject>;
+  /**
+   * Exec, attach and port-forward go to the control plane, which authorises and admits them (the
+   * tenant's webhooks see them) and reaches the host pod through the syncer's egress (egress.ts).
+   * Unset: they are authorised here and sent to the host pod directly, unseen by admission.
+   */
+  streamsViaControlPlane?: boolean;
   /** The tenant's metrics.k8s.io, from the host's (absent: the tenant's control plane answers, 404). */
   metrics?: ResourceMetrics;
   ready: () => boolean;
@@ -52,24 +60,6 @@ export interface UserInfo {
 
 /** A request the front door sends to the host copy of a pod or Service. */
 type HostRoute = Extract<PathClass, { kind: 'pod' | 'service-proxy' }>;
-
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'host', 'authorization']);
-
-function status(code: number, reason: string, message: string): string {
-  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
-}
-
-/** Headers to pass on: the client's, minus hop-by-hop ones, credentials and impersonation. */
-function forwardable(headers: IncomingHttpHeaders, keepUpgrade: boolean): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) {
-    const key = k.toLowerCase();
-    if (v === undefined || key.startsWith('impersonate-')) continue;
-    if (hopByHop.has(key) && !(keepUpgrade && key === 'connection')) continue;
-    out[k] = v;
-  }
-  return out;
-}
 
 function impersonation(user: UserInfo): OutgoingHttpHeaders {
   const h: OutgoingHttpHeaders = { 'Impersonate-User': user.username };
@@ -231,8 +221,8 @@ export class FrontDoor {
     if (writesNamespace(req.method, path, sharedNamespace)) {
       throw new HttpError(403, 'Forbidden', `namespaces "${sharedNamespace}" is forbidden: it holds the Services the host shares with this cluster, which only vnest changes`);
     }
-    if (route.kind === 'pod' || route.kind === 'service-proxy') {
-      await this.forward(req, res, await this.hostTarget(req, user, route));
+    if ((route.kind === 'pod' && !this.viaControlPlane(route)) || route.kind === 'service-proxy') {
+      await forward(req, res, await this.hostTarget(req, user, route));
       return;
     }
     const metricsRoute = this.opts.metrics ? classifyMetricsPath(path) : undefined;
@@ -247,7 +237,7 @@ export class FrontDoor {
       return;
     }
     if (isGuardedWrite(req.method, path)) await this.guardedWrite(req, res, target);
-    else await this.forward(req, res, target);
+    else await forward(req, res, target);
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -255,7 +245,17 @@ export class FrontDoor {
     if (route.kind !== 'pod' && route.kind !== 'service-proxy') {
       throw new HttpError(400, 'BadRequest', 'only pod exec, attach, port-forward and pod or service proxy can upgrade the connection here');
     }
-    await this.tunnel(req, socket, head, await this.hostTarget(req, user, route));
+    if (route.kind === 'pod' && this.viaControlPlane(route)) {
+      const conn = await this.opts.virtual.connection();
+      await tunnel(req, socket, head, { ...conn, path: req.url ?? '/', headers: { ...forwardable(req.headers, true), ...conn.headers, ...impersonation(user) } });
+      return;
+    }
+    await tunnel(req, socket, head, await this.hostTarget(req, user, route));
+  }
+
+  /** Whether a pod subresource goes to the control plane (see streamsViaControlPlane). */
+  private viaControlPlane(route: Extract<PathClass, { kind: 'pod' }>): boolean {
+    return this.opts.streamsViaControlPlane === true && route.sub !== 'log' && route.sub !== 'proxy';
   }
 
   /**
@@ -291,12 +291,7 @@ export class FrontDoor {
     const hName = hostName(name, namespace, this.opts.tenant);
     const key = `${this.opts.hostNamespace}/${hName}`;
     if (route.kind === 'pod') {
-      const vPod = this.opts.virtualPods.get(`${namespace}/${name}`);
-      const hPod = this.opts.hostPods.get(key);
-      if (!vPod) throw new HttpError(404, 'NotFound', `pods "${name}" not found`);
-      if (!hPod || ownership(hPod, this.opts.tenant, 'Pod', vPod.metadata.uid) !== 'ours') {
-        throw new HttpError(400, 'BadRequest', `pod "${name}" has no running copy yet; try again when it is Running`);
-      }
+      hostPodName(this.opts, namespace, name);
     } else {
       const hSvc = this.opts.hostServices.get(key);
       if (!hSvc) throw new HttpError(404, 'NotFound', `services "${name}" has no copy on the host: it does not exist in namespace "${namespace}" or was not synced (see its Events)`);
@@ -372,56 +367,6 @@ export class FrontDoor {
     json(200, route.kind === 'pods' ? await metrics.pods(namespace, route.name, labelSelector, fieldSelector) : await metrics.nodes(route.name, labelSelector));
   }
 
-  /** Streams a plain request (or a body read before) and its answer (watches and logs -f included). */
-  private async forward(req: IncomingMessage, res: ServerResponse, t: Target, body?: Buffer): Promise<void> {
-    try {
-      await this.forwardOnce(req, res, t, body);
-    } catch (err) {
-      // A kept-alive upstream connection closed as it was reused: the read never reached the API
-      // server, so it is sent again on a new connection (a read has no body left to replay).
-      if (req.method !== 'GET' || res.headersSent || !(err as { reused?: boolean }).reused) throw err;
-      await this.forwardOnce(req, res, t, body);
-    }
-  }
-
-  private forwardOnce(req: IncomingMessage, res: ServerResponse, t: Target, body?: Buffer): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const out = request(`${t.server}${t.path}`, { method: req.method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
-        if (t.rewrite) {
-          const { from, to } = t.rewrite;
-          const location = upstream.headers.location;
-          if (location) upstream.headers.location = location.replaceAll(from, to);
-          const html = req.method !== 'HEAD' && String(upstream.headers['content-type'] ?? '').startsWith('text/html') && !upstream.headers['content-encoding'];
-          if (html) {
-            const chunks: Buffer[] = [];
-            upstream.on('data', (c: Buffer) => chunks.push(c));
-            upstream.on('end', () => {
-              const page = Buffer.from(Buffer.concat(chunks).toString('utf8').replaceAll(from, to));
-              const headers = { ...upstream.headers, 'content-length': String(page.length) };
-              delete headers['transfer-encoding'];
-              res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers).end(page);
-              resolve();
-            });
-            upstream.on('error', reject);
-            return;
-          }
-        }
-        res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, upstream.headers);
-        // Node holds headers back until the first body byte: a watch that matches nothing yet
-        // would never open for its client (client-go waits for the headers without a timeout).
-        res.flushHeaders();
-        upstream.pipe(res);
-        upstream.on('end', () => resolve());
-        upstream.on('error', reject);
-      });
-      out.on('error', (err: NodeJS.ErrnoException) => reject(Object.assign(err, { reused: out.reusedSocket && err.code === 'ECONNRESET' })));
-      res.on('close', () => out.destroy());
-      if (body) out.end(body);
-      else if (req.readableEnded) out.end();
-      else req.pipe(out);
-    });
-  }
-
   /**
    * A write that could store a webhook URL: tried first as a dry run, and refused when the object
    * it would store dials a URL. Such writes go one at a time, so nothing changes the object
@@ -442,56 +387,12 @@ export class FrontDoor {
         const fields = webhookUrls(stored);
         if (fields.length > 0) throw new HttpError(403, 'Forbidden', webhookRefusal(fields));
       }
-      await this.forward(req, res, target, body);
+      await forward(req, res, target, body);
     });
     this.guardedWrites = turn.catch(() => undefined);
     await turn;
   }
 
-  /** Forwards an upgrade (SPDY or WebSocket) and then pipes raw bytes both ways. */
-  private tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, t: Target): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const out = request(`${t.server}${t.path}`, { method: req.method, headers: t.headers, ...t.tls });
-      out.on('upgrade', (upstream, upstreamSocket, upstreamHead) => {
-        const lines = [`HTTP/1.1 ${upstream.statusCode ?? 101} ${upstream.statusMessage ?? 'Switching Protocols'}`];
-        for (let i = 0; i < upstream.rawHeaders.length; i += 2) lines.push(`${upstream.rawHeaders[i]}: ${upstream.rawHeaders[i + 1]}`);
-        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-        if (upstreamHead.length) socket.write(upstreamHead);
-        if (head.length) upstreamSocket.write(head);
-        upstreamSocket.pipe(socket);
-        socket.pipe(upstreamSocket);
-        const end = () => {
-          upstreamSocket.destroy();
-          socket.destroy();
-        };
-        upstreamSocket.on('error', end);
-        socket.on('error', end);
-        upstreamSocket.on('close', end);
-        socket.on('close', end);
-        resolve();
-      });
-      out.on('response', (upstream) => {
-        // The host refused the upgrade: pass its answer on as it is.
-        const lines = [`HTTP/1.1 ${upstream.statusCode ?? 502} ${upstream.statusMessage ?? ''}`];
-        for (let i = 0; i < upstream.rawHeaders.length; i += 2) lines.push(`${upstream.rawHeaders[i]}: ${upstream.rawHeaders[i + 1]}`);
-        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-        upstream.pipe(socket);
-        resolve();
-      });
-      out.on('error', reject);
-      out.end();
-    });
-  }
-}
-
-interface Target {
-  server: string;
-  path: string;
-  headers: OutgoingHttpHeaders;
-  tls: Record<string, unknown>;
-  agent?: Agent;
-  /** A proxied answer's host proxy path, replaced in its HTML and its Location header by the tenant's. */
-  rewrite?: { from: string; to: string };
 }
 
 /** Largest body of a checked write (the API server's own limit is 3 MiB). */
@@ -515,16 +416,3 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** One request with a body, its whole answer read. */
-function buffered(t: Target, method: string, body: Buffer): Promise<{ status: number; body: Buffer; headers: IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    const out = request(`${t.server}${t.path}`, { method, headers: t.headers, agent: t.agent, ...t.tls }, (upstream) => {
-      const chunks: Buffer[] = [];
-      upstream.on('data', (c: Buffer) => chunks.push(c));
-      upstream.on('end', () => resolve({ status: upstream.statusCode ?? 502, body: Buffer.concat(chunks), headers: upstream.headers }));
-      upstream.on('error', reject);
-    });
-    out.on('error', reject);
-    out.end(body);
-  });
-}

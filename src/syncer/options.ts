@@ -97,6 +97,7 @@ export const syncerOptions: OptionSpec[] = [
   { key: 'extraSans', flag: '--extra-sans <names>', env: 'VNEST_EXTRA_SANS', kind: 'list', default: [], help: 'more DNS names or IPs for the front door\'s serving certificate (comma-separated)' },
   { key: 'tenantCaCert', flag: '--tenant-ca-cert <file>', env: 'VNEST_TENANT_CA_CERT', kind: 'string', help: 'the tenant API server\'s CA certificate (PEM; the chart passes the control plane\'s): with --tenant-ca-key, the front door\'s certificates are issued by it, so the ca.crt pods get is the one the tenant\'s kube-root-ca.crt ConfigMaps hold (unset: the front door has a CA of its own, kept in the host Secret <tenant>-certs)' },
   { key: 'tenantCaKey', flag: '--tenant-ca-key <file>', env: 'VNEST_TENANT_CA_KEY', kind: 'string', help: 'the private key of --tenant-ca-cert (PEM)' },
+  { key: 'egressSocket', flag: '--egress-socket <path>', env: 'VNEST_EGRESS_SOCKET', kind: 'string', help: 'a Unix socket to serve as the tenant API server\'s egress (its --egress-selector-config-file names it for "cluster" with HTTPConnect; the chart\'s k8s distro and local mode set both): exec, attach and port-forward then go through the tenant\'s API server, so its RBAC and admission webhooks see them, and the control plane can reach only the tenant\'s own pods and Services (unset: the front door serves exec, attach and port-forward from the host pods itself, unseen by the tenant\'s admission)' },
   { key: 'frontDoorIp', flag: '--front-door-ip <ip>', env: 'VNEST_FRONT_DOOR_IP', kind: 'string', help: 'the syncer pod\'s IP, for the endpoints of the tenant\'s default/kubernetes Service (default: $POD_IP)' },
   { key: 'coredns', flag: '--coredns <bool>', env: 'VNEST_COREDNS', kind: 'bool', default: true, help: 'install CoreDNS into the tenant\'s cluster and point synced pods at it (true or false)' },
   { key: 'hostsImage', flag: '--hosts-image <image>', env: 'VNEST_HOSTS_IMAGE', kind: 'string', help: 'an image with sh and sed (the chart passes the syncer\'s own): host pods of tenant pods with a subdomain (a StatefulSet\'s) get an init container from it that writes the tenant\'s name of the pod into /etc/hosts, where the host\'s kubelet writes the host namespace\'s (unset: no init container, /etc/hosts as the kubelet writes it)' },
@@ -141,6 +142,7 @@ export interface SyncerOptions {
   tenantCaCert?: string;
   tenantCaKey?: string;
   frontDoorIp?: string;
+  egressSocket?: string;
   coredns: boolean;
   corednsImage: string;
   hostsImage?: string;

@@ -9,8 +9,10 @@ import { isNotFound, isUnavailable } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
 import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
 import { ensureTenantCerts } from '../proxy/certs.ts';
-import { loadCertificateAuthority, type CertificateAuthority } from '../pki/certs.ts';
+import { createCertificateAuthority, issueCertificate, loadCertificateAuthority, type CertificateAuthority } from '../pki/certs.ts';
+import { EgressProxy } from '../proxy/egress.ts';
 import { FrontDoor } from '../proxy/front-door.ts';
+import { KubeletApi } from '../proxy/kubelet.ts';
 import { ExposureFollower, exposure, type ExposedService, type Exposure } from '../proxy/exposure.ts';
 import { defaultKubeconfigServer, exportKubeconfig } from '../proxy/kubeconfig-export.ts';
 import { ResourceMetrics } from '../proxy/resource-metrics.ts';
@@ -168,6 +170,21 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     await new Promise<void>((resolve, reject) => health?.once('error', reject).listen(opts.healthPort, resolve));
   }
   await syncer.start();
+  let egress: { proxy: EgressProxy; kubelet: KubeletApi } | undefined;
+  if (opts.egressSocket) {
+    const copies = { tenant: opts.tenant, hostNamespace: opts.hostNamespace, virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods) };
+    const kubelet = new KubeletApi(copies, host);
+    // The API server does not verify a kubelet's certificate unless given --kubelet-certificate-authority.
+    const ca = await createCertificateAuthority(`vnest-${opts.tenant}-kubelet`);
+    const serving = await issueCertificate(ca, { commonName: 'vnest-kubelet', usages: ['server'], dnsNames: ['localhost'] });
+    const proxy = new EgressProxy({
+      socketPath: opts.egressSocket, kubelet, serving, virtualNodes: syncer.context.informers.virtual(types.nodes),
+      hostPods: copies.hostPods, hostServices: syncer.context.informers.host(types.services), log: log.child({ component: 'egress' }),
+    });
+    await proxy.listen();
+    egress = { proxy, kubelet };
+    log.info({ socket: opts.egressSocket }, 'serving the control plane\'s egress: exec, attach and port-forward go through the tenant\'s API server');
+  }
   let frontDoor: FrontDoor | undefined;
   let frontDoorPort: number | undefined;
   let exposureFollower: ExposureFollower | undefined;
@@ -178,6 +195,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
       virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),
       hostServices: syncer.context.informers.host(types.services),
+      streamsViaControlPlane: egress !== undefined,
       ...(opts.resourceMetrics ? {
         metrics: new ResourceMetrics({
           tenant: opts.tenant, hostNamespace: opts.hostNamespace, host, virtual,
@@ -233,6 +251,8 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       await bootstrap;
       await exposureFollower?.stop();
       await frontDoor?.close();
+      await egress?.proxy.close();
+      egress?.kubelet.close();
       await syncer.stop();
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()));
       virtual.close();
