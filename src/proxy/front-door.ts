@@ -1,9 +1,11 @@
 // The tenant's API front door: TLS on 8443. It authenticates tenant users (client certificates of
 // the tenant CA; service-account tokens of the virtual cluster, through TokenReview), forwards
 // each request to the control plane impersonating that user so the tenant's RBAC decides, and
-// serves logs, exec, attach, port-forward and proxy of virtual pods and Services from their host
-// copies. The control plane must never dial a node or pod itself: those addresses are the tenant's
-// to write, so such requests are answered here or refused, and so are paths not in canonical form.
+// serves logs and proxy of virtual pods and Services from their host copies (exec, attach and
+// port-forward too, unless the control plane's egress goes through the syncer: then they pass the
+// control plane and its admission, see egress.ts). The control plane must never dial a node or pod
+// itself: those addresses are the tenant's to write, so such requests are answered here, by the
+// syncer's egress, or refused, and so are paths not in canonical form.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Agent, createServer, type Server } from 'node:https';
