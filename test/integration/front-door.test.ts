@@ -229,6 +229,16 @@ describe('tenant API front door', async () => {
     expect(copies.items).toHaveLength(1);
   });
 
+  it('publishes an OIDC discovery document whose keys are where pods reach the API', async () => {
+    // Service-account issuers are checked by relying parties that fetch jwks_uri from inside the
+    // cluster: it must name kubernetes.default.svc (the front door), not the control plane's loopback.
+    const doc = JSON.parse(await kubectl('get', '--raw', '/.well-known/openid-configuration')) as { issuer?: string; jwks_uri?: string };
+    expect(doc.issuer).toBe('https://kubernetes.default.svc.cluster.local');
+    expect(doc.jwks_uri).toBe('https://kubernetes.default.svc.cluster.local/openid/v1/jwks');
+    const keys = JSON.parse(await kubectl('get', '--raw', '/openid/v1/jwks')) as { keys?: unknown[] };
+    expect(keys.keys?.length).toBeGreaterThan(0);
+  });
+
   it('points the tenant\'s default/kubernetes Service and in-pod clients at the front door', async () => {
     const hostIp = (await bed().hostKubectl('-n', hostNamespace, 'get', 'service', tenant, '-o', 'jsonpath={.spec.clusterIP}')).trim();
     expect((await kubectl('-n', 'default', 'get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}')).trim()).toBe(hostIp);
