@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../pki/certs.ts';
 import { reachable } from './connect.ts';
+import { bindingName, clusterRoleName, serviceAccountRef, tokenExpiration } from './service-account.ts';
 
 describe('reachable', () => {
   let ca: CertificateAuthority;
@@ -31,5 +32,24 @@ describe('reachable', () => {
     const closedPort = (closed.address() as { port: number }).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     expect(await reachable(`https://127.0.0.1:${closedPort}`, ca.certPem)).toBe(false);
+  });
+});
+
+describe('service account options', () => {
+  it('reads [NAMESPACE/]NAME, kube-system by default', () => {
+    expect(serviceAccountRef('deployer')).toEqual({ namespace: 'kube-system', name: 'deployer' });
+    expect(serviceAccountRef('ci/deployer.bot')).toEqual({ namespace: 'ci', name: 'deployer.bot' });
+    for (const bad of ['', '/x', 'ci/', 'Ci/x', 'a/b/c', 'ci/x_y', `${'a'.repeat(64)}/x`]) expect(() => serviceAccountRef(bad), bad).toThrow(/not \[NAMESPACE\/\]NAME/);
+  });
+
+  it('takes a token lifetime of at least the API\'s 600 seconds, whole', () => {
+    expect(tokenExpiration('600')).toBe(600);
+    for (const bad of ['599', '1.5', '-600', 'x', '']) expect(() => tokenExpiration(bad), bad).toThrow(/at least 600/);
+  });
+
+  it('names the binding after account and role', () => {
+    expect(bindingName({ namespace: 'ci', name: 'deployer' }, 'edit')).toBe('vnest-connect:ci:deployer:edit');
+    expect(() => clusterRoleName('a/b')).toThrow(/not a ClusterRole name/);
+    expect(clusterRoleName('system:aggregate-to-edit')).toBe('system:aggregate-to-edit');
   });
 });

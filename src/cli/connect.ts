@@ -13,12 +13,16 @@ import { isPortFree, PortAllocator } from '../local/ports.ts';
 import { waitFor } from '../local/wait.ts';
 import { CliError, errors, hostArgs, hostClient, hostOptions, tenantName, tool, type HostFlags } from './host.ts';
 import { serverOf, withServer } from './kubeconfig.ts';
+import { clusterRoleName, defaultTokenExpirationSeconds, serviceAccountKubeconfig, serviceAccountRef, tokenExpiration, type ServiceAccountRef } from './service-account.ts';
 import { readyTenant } from './tenant-state.ts';
 
 interface ConnectFlags extends HostFlags {
   server?: string;
   localPort?: string;
   print?: boolean;
+  serviceAccount?: ServiceAccountRef;
+  clusterRole?: string;
+  tokenExpiration?: number;
 }
 
 const previousContextFile = () => join(process.env.VNEST_HOME ?? join(homedir(), '.vnest'), 'previous-context');
@@ -171,7 +175,13 @@ export function connectCommand(): Command {
     .option('--server <url>', 'server address to use (skips the Service check and the port-forward)')
     .option('--local-port <port>', 'local port for the port-forward (default: a free one)')
     .option('--print', 'print the kubeconfig instead of switching context')
+    .option('--service-account <[namespace/]name>', 'sign in as this service account of the tenant (namespace default kube-system) with a token, instead of the tenant\'s cluster-admin certificate', serviceAccountRef)
+    .option('--cluster-role <role>', 'with --service-account: create the account when missing and bind this ClusterRole to it (ClusterRoleBinding vnest-connect:NS:NAME:ROLE)', clusterRoleName)
+    .option('--token-expiration <seconds>', `with --service-account: the token's lifetime (default ${defaultTokenExpirationSeconds}, one year; at least 600)`, tokenExpiration)
     .action(async (name: string, command: string[], flags: ConnectFlags) => {
+      if ((flags.clusterRole !== undefined || flags.tokenExpiration !== undefined) && !flags.serviceAccount) {
+        throw new CliError('Usage', 2, '--cluster-role and --token-expiration go with --service-account [NAMESPACE/]NAME, the account to sign in as (run "vnest connect --help" for usage)');
+      }
       const ns = flags.namespace ?? name;
       const client = await hostClient(flags);
       let config: string;
@@ -192,8 +202,11 @@ export function connectCommand(): Command {
           server = forward.server;
         }
       }
-      const tenantConfig = withServer(config, server);
+      let tenantConfig = withServer(config, server);
       try {
+        if (flags.serviceAccount) {
+          tenantConfig = await serviceAccountKubeconfig(tenantConfig, flags.serviceAccount, flags.clusterRole, flags.tokenExpiration ?? defaultTokenExpirationSeconds);
+        }
         if (command.length > 0) {
           const dir = mkdtempSync(join(tmpdir(), 'vnest-connect-'));
           const file = join(dir, 'kubeconfig');

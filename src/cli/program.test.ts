@@ -45,10 +45,29 @@ describe('exit codes', () => {
 
 describe('usage errors', () => {
   it('exit 2 and point at the command\'s help', async () => {
-    for (const argv of [['create'], ['create', 'a', '--bogus'], ['bogus'], ['list', '-o', 'yaml'], ['up', '--nodes', '0']]) {
+    for (const argv of [
+      ['create'], ['create', 'a', '--bogus'], ['bogus'], ['list', '-o', 'yaml'], ['up', '--nodes', '0'],
+      ['connect', 'a', '--service-account', 'A/b'], ['connect', 'a', '--service-account', 'a/b/c'], ['connect', 'a', '--service-account', 'ci/x', '--token-expiration', '60'],
+      ['connect', 'a', '--service-account', 'ci/x', '--cluster-role', 'a/b'],
+    ]) {
       const { program, out } = captured();
       expect(await run(['node', 'vnest', ...argv], program), argv.join(' ')).toBe(2);
       expect(out.stderr).toMatch(/\(run "vnest( \w+)? --help" for usage\)/);
+    }
+  });
+
+  it('refuses --cluster-role and --token-expiration without --service-account, before reaching the host', async () => {
+    for (const extra of [['--cluster-role', 'edit'], ['--token-expiration', '3600']]) {
+      const { program } = captured();
+      const errors: string[] = [];
+      const original = console.error;
+      console.error = (msg: string) => void errors.push(msg);
+      try {
+        expect(await run(['node', 'vnest', 'connect', 'a', '--kubeconfig', '/nonexistent', ...extra], program)).toBe(2);
+      } finally {
+        console.error = original;
+      }
+      expect(errors.join('\n')).toContain('go with --service-account [NAMESPACE/]NAME');
     }
   });
 

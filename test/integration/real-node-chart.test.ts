@@ -127,6 +127,30 @@ describe('the chart on a real node', async () => {
     expect(failed.code).toBe(3);
   });
 
+  it('connects as a service account of the tenant: refused while it does not exist, then created and bound with --cluster-role', async () => {
+    const connectAs = (...extra: string[]) => run(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath, '--service-account', 'default/viewer', ...extra,
+      '--', k.bin.kubectl, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    const missing = await connectAs();
+    expect(missing.code).toBe(13);
+    expect(missing.stderr).toContain('service account default/viewer does not exist in the tenant');
+    const noRole = await connectAs('--cluster-role', 'no-such-role');
+    expect(noRole.code).toBe(13);
+    expect(noRole.stderr).toContain('ClusterRole "no-such-role" does not exist');
+    const viewer = await connectAs('--cluster-role', 'view', '--token-expiration', '3600');
+    expect(viewer.code, viewer.stderr).toBe(0);
+    expect(viewer.stdout).toBe('system:serviceaccount:default:viewer');
+    // The token carries the role's rights and no more; the kubeconfig holds no certificate.
+    const printed = await run(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath, '--service-account', 'default/viewer', '--print']);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toContain('token: ');
+    expect(printed.stdout).not.toContain('client-key-data');
+    const write = await run(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath, '--service-account', 'default/viewer', '--', k.bin.kubectl, 'create', 'namespace', 'not-allowed']);
+    expect(write.code).not.toBe(0);
+    expect(write.stderr).toContain('forbidden');
+    const read = await run(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath, '--service-account', 'default/viewer', '--', k.bin.kubectl, 'get', 'namespace', 'default', '-o', 'name']);
+    expect([read.code, read.stdout]).toEqual([0, 'namespace/default\n']);
+  });
+
   it('runs tenant workloads for real: DNS through the tenant\'s CoreDNS, an in-pod client with its token', async () => {
     const connect = await startConnect();
     try {
