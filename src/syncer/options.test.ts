@@ -73,6 +73,12 @@ describe('resolveSyncerOptions', () => {
     );
   });
 
+  it('takes an egress socket path that fits a Unix socket', () => {
+    expect(resolveSyncerOptions({ ...required, egressSocket: '/run/vnest-egress/egress.sock' }, {}).egressSocket).toBe('/run/vnest-egress/egress.sock');
+    expect(resolveSyncerOptions(required, {}).egressSocket).toBeUndefined();
+    expect(() => resolveSyncerOptions({ ...required, egressSocket: `/tmp/${'x'.repeat(100)}.sock` }, {})).toThrow(/--egress-socket .* is too long for a Unix socket path/);
+  });
+
   it('builds the isolation policy from its options', () => {
     const { policy } = resolveSyncerOptions({ ...required, allow: 'hostNetwork,privileged', podSecurity: 'restricted', priorityClasses: 'batch', tolerations: 'gpu', hostAnnotations: 'example.com/' }, { VNEST_ALLOW_FIELDS: 'Service.spec.loadBalancerIP' });
     expect(policy.podSecurity).toBe('restricted');

@@ -8,10 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Controller } from '../../controller/controller.ts';
 import type { KubeObject } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
-import type { Informer } from '../../kube/informer.ts';
+import { objectKey, type Informer } from '../../kube/informer.ts';
 import { marks } from '../../translate/metadata.ts';
 import type { Pod } from '../../translate/pods.ts';
-import { clusterTrustBundles, trustAnchors, trustBundleKey, trustBundleSources, trustBundlesConfigMap, trustBundlesKind, type ClusterTrustBundle } from '../../translate/trust-bundles.ts';
+import { clusterTrustBundles, trustAnchors, trustBundleKey, trustBundleSources, trustBundlesConfigMap, trustBundlesKind, type ClusterTrustBundle, type TrustBundleSource } from '../../translate/trust-bundles.ts';
 import { types, type SyncContext } from '../context.ts';
 import { jsonEqual } from '../patcher.ts';
 
@@ -28,14 +28,18 @@ export class TrustBundleProjections {
   private bundles: Informer<ClusterTrustBundle> | undefined;
   /** Reconciles run one at a time, whether a pod's sync or the controller asks. */
   private chain: Promise<void> = Promise.resolve();
+  /** The bundle sources of each virtual pod that projects one (a pod's volumes never change). */
+  private readonly sourcesByPod = new Map<string, Map<string, TrustBundleSource>>();
 
   constructor(ctx: SyncContext) {
     this.ctx = ctx;
     this.pods = ctx.informers.virtual<Pod>(types.pods);
     this.hostConfigMaps = ctx.informers.host<ConfigMap>(types.configmaps);
     this.controller = new Controller({ name: 'trust-bundles', workers: 1, logger: ctx.log, reconcile: () => this.run() });
-    const projects = (p: Pod) => trustBundleSources(p.spec).length > 0;
-    this.pods.addHandlers({ onAdd: (p) => projects(p) && this.enqueue(), onDelete: (p) => projects(p) && this.enqueue() });
+    this.pods.addHandlers({
+      onAdd: (p) => this.index(p) && this.enqueue(),
+      onDelete: (p) => this.sourcesByPod.delete(objectKey(p)) && this.enqueue(),
+    });
     const ours = (cm: ConfigMap) => cm.metadata.name === this.name;
     this.hostConfigMaps.addHandlers({ onUpdate: (_, cm) => ours(cm) && this.enqueue(), onDelete: (cm) => ours(cm) && this.enqueue() });
   }
@@ -48,9 +52,17 @@ export class TrustBundleProjections {
     this.controller.enqueue(key);
   }
 
+  /** Records the pod's sources; whether it has any. */
+  private index(pod: Pod): boolean {
+    const sources = trustBundleSources(pod.spec);
+    if (sources.length === 0) return false;
+    this.sourcesByPod.set(objectKey(pod), new Map(sources.map((s) => [trustBundleKey(s), s])));
+    return true;
+  }
+
   /** Before the host copy of `vPod` is made: the keys its sources need are in the host ConfigMap. */
   async ensure(vPod: Pod): Promise<void> {
-    if (trustBundleSources(vPod.spec).length > 0) await this.run();
+    if (this.index(vPod)) await this.run();
   }
 
   private run(): Promise<void> {
@@ -61,7 +73,9 @@ export class TrustBundleProjections {
 
   private async reconcile(): Promise<void> {
     const { config } = this.ctx;
-    const sources = new Map(this.pods.list().flatMap((p) => trustBundleSources(p.spec)).map((s) => [trustBundleKey(s), s]));
+    // A pod indexed by ensure() just as it went is dropped here.
+    for (const k of this.sourcesByPod.keys()) if (!this.pods.has(k)) this.sourcesByPod.delete(k);
+    const sources = new Map([...this.sourcesByPod.values()].flatMap((m) => [...m]));
     const existing = this.hostConfigMaps.get(`${config.hostNamespace}/${this.name}`);
     if (existing && existing.metadata.labels?.[marks.tenant] !== config.tenant) {
       this.ctx.log.warn({ configMap: this.name }, 'a host ConfigMap not made by this syncer has the name of the trust bundle ConfigMap; leaving it alone');
