@@ -18,6 +18,7 @@ export class SyncerMetrics {
   private readonly queueWait: Histogram<'controller'>;
   private readonly reconcileSeconds: Histogram<'controller' | 'outcome'>;
   private frontDoorAnswers?: () => Record<string, number>;
+  private egressAnswers?: () => Record<string, number>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vnest_syncer_' });
@@ -78,11 +79,18 @@ export class SyncerMetrics {
     });
     const answers = () => this.frontDoorAnswers?.() ?? {};
     fromCounts('vnest_front_door_requests_total', 'Requests to the tenant API front door by answer (HTTP status)', ['code'], () => Object.entries(answers()).map(([code, n]) => [{ code }, n]));
+    const egress = () => this.egressAnswers?.() ?? {};
+    fromCounts('vnest_egress_connections_total', 'Connections of the tenant control plane through the syncer\'s egress, by verdict (kubelet: served by the syncer; dial: a pod or Service of the tenant; refused)', ['verdict'], () => Object.entries(egress()).map(([verdict, n]) => [{ verdict }, n]));
   }
 
   /** Counts the front door's answers (its per-status counters). */
   attachFrontDoor(answers: () => Record<string, number>): void {
     this.frontDoorAnswers = answers;
+  }
+
+  /** Counts the egress proxy's connections (its per-verdict counters). */
+  attachEgress(answers: () => Record<string, number>): void {
+    this.egressAnswers = answers;
   }
 
   async text(): Promise<string> {

@@ -182,6 +182,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       hostPods: copies.hostPods, hostServices: syncer.context.informers.host(types.services), log: log.child({ component: 'egress' }),
     });
     await proxy.listen();
+    syncer.context.metrics.attachEgress(() => proxy.answers);
     egress = { proxy, kubelet };
     log.info({ socket: opts.egressSocket }, 'serving the control plane\'s egress: exec, attach and port-forward go through the tenant\'s API server');
   }

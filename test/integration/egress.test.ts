@@ -9,6 +9,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectlOk, runKubectl } from '../../src/local/kubectl.ts';
+import type { RunningSyncer } from '../../src/syncer/run.ts';
 import { greeter, kit, ports, readThroughPortForward, useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed, type PodJson } from '../tenant-bed.ts';
 
@@ -29,6 +30,7 @@ describe('the control plane\'s egress through the syncer', async () => {
   const bed = () => env.current;
   let kubeconfig = '';
   let pod = '';
+  let running: RunningSyncer | undefined;
   const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, kubeconfig, args);
   const apply = async (obj: unknown) => kubectlOk((await kit()).bin.kubectl, kubeconfig, ['apply', '-f', '-'], { input: JSON.stringify(obj) });
   const virtualMetrics = async () => bed().virtualKubectl(tenant, 'get', '--raw', '/metrics');
@@ -36,7 +38,7 @@ describe('the control plane\'s egress through the syncer', async () => {
   beforeAll(async () => {
     const port = await ports.next();
     const restricted = await bed().restrictedHostKubeconfig(tenant);
-    await bed().startSyncer(tenant, { hostKubeconfig: restricted, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}` });
+    running = await bed().startSyncer(tenant, { hostKubeconfig: restricted, listenPort: port, listenAddress: '127.0.0.1', kubeconfigServer: `https://127.0.0.1:${port}` });
     const secret = await bed().hostJson<{ data: Record<string, string> }>('-n', hostNamespace, 'get', 'secret', `${tenant}-kubeconfig`);
     kubeconfig = join(bed().host.controlPlane.dir, 'egress.kubeconfig');
     await writeFile(kubeconfig, Buffer.from(secret.data.config ?? '', 'base64'));
@@ -117,6 +119,7 @@ describe('the control plane\'s egress through the syncer', async () => {
         return r.code !== 0 && r.stderr.includes('hook.probe.example') ? r : undefined;
       });
       expect(refused.stderr).toContain('not a pod or Service of this tenant');
+      expect(running?.syncer.context.metrics ? await running.syncer.context.metrics.text() : '').toMatch(/vnest_egress_connections_total\{verdict="refused"\} [1-9]/);
       // A node whose kubelet is that address: the control plane's node proxy is answered by the syncer.
       await apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'rogue' } });
       await bed().virtualKubectl(tenant, 'patch', 'node', 'rogue', '--subresource=status', '--type=merge', '-p', JSON.stringify({
