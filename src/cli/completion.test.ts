@@ -40,10 +40,10 @@ describe('the completion tree', () => {
       expect(flags.flatMap((f) => f.names), cmd).toEqual(expect.arrayContaining(['--expose-host', '--node-port']));
     }
     const list = spec.commands.find((c) => c.names[0] === 'list')!;
-    expect(list.flags.find((f) => f.names.includes('--output'))?.choices).toEqual(['table', 'json']);
+    expect(list.flags.find((f) => f.names.includes('--output'))?.choices).toEqual(['table', 'json', 'yaml']);
     const describeSpec = spec.commands.find((c) => c.names[0] === 'describe')!;
     expect(describeSpec.flags.flatMap((f) => f.names)).toEqual(expect.arrayContaining(['--kubeconfig', '--context', '-n', '-o', '--help']));
-    expect(describeSpec.flags.find((f) => f.names.includes('--output'))?.choices).toEqual(['text', 'json']);
+    expect(describeSpec.flags.find((f) => f.names.includes('--output'))?.choices).toEqual(['text', 'json', 'yaml']);
     expect(spec.commands.find((c) => c.names[0] === 'up')?.flags.find((f) => f.names.includes('--state-dir'))?.value).toBe('dir');
     expect(spec.commands.find((c) => c.names[0] === 'completion')?.args).toEqual(['bash', 'zsh', 'fish']);
     expect(spec.commands.find((c) => c.names[0] === 'help')?.args).toEqual(visibleCommands);
@@ -77,7 +77,7 @@ describe('bash completion', () => {
       [['vnest', 'cr'], ['create']],
       [['vnest', ''], [...visibleCommands, 'help']],
       [['vnest', 'create', 'team-a', '--kubeconfig', 'x', '--ty'], ['--type']],
-      [['vnest', 'list', '--output', ''], ['table', 'json']],
+      [['vnest', 'list', '--output', ''], ['table', 'json', 'yaml']],
       [['vnest', 'list', '--output=j'], ['--output=json']],
       // = as a word of its own, as bash splits it with the default COMP_WORDBREAKS
       [['vnest', 'list', '--output', '=', 'j'], ['json']],
@@ -117,7 +117,7 @@ describe.skipIf(!has('zsh'))('zsh completion', () => {
       env: { PATH: process.env.PATH, SCRIPT: script('zsh') }, encoding: 'utf8',
     }).split('\n').filter(Boolean);
     expect(complete('vnest', 'cr')).toEqual(expect.arrayContaining(['compdef _vnest vnest', expect.stringMatching(/^create:install a tenant/)]));
-    expect(complete('vnest', 'list', '-o', '')).toEqual(['compdef _vnest vnest', 'table', 'json']);
+    expect(complete('vnest', 'list', '-o', '')).toEqual(['compdef _vnest vnest', 'table', 'json', 'yaml']);
     expect(complete('vnest', 'create', '--kubeconfig', '')).toContain('(files)');
     expect(complete('vnest', 'completion', '')).toEqual(['compdef _vnest vnest', 'bash', 'zsh', 'fish']);
   }, shellTimeout);
@@ -143,7 +143,7 @@ describe.skipIf(!has('fish'))('fish completion', () => {
 
   it('offers what fits at the cursor, with descriptions', () => {
     expect(complete('vnest cr')).toEqual([expect.stringMatching(/^create\tinstall a tenant/)]);
-    expect(complete('vnest list -o ').sort()).toEqual(['json', 'table']);
+    expect(complete('vnest list -o ').sort()).toEqual(['json', 'table', 'yaml']);
     expect(complete('vnest create --ty')).toEqual([expect.stringMatching(/^--type\t/)]);
     expect(complete('vnest completion ').sort()).toEqual(['bash', 'fish', 'zsh']);
   }, shellTimeout);

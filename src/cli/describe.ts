@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import type { Cause, ContainerStatus, LogLine, TenantStatus } from './diagnose.ts';
 import { podName, syncerContainer } from './diagnose.ts';
-import { errors, hostClient, hostOptions, tenantName, type HostFlags } from './host.ts';
+import { errors, hostClient, hostOptions, structured, tenantName, type HostFlags } from './host.ts';
 import { exportedServer, readTenant, type TenantState } from './tenant-state.ts';
 
 export interface ContainerReport {
@@ -16,7 +16,7 @@ export interface ContainerReport {
   image: string;
 }
 
-/** What `vnest describe -o json` prints. */
+/** What `vnest describe -o json` (or `-o yaml`) prints. */
 export interface TenantReport {
   name: string;
   namespace: string;
@@ -145,7 +145,7 @@ export function describeCommand(): Command {
   return hostOptions(new Command('describe'))
     .description('show a tenant\'s state: its pod\'s containers, volume, syncer readiness and recent errors, front door, host objects, and why it is not ready with what to do')
     .argument('<name>', 'tenant name', tenantName)
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'))
     .action(async (name: string, flags: HostFlags & { output: string }) => {
       const ns = flags.namespace ?? name;
       const client = await hostClient(flags);
@@ -153,7 +153,7 @@ export function describeCommand(): Command {
         const state = await readTenant(client, name, ns, { logs: true, counts: true, releaseRecord: true });
         if (!state.diagnosis.exists) throw errors.unknownTenant(name, ns);
         const report = tenantReport(state);
-        process.stdout.write(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+        process.stdout.write(flags.output === 'text' ? formatReport(report) : structured(report, flags.output));
       } finally {
         client.close();
       }

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { stringify } from 'yaml';
 import { KubeClient } from '../kube/client.ts';
 import { validateTenantName } from '../translate/names.ts';
 
@@ -32,6 +33,11 @@ export const errors = {
   unknownType: (name: string, known: string[]) => new CliError('UnknownType', 8, `no tenant type "${name}" on this cluster (${known.length ? `types: ${known.join(', ')}` : 'it defines none'}). `
     + 'A platform team defines a type as ConfigMap vnest-system/vnest-type-NAME with its objects under the key manifests.yaml and/or Helm charts listed under charts.yaml.'),
 };
+
+/** A command's result as `-o json` or `-o yaml` prints it. */
+export function structured(value: unknown, format: string): string {
+  return format === 'yaml' ? stringify(value) : `${JSON.stringify(value, null, 2)}\n`;
+}
 
 export interface HostFlags {
   kubeconfig?: string;

@@ -12,7 +12,7 @@ import { PortAllocator } from '../local/ports.ts';
 import { types } from '../syncer/context.ts';
 import { marks } from '../translate/metadata.ts';
 import { portForward, reachable } from './connect.ts';
-import { hostClient, kubeconfigPath, type HostFlags } from './host.ts';
+import { hostClient, kubeconfigPath, structured, type HostFlags } from './host.ts';
 import { serverOf, withServer } from './kubeconfig.ts';
 import { exportedKubeconfig, statefulSets } from './tenant-state.ts';
 
@@ -158,19 +158,19 @@ export function listCommand(): Command {
     .option('--context <name>', 'kubeconfig context of the host cluster')
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
     .option('--tree', 'also list the tenants inside each tenant, as deep as they go (each through its exported kubeconfig)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
     .action(async (flags: HostFlags & { output: string; tree?: boolean }) => {
       const client = await hostClient(flags);
       try {
         if (!flags.tree) {
           const rows = await tenantsIn(client, flags.namespace);
-          if (flags.output === 'json') console.log(JSON.stringify(rows, null, 2));
-          else printTable(rows);
+          if (flags.output === 'table') printTable(rows);
+          else process.stdout.write(structured(rows, flags.output));
           return;
         }
         const nodes = await tenantTree(client, { kubeconfig: kubeconfigPath(flags), ...(flags.context ? { context: flags.context } : {}), ...(flags.namespace ? { namespace: flags.namespace } : {}) });
-        if (flags.output === 'json') {
-          console.log(JSON.stringify(nodes, null, 2));
+        if (flags.output !== 'table') {
+          process.stdout.write(structured(nodes, flags.output));
           return;
         }
         const rows = flatten(nodes);

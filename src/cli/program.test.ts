@@ -46,7 +46,7 @@ describe('exit codes', () => {
 describe('usage errors', () => {
   it('exit 2 and point at the command\'s help', async () => {
     for (const argv of [
-      ['create'], ['create', 'a', '--bogus'], ['bogus'], ['list', '-o', 'yaml'], ['up', '--nodes', '0'],
+      ['create'], ['create', 'a', '--bogus'], ['bogus'], ['list', '-o', 'xml'], ['up', '--nodes', '0'],
       ['connect', 'a', '--service-account', 'A/b'], ['connect', 'a', '--service-account', 'a/b/c'], ['connect', 'a', '--service-account', 'ci/x', '--token-expiration', '60'],
       ['connect', 'a', '--service-account', 'ci/x', '--cluster-role', 'a/b'],
     ]) {

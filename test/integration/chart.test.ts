@@ -502,6 +502,7 @@ describe('helm chart against the test bed', async () => {
     expect(res.stdout).toContain('server: https://team.team-a.svc:443');
     const list = await vnest(['list', '-o', 'json', host()]);
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ name: 'team', namespace: 'team-a', distro: 'k3s' })]);
+    expect(parse((await vnest(['list', '-o', 'yaml', host()])).stdout)).toEqual([expect.objectContaining({ name: 'team', namespace: 'team-a', distro: 'k3s' })]);
   });
 
   it('vnest connect -- COMMAND runs against the tenant through a port-forward to its pod', async () => {

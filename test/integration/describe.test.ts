@@ -6,10 +6,12 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { TenantReport } from '../../src/cli/describe.ts';
 import { HostCluster } from '../../src/local/host-cluster.ts';
 import { kubectlOk } from '../../src/local/kubectl.ts';
 import { kit, ports, useEnvironment } from '../helpers.ts';
+
 
 const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
@@ -61,6 +63,8 @@ describe('vnest describe, and not-ready tenants in create, kubeconfig and connec
     expect(json).toMatchObject({ name: 'stuck', namespace: 'stuck', status: 'Pending', ready: false, distro: 'k3s', pod: { name: 'stuck-0', phase: 'Pending' }, kubeconfig: { exported: false } });
     expect(json.causes.map((c) => [c.reason, c.needsAction])).toEqual([['StorageClassMissing', true]]);
     expect(json.hostObjects).toEqual({ pods: 0, services: 0, configmaps: 0, secrets: 0, persistentvolumeclaims: 0, ingresses: 0, networkpolicies: 0 });
+    const yaml = parse((await vnest(['describe', 'stuck', host(), '-o', 'yaml'])).stdout) as TenantReport;
+    expect(yaml).toMatchObject({ name: 'stuck', status: 'Pending', causes: [expect.objectContaining({ reason: 'StorageClassMissing' })] });
   });
 
   it('kubeconfig and connect refuse a tenant that is not ready with the cause (exit 7); an unknown tenant is still exit 4', async () => {
