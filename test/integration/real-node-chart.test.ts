@@ -140,7 +140,8 @@ describe('the chart on a real node', async () => {
     expect(viewer.code, viewer.stderr).toBe(0);
     expect(viewer.stdout).toBe('system:serviceaccount:default:viewer');
     // The token carries the role's rights and no more; the kubeconfig holds no certificate.
-    const printed = await run(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath, '--service-account', 'default/viewer', '--print']);
+    // (--print would keep its port-forward open until Ctrl-C: the command reads the file instead.)
+    const printed = await run(process.execPath, [main, 'connect', tenant, '-n', tenant, '--kubeconfig', env.current.kubeconfigPath, '--service-account', 'default/viewer', '--', 'sh', '-c', 'cat "$KUBECONFIG"']);
     expect(printed.code, printed.stderr).toBe(0);
     expect(printed.stdout).toContain('token: ');
     expect(printed.stdout).not.toContain('client-key-data');
