@@ -104,15 +104,15 @@ const podManifest = (name: string, namespace: string, withRefs = false): Pod => 
 
 const persistentVolumes: ResourceType = { group: '', version: 'v1', plural: 'persistentvolumes', kind: 'PersistentVolume', namespaced: false };
 
-type Counters = { reads: number; writes: number; writesBy: Record<string, number> };
+type Counters = { reads: number; writes: number; writesBy: Record<string, number>; watchEventsBy: Record<string, number>; watchKbBy: Record<string, number> };
 type Stats = { host: Counters; virtual: Counters; memoryMb: { rss: number }; liveHeapKb?: number; controllers: Record<string, { queued: number; inFlight: number }> };
 
 /** CPU time (user + system) of a process so far, in ms (0 once it is gone). */
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-function cpuMs(pid: number): number {
+function cpuMs(pid: number, part: 'all' | 'system' = 'all'): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+    return (((part === 'all' ? Number(fields[11]) : 0) + Number(fields[12])) * 1000) / clockTicks;
   } catch {
     return 0;
   }
@@ -125,6 +125,24 @@ function cpuPerPod(spans: Array<[Record<string, number>, Record<string, number>]
   const total: Record<string, number> = {};
   for (const [from, to] of spans) for (const k of Object.keys(to)) total[k] = (total[k] ?? 0) + (to[k] ?? 0) - (from[k] ?? 0);
   return Object.fromEntries(Object.entries(total).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Number((v / pods).toFixed(2))]));
+}
+
+/**
+ * Waits until the processes together use less than a fifth of a core over 2 s (at most 5 minutes):
+ * after a burst the clusters keep working for a while (garbage collection, controllers catching
+ * up), and a paced run started then measures that work, not its own pods.
+ */
+async function settle(procs: Array<[string, number]>): Promise<void> {
+  const t0 = performance.now();
+  const total = () => Object.values(cpuOf(procs)).reduce((a, b) => a + b, 0);
+  let last = total();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const now = total();
+    if (now - last < 400 || performance.now() - t0 > 300_000) break;
+    last = now;
+  }
+  console.error(`settled in ${((performance.now() - t0) / 1000).toFixed(1)} s (${((total() - last) / 20).toFixed(0)}% of a core over the last 2 s)`);
 }
 
 /**
@@ -279,6 +297,7 @@ async function runPeer(kit: Kit, ports: PortAllocator, host: HostCluster, hostCl
     const all3 = cpuOf(procs);
     const r3 = await peer.requestCounts();
     console.error(`peer: ${pods} pods Running in ${syncedSeconds.toFixed(2)} s; paced ...`);
+    await settle(procs);
     const pacedSynced = await paced(client, 'bench', 'paced', hostGone);
     const peakKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${peer.pid}/status`, 'utf8'))?.[1] ?? NaN);
     const cpu = cpuPerPod([[all0, all1], [all2, all3]]);
@@ -476,6 +495,7 @@ async function main(): Promise<void> {
     await synced.informer.waitForSync();
     const before = await readStats();
     const cpu0 = cpuMs(syncerPid);
+    const sys0 = cpuMs(syncerPid, 'system');
     const all0 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const t1 = performance.now();
     const created = await createPods(virtualClient, 'bench', 'pod', true);
@@ -488,6 +508,7 @@ async function main(): Promise<void> {
     // Settled: let the last status writes land, then nothing may be written while nothing changes.
     await new Promise((r) => setTimeout(r, 3000));
     const cpu1 = cpuMs(syncerPid);
+    const sys1 = cpuMs(syncerPid, 'system');
     const all1 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const idleStart = await readStats();
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
@@ -519,15 +540,20 @@ async function main(): Promise<void> {
     }
     const preDelete = await readStats();
     const cpu2 = cpuMs(syncerPid);
+    const sys2 = cpuMs(syncerPid, 'system');
     const all2 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     // Deleted: the syncer's work until the last host pod is gone.
     await deletePods(virtualClient, 'bench', 'every host pod of the tenant gone', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench', limit: 1 })).items.length === 0);
     const cpu3 = cpuMs(syncerPid);
+    const sys3 = cpuMs(syncerPid, 'system');
     const all3 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const stats = await readStats();
     // Paced, after the burst (every pod of it gone): the baseline, then the tenant.
     console.error(`paced: ${pacedRate} pods/s for ${pacedSeconds} s, baseline then tenant ...`);
+    const bed: Array<[string, number]> = [['syncer', syncerPid], ...tenantProcs, ...hostProcs];
+    await settle(bed);
     const pacedDirect = await paced(hostClient, 'direct', 'paced', async () => (await hostClient.list(types.pods, 'direct', { limit: 1 })).items.length === 0);
+    await settle(bed);
     const pacedSynced = await paced(virtualClient, 'bench', 'paced', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench', limit: 1 })).items.length === 0);
     const pacedMs = (sorted: number[], p: number) => Math.round(percentile(sorted, p));
     const churned = churnSeconds > 0 ? await churn(virtualClient, hostClient, syncerPid, drained) : undefined;
@@ -539,6 +565,11 @@ async function main(): Promise<void> {
     /** Writes per pod between two snapshots, by side, verb and resource. */
     const perPodBy = (from: Stats, to: Stats) => Object.fromEntries((['host', 'virtual'] as const).flatMap((side) => Object.entries(to[side].writesBy)
       .map(([k, n]) => [`${side} ${k}`, Number(((n - (from[side].writesBy[k] ?? 0)) / pods).toFixed(3))] as const).filter(([, n]) => n > 0)));
+    /** Watch events (or their KB) per pod from the first create to the last host pod gone, by side and resource. */
+    const watchedPerPod = (field: 'watchEventsBy' | 'watchKbBy') => Object.fromEntries((['host', 'virtual'] as const).flatMap((side) => {
+      const d = (from: Stats, to: Stats, k: string) => (to[side][field][k] ?? 0) - (from[side][field][k] ?? 0);
+      return Object.keys({ ...idleStart[side][field], ...stats[side][field] }).map((k) => [`${side} ${k}`, Number(((d(before, idleStart, k) + d(preDelete, stats, k)) / pods).toFixed(2))] as const);
+    }).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]));
     const status = readFileSync(`/proc/${syncerPid}/status`, 'utf8');
     const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     const result = {
@@ -555,6 +586,8 @@ async function main(): Promise<void> {
       syncerIdleHeapMb: Number(((idleHeap.liveHeapKb ?? NaN) / 1024).toFixed(1)),
       syncerKbPerPod: Number((((podsHeap.liveHeapKb ?? NaN) - (idleHeap.liveHeapKb ?? NaN)) / pods).toFixed(1)),
       syncerCpuMsPerPod: Number(((cpu1 - cpu0 + cpu3 - cpu2) / pods).toFixed(2)),
+      // Of which in the kernel (sockets: on loopback, sending includes the receiver's TCP work).
+      syncerSystemCpuMsPerPod: Number(((sys1 - sys0 + sys3 - sys2) / pods).toFixed(2)),
       // Where the CPU went, per pod, from create to Running to deleted: the synced run (idle
       // excluded) and the baseline.
       cpuMsPerPod: cpuPerPod([[all0, all1], [all2, all3]]),
@@ -566,6 +599,8 @@ async function main(): Promise<void> {
       virtualDeleteWritesPerPod: Number(((stats.virtual.writes - preDelete.virtual.writes) / pods).toFixed(2)),
       writesPerPodBy: perPodBy(before, idleStart),
       hostReadsPerPod: Number((spanOf('host', 'reads') / pods).toFixed(3)),
+      watchEventsPerPodBy: watchedPerPod('watchEventsBy'),
+      watchKbPerPodBy: watchedPerPod('watchKbBy'),
       idleWritesPerSecond: Number((idleWrites / idleSeconds).toFixed(2)),
       idleWritesBy,
       ...restart,

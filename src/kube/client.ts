@@ -86,6 +86,9 @@ export interface RequestCounters {
   watches: number;
   /** Writes by `<verb> <resource>[/<subresource>]` (e.g. `PATCH pods/status`), to tell what writes. */
   writesBy: Record<string, number>;
+  /** Watch events received, by resource, and their size in KB: what following the caches costs. */
+  watchEventsBy: Record<string, number>;
+  watchKbBy: Record<string, number>;
   /** Answers by `<verb> <HTTP status>` (`<verb> error` when none came: refused, reset, timed out). */
   answers: Record<string, number>;
 }
@@ -123,7 +126,7 @@ function query(params: Record<string, string | number | boolean | undefined>): s
 
 export class KubeClient {
   readonly server: string;
-  readonly counters: RequestCounters = { reads: 0, writes: 0, watches: 0, writesBy: {}, answers: {} };
+  readonly counters: RequestCounters = { reads: 0, writes: 0, watches: 0, writesBy: {}, watchEventsBy: {}, watchKbBy: {}, answers: {} };
   private readonly kubeConfig: KubeConfig;
   private readonly agent: Agent;
   private readonly limiter: TokenBucket;
@@ -346,9 +349,13 @@ export class KubeClient {
       throw KubeApiError.fromResponse('GET', path, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'));
     }
     const lines = createInterface({ input: res, crlfDelay: Infinity });
+    const resource = resourceOfPath(path);
+    const { watchEventsBy, watchKbBy } = this.counters;
     try {
       for await (const line of lines) {
         if (!line) continue;
+        watchEventsBy[resource] = (watchEventsBy[resource] ?? 0) + 1;
+        watchKbBy[resource] = (watchKbBy[resource] ?? 0) + line.length / 1024;
         const event = JSON.parse(line) as WatchEvent<T>;
         if (event.type === 'ERROR') {
           const status = event.object as unknown as Status;

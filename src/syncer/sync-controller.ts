@@ -10,7 +10,7 @@ import { objectKey, type Informer } from '../kube/informer.ts';
 import { Controller } from '../controller/controller.ts';
 import { hostMetadata, managedMetadata, marks, ownership, virtualKeyOf } from '../translate/metadata.ts';
 import { hostName, splitKey } from '../translate/names.ts';
-import type { SyncContext, VirtualScope } from './context.ts';
+import type { HostScope, SyncContext, VirtualScope } from './context.ts';
 import { guardedPatch } from './patcher.ts';
 
 export interface ResourceDescriptor<V extends KubeObject = KubeObject, H extends KubeObject = V> {
@@ -20,6 +20,8 @@ export interface ResourceDescriptor<V extends KubeObject = KubeObject, H extends
   /** Which virtual objects the controller looks at (default: all of the kind). */
   virtualScope?: VirtualScope;
   host: ResourceType;
+  /** Which host objects the controller looks at (default: this tenant's, by its label, in its host namespace). */
+  hostScope?: HostScope;
   /** Whether the virtual object should have a host copy now (default: always). */
   wanted?(vObj: V): boolean;
   /** Why the object must not be reified (each reason naming its field); empty when it may. Checked before any host write. */
@@ -49,7 +51,7 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
     this.ctx = ctx;
     this.descriptor = descriptor;
     this.vInformer = ctx.informers.virtual<V>(descriptor.virtual, descriptor.virtualScope);
-    this.hInformer = ctx.informers.host<H>(descriptor.host);
+    this.hInformer = ctx.informers.host<H>(descriptor.host, descriptor.hostScope);
     this.controller = new Controller({
       name: descriptor.virtual.plural,
       workers: ctx.config.workers,

@@ -473,4 +473,15 @@ describe('podProblems', () => {
     // Another policy has verdicts of its own.
     expect(podProblems(tolerating, defaultPolicy({ tolerations: new Set(['dedicated']) }))).toEqual([]);
   });
+
+  it('judges a node the tenant picks, whatever the verdict of the same pod bound by the syncer', () => {
+    const scheduled = { conditions: [{ type: 'PodScheduled', status: 'True' }] };
+    const bound = Object.freeze({ ...withMeta({ nodeName: 'node-1' }), status: scheduled });
+    expect(podProblems(bound, policy)).toEqual([]);
+    // Same UID and generation, the node set by the tenant (no PodScheduled): refused.
+    const pinned = Object.freeze(withMeta({ nodeName: 'node-1' }));
+    expect(podProblems(pinned, policy).join('; ')).toMatch(/nodeName/);
+    // The verdict kept for a frozen object is per policy.
+    expect(podProblems(pinned, defaultPolicy({ allow: new Set(['nodeName']) }))).toEqual([]);
+  });
 });

@@ -515,6 +515,8 @@ export function hostPodView(hSpec: Json, vSpec: Json): Json {
 /** Verdicts of podProblems per policy, by the pod's UID, spec generation and a digest of the rest. */
 const verdicts = new WeakMap<IsolationPolicy, LRUCache<string, readonly string[]>>();
 const noProblems: readonly string[] = Object.freeze([]);
+/** The verdict of each (frozen, so unchanging) pod object already judged, with the policy it was judged under. */
+const verdictOf = new WeakMap<Pod, [IsolationPolicy, readonly string[]]>();
 
 /**
  * Why the pod must not reach the host under `policy` (empty when it may). The verdict is a full
@@ -524,12 +526,16 @@ const noProblems: readonly string[] = Object.freeze([]);
  * cannot make a changed spec pass on an old verdict.
  */
 export function podProblems(pod: Pod, policy: IsolationPolicy): readonly string[] {
+  const seen = verdictOf.get(pod);
+  if (seen?.[0] === policy) return seen[1];
   const bound = boundBySyncer(pod);
   const compute = () => translatePod(pod, { tenant: 'x', hostServiceAccount: 'x', tokens: 'annotation', policy, boundBySyncer: bound }).problems;
   const { uid, generation } = pod.metadata;
   if (!uid || generation === undefined) return compute();
   // The runtime class is in: the host class a tenant's class stands for can be told only later.
-  const live = JSON.stringify([mutablePodFields(pod.spec ?? {}), pod.spec?.ephemeralContainers ?? null, pod.spec?.nodeName ?? null, pod.spec?.runtimeClassName ?? null, bound]);
+  // A node the syncer bound the pod to is not looked at (placementProblems), so a pod's verdict
+  // before its binding holds after it.
+  const live = JSON.stringify([mutablePodFields(pod.spec ?? {}), pod.spec?.ephemeralContainers ?? null, bound ? null : pod.spec?.nodeName ?? null, pod.spec?.runtimeClassName ?? null]);
   const key = `${uid}/${generation}/${createHash('sha1').update(live).digest('base64')}`;
   let cache = verdicts.get(policy);
   if (!cache) verdicts.set(policy, (cache = new LRUCache({ max: 50_000 })));
@@ -539,6 +545,8 @@ export function podProblems(pod: Pod, policy: IsolationPolicy): readonly string[
     verdict = problems.length === 0 ? noProblems : Object.freeze(problems);
     cache.set(key, verdict);
   }
+  // Informers hand the same frozen object to every handler and reconcile: it is digested once.
+  if (Object.isFrozen(pod)) verdictOf.set(pod, [policy, verdict]);
   return verdict;
 }
 

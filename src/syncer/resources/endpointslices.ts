@@ -5,6 +5,7 @@
 // Slices of Services with a selector are the host's to make, from the host copy's selector.
 import type { KubeObject, ResourceType } from '../../kube/client.ts';
 import { objectKey } from '../../kube/informer.ts';
+import { marks } from '../../translate/metadata.ts';
 import { hostName } from '../../translate/names.ts';
 import { types, type SyncContext } from '../context.ts';
 import { SyncController } from '../sync-controller.ts';
@@ -92,6 +93,9 @@ export function createEndpointSliceSync(ctx: SyncContext): SyncController<Endpoi
     virtual: endpointSlices,
     virtualScope: { labelSelector: tenantControllerSlices },
     host: endpointSlices,
+    // The host's slices of the host copies of Services carry the Services' labels, the tenant's
+    // among them: following them would cost an event per pod that comes or goes.
+    hostScope: { labelSelector: `${marks.tenant}=${config.tenant},${managedByLabel}=${managedByVnest}` },
     // Only slices of a synced Service without a selector; the others are the host's to make.
     wanted: (v) => {
       const service = serviceOf(v);

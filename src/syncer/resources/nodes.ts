@@ -24,22 +24,31 @@ class NodeIndex {
   private readonly byNode = new Map<string, Set<string>>();
   private readonly nodeOf = new Map<string, string>();
 
+  /**
+   * Records that pod `key` is on `node` (undefined: on none, or gone); returns the nodes that gained
+   * their first pod or lost their last, the only changes that make a node needed or not.
+   */
   set(key: string, node: string | undefined): string[] {
     const changed: string[] = [];
     const old = this.nodeOf.get(key);
     if (old === node) return changed;
     if (old) {
-      this.byNode.get(old)?.delete(key);
-      if (this.byNode.get(old)?.size === 0) this.byNode.delete(old);
+      const set = this.byNode.get(old);
+      set?.delete(key);
+      if (set?.size === 0) {
+        this.byNode.delete(old);
+        changed.push(old);
+      }
       this.nodeOf.delete(key);
-      changed.push(old);
     }
     if (node) {
       let set = this.byNode.get(node);
-      if (!set) this.byNode.set(node, (set = new Set()));
+      if (!set) {
+        this.byNode.set(node, (set = new Set()));
+        changed.push(node);
+      }
       set.add(key);
       this.nodeOf.set(key, node);
-      changed.push(node);
     }
     return changed;
   }

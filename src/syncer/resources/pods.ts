@@ -120,6 +120,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       // is not the virtual pod's until the change comes back in an event.
       const changed = [await updateHost(vPod, hPod), await resizeHost(vPod, hPod), await addEphemeralContainers(vPod, hPod)].some(Boolean);
       if (hPod.spec.nodeName && !vPod.spec.nodeName) {
+        if (awaitingEvent(vPod)) return;
         await nodes.ensure(hPod.spec.nodeName);
         await ctx.virtual.create(types.pods, vPod.metadata.namespace, {
           apiVersion: 'v1',
@@ -127,6 +128,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
           metadata: { name: vPod.metadata.name, namespace: vPod.metadata.namespace, uid: vPod.metadata.uid },
           target: { apiVersion: 'v1', kind: 'Node', name: hPod.spec.nodeName },
         }, 'binding', vPod.metadata.name);
+        wroteOver(vPod);
         return; // the binding changes the virtual pod; status follows on that event
       }
       // A pod-bound token names the pod's node too (as a kubelet's does), so it is asked for once
@@ -153,14 +155,34 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       previous: vPod.status,
       ...(hostView !== hPod.spec ? { dropInitContainer: hostsContainerName } : {}),
     });
-    if (!jsonEqual(virtualPodStatus(vPod.status), desired)) {
-      await ctx.virtual.patch(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
+    if (!jsonEqual(virtualPodStatus(vPod.status), desired) && !awaitingEvent(vPod)) {
+      const written = await ctx.virtual.patch<Pod>(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
         metadata: { resourceVersion: vPod.metadata.resourceVersion },
         status: nullMissing(virtualPodStatus(vPod.status), desired),
       }, 'merge', 'status');
+      // A patch that changed nothing keeps the resourceVersion and brings no event to wait for.
+      const rv = written?.metadata?.resourceVersion;
+      if (rv !== undefined && rv !== vPod.metadata.resourceVersion) wroteOver(vPod);
       if (desired.phase === 'Running') lagEnd(seenRunning, vPod, 'to_virtual');
     }
   }
+
+  // A write to a virtual pod reaches the cache a moment later, as an event that reconciles the pod
+  // again. Until then the cached pod is older than the API's, and a reconcile of it (host events
+  // keep coming: scheduled, started, ready) would bind it again or patch its status over a stale
+  // resourceVersion, both refused with 409. Such a reconcile leaves the virtual pod alone and the
+  // event brings it back. By virtual UID: the resourceVersion the last write was made over, until
+  // the cache moves past it.
+  const writtenOver = new Map<string, string>();
+  const awaitingEvent = (vPod: Pod) => writtenOver.get(vPod.metadata.uid ?? '') === vPod.metadata.resourceVersion;
+  const wroteOver = (vPod: Pod) => writtenOver.set(vPod.metadata.uid ?? '', vPod.metadata.resourceVersion ?? '');
+  sc.vInformer.addHandlers({
+    onUpdate: (_old, p) => {
+      const uid = p.metadata.uid ?? '';
+      if (writtenOver.has(uid) && writtenOver.get(uid) !== p.metadata.resourceVersion) writtenOver.delete(uid);
+    },
+    onDelete: (p) => writtenOver.delete(p.metadata.uid ?? ''),
+  });
 
   /** Readiness gates: the conditions a tenant controller sets on the virtual pod reach the host pod, whose kubelet decides Ready. */
   async function syncReadinessGates(vPod: Pod, hPod: Pod): Promise<void> {
