@@ -11,7 +11,10 @@
 // Prints a table, then as its last line one JSON object with pods, syncedSeconds, directSeconds,
 // ratio, p50Ms, p99Ms (virtual create to virtual Running), directP50Ms, directP99Ms (the same for the
 // baseline: host create to host Running), syncerRssMb (peak), syncerCpuMsPerPod (syncer CPU from
-// the first create to the last host pod gone after the delete, idle window excluded),
+// the first create to the last host pod gone after the delete, idle window excluded; of which
+// syncerSystemCpuMsPerPod in the kernel), watchFloorCpuMsPerPod (the same span for a process that
+// only follows the syncer's two pod caches, watch-floor.ts), watchEventsPerPodBy/watchKbPerPodBy
+// (what the syncer's caches received, by side and resource),
 // hostWritesPerPod and virtualWritesPerPod (the syncer's, create to Running; writesPerPodBy names
 // them), host/virtualDeleteWritesPerPod, hostReadsPerPod (create to deleted), idleWritesPerSecond
 // (both sides, everything synced and nothing changing, over --idle-seconds) and idleWritesBy (what
@@ -488,6 +491,10 @@ async function main(): Promise<void> {
       return true;
     };
     let syncerPid = await startSyncer();
+    // Beside it, the floor: a process that only follows the syncer's two pod caches (watch-floor.ts).
+    const floorLog = join(syncerDir, 'watch-floor.log');
+    const floorPid = group.start({ name: 'watch-floor', command: process.execPath, args: [join(import.meta.dirname, 'watch-floor.ts'), virtual.kubeconfigPath, host.kubeconfigPath, 'tenants', 'bench'] }).pid;
+    await waitFor('the watch floor synced', async () => existsSync(floorLog) && readFileSync(floorLog, 'utf8').includes('synced'), { timeoutMs: 60_000, intervalMs: 100 });
     await createGroupObjects(virtualClient, 'bench', hostClient, 'bench');
     await waitFor('the group objects synced', drained, { timeoutMs: waitMs, intervalMs: 200 });
     const idleHeap = await readStats(true);
@@ -495,6 +502,7 @@ async function main(): Promise<void> {
     await synced.informer.waitForSync();
     const before = await readStats();
     const cpu0 = cpuMs(syncerPid);
+    const floor0 = cpuMs(floorPid);
     const sys0 = cpuMs(syncerPid, 'system');
     const all0 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const t1 = performance.now();
@@ -508,6 +516,7 @@ async function main(): Promise<void> {
     // Settled: let the last status writes land, then nothing may be written while nothing changes.
     await new Promise((r) => setTimeout(r, 3000));
     const cpu1 = cpuMs(syncerPid);
+    const floor1 = cpuMs(floorPid);
     const sys1 = cpuMs(syncerPid, 'system');
     const all1 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const idleStart = await readStats();
@@ -540,11 +549,13 @@ async function main(): Promise<void> {
     }
     const preDelete = await readStats();
     const cpu2 = cpuMs(syncerPid);
+    const floor2 = cpuMs(floorPid);
     const sys2 = cpuMs(syncerPid, 'system');
     const all2 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     // Deleted: the syncer's work until the last host pod is gone.
     await deletePods(virtualClient, 'bench', 'every host pod of the tenant gone', async () => (await hostClient.list(types.pods, 'tenants', { labelSelector: 'vnest.dev/tenant=bench', limit: 1 })).items.length === 0);
     const cpu3 = cpuMs(syncerPid);
+    const floor3 = cpuMs(floorPid);
     const sys3 = cpuMs(syncerPid, 'system');
     const all3 = cpuOf([['syncer', syncerPid], ...tenantProcs, ...hostProcs]);
     const stats = await readStats();
@@ -586,6 +597,8 @@ async function main(): Promise<void> {
       syncerIdleHeapMb: Number(((idleHeap.liveHeapKb ?? NaN) / 1024).toFixed(1)),
       syncerKbPerPod: Number((((podsHeap.liveHeapKb ?? NaN) - (idleHeap.liveHeapKb ?? NaN)) / pods).toFixed(1)),
       syncerCpuMsPerPod: Number(((cpu1 - cpu0 + cpu3 - cpu2) / pods).toFixed(2)),
+      // What a process that only follows the syncer's two pod caches spends (watch-floor.ts).
+      watchFloorCpuMsPerPod: Number(((floor1 - floor0 + floor3 - floor2) / pods).toFixed(2)),
       // Of which in the kernel (sockets: on loopback, sending includes the receiver's TCP work).
       syncerSystemCpuMsPerPod: Number(((sys1 - sys0 + sys3 - sys2) / pods).toFixed(2)),
       // Where the CPU went, per pod, from create to Running to deleted: the synced run (idle
