@@ -59,6 +59,28 @@ describe('syncer: pods and what they reference', () => {
     for (const n of vNodes) expect(n.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 
+  it('binds a pod once and writes its status once when its host copy starts at once', async () => {
+    type Stats = { virtual: { writesBy: Record<string, number> } };
+    const writes = async () => ((await (await fetch(`http://127.0.0.1:${healthPort}/stats`)).json()) as Stats).virtual.writesBy;
+    const before = await writes();
+    await bed().virtualKubectl(tenant, '-n', 'app', 'run', 'once', '--image=registry.k8s.io/pause:3.10', '--restart=Never');
+    const pod = await eventually('pod once Running with its IPs', async () => {
+      const p = await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'once');
+      return p.status.phase === 'Running' && p.status.podIP && p.status.hostIP ? p : undefined;
+    });
+    // Late writes would come within the status's settling time (1 s).
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await writes();
+    const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+    expect(delta('POST pods/binding')).toBe(1);
+    // kwok starts a pod at once; should it take a second or more here, Pending's details are written first.
+    const [host] = await hostPods(['--field-selector', `metadata.name=${hostName('once', 'app', tenant)}`]);
+    const at = (type: string) => Date.parse(((host?.status as { conditions?: Array<{ type: string; lastTransitionTime: string }> } | undefined)?.conditions ?? []).find((c) => c.type === type)?.lastTransitionTime ?? '');
+    expect(delta('PATCH pods/status')).toBe(at('Ready') - at('PodScheduled') >= 1000 ? 2 : 1);
+    expect(pod.spec.nodeName).toBe(host?.spec.nodeName);
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'once', '--wait=false');
+  });
+
   it('does not rewrite a virtual node when pods come and go on it', async () => {
     type NodeJson = { metadata: { name: string; resourceVersion: string } };
     const before = new Map((await bed().virtualJson<List<NodeJson>>(tenant, 'get', 'nodes')).items.map((n) => [n.metadata.name, n.metadata.resourceVersion]));

@@ -129,6 +129,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
           target: { apiVersion: 'v1', kind: 'Node', name: hPod.spec.nodeName },
         }, 'binding', vPod.metadata.name);
         wroteOver(vPod);
+        boundAt.set(vPod.metadata.uid ?? '', performance.now());
         return; // the binding changes the virtual pod; status follows on that event
       }
       // A pod-bound token names the pod's node too (as a kubelet's does), so it is asked for once
@@ -155,6 +156,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       previous: vPod.status,
       ...(hostView !== hPod.spec ? { dropInitContainer: hostsContainerName } : {}),
     });
+    if (settling(vPod, desired.phase)) return;
     if (!jsonEqual(virtualPodStatus(vPod.status), desired) && !awaitingEvent(vPod)) {
       const written = await ctx.virtual.patch<Pod>(types.pods, vPod.metadata.namespace, vPod.metadata.name, {
         metadata: { resourceVersion: vPod.metadata.resourceVersion },
@@ -165,6 +167,25 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       if (rv !== undefined && rv !== vPod.metadata.resourceVersion) wroteOver(vPod);
       if (desired.phase === 'Running') lagEnd(seenRunning, vPod, 'to_virtual');
     }
+  }
+
+  // A pod the syncer has just bound shows its host copy's first steps (scheduled, containers being
+  // created) for a moment before it runs. Its status waits up to statusSettleMs for the next step,
+  // so a pod that starts at once gets one status write, not two; one that takes longer shows
+  // Pending's details then. By virtual UID: when the syncer bound it (gone once its status is written).
+  const statusSettleMs = 1000;
+  const boundAt = new Map<string, number>();
+  function settling(vPod: Pod, phase: unknown): boolean {
+    const uid = vPod.metadata.uid ?? '';
+    const since = boundAt.get(uid);
+    if (since === undefined) return false;
+    const wait = statusSettleMs - (performance.now() - since);
+    if (phase === 'Pending' && wait > 0) {
+      sc.controller.queue.addAfter(objectKey(vPod), wait);
+      return true;
+    }
+    boundAt.delete(uid);
+    return false;
   }
 
   // A write to a virtual pod reaches the cache a moment later, as an event that reconciles the pod
@@ -181,7 +202,10 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       const uid = p.metadata.uid ?? '';
       if (writtenOver.has(uid) && writtenOver.get(uid) !== p.metadata.resourceVersion) writtenOver.delete(uid);
     },
-    onDelete: (p) => writtenOver.delete(p.metadata.uid ?? ''),
+    onDelete: (p) => {
+      writtenOver.delete(p.metadata.uid ?? '');
+      boundAt.delete(p.metadata.uid ?? '');
+    },
   });
 
   /** Readiness gates: the conditions a tenant controller sets on the virtual pod reach the host pod, whose kubelet decides Ready. */
