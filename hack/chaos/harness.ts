@@ -208,7 +208,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const ports = new PortAllocator();
   say(`chaos: seed ${opts.seed}, ${opts.rounds} rounds; starting the test bed ...`);
   const beds = await Promise.allSettled([
-    HostCluster.start({ kit, ports, nodes: 3, podsPerNode: 200 }),
+    // kwok renews node Leases but, unlike a kubelet, never sets a pod's Ready back: a host outage
+    // longer than the node monitor grace period would leave the node lifecycle controller's "not
+    // ready" on host pods for ever. The grace period outlasts the longest host outage a round makes
+    // (two faults of at most 60 s).
+    HostCluster.start({ kit, ports, nodes: 3, podsPerNode: 200, controllerManagerArgs: ['--node-monitor-grace-period=180s'] }),
     startVirtualControlPlane({ kit, ports, name: 'chaos' }),
   ]);
   const failed = beds.find((b) => b.status === 'rejected');

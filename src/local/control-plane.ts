@@ -43,6 +43,8 @@ export interface ControlPlaneOptions {
   keepDir?: boolean;
   /** kube-controller-manager --controllers (default: all on-by-default controllers). */
   controllers?: string;
+  /** More kube-controller-manager flags (e.g. `--node-monitor-grace-period=180s`). */
+  controllerManagerArgs?: string[];
   /**
    * Also serve etcd's client API over TLS (client certificates of the cluster CA), for a syncer
    * that reads and writes the store directly, as vcluster's does (the benchmark's peer).
@@ -327,6 +329,7 @@ export class ControlPlane {
         `--service-cluster-ip-range=${serviceCidr}`,
         `--controllers=${opts.controllers ?? '*'}`,
         '--profiling=false',
+        ...(opts.controllerManagerArgs ?? []),
       ],
     }));
     if (opts.scheduler) {
