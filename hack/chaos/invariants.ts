@@ -125,6 +125,10 @@ export async function checkInvariants(c: CheckContext): Promise<CheckResult> {
       continue;
     }
     const h = hPodByName.get(hName(p));
+    // An unbound pod naming a claim that is missing or going waits without a host pod, as the
+    // scheduler keeps it waiting.
+    const claimGone = (n: string) => !vPvcs.some((c) => c.metadata.namespace === p.metadata.namespace && c.metadata.name === n && !c.metadata.deletionTimestamp);
+    if (!h && !p.spec?.nodeName && [...podRefs(p).pvcs].some(claimGone)) continue;
     if (!h || ann(h, marks.objectUid) !== p.metadata.uid) {
       flag('podsMissing', `virtual pod ${key} (uid ${p.metadata.uid}) has no host pod${h ? ` (${h.metadata.name} is for uid ${ann(h, marks.objectUid)})` : ''}`);
       continue;

@@ -497,6 +497,71 @@ describe('syncer: pods and what they reference', () => {
     expect(h.spec.volumeName).toBe('pv-alpha-data');
   });
 
+  it('keeps an unbound pod off the host while a claim it names is missing or was deleted under it, and starts it once the claim is back', async () => {
+    // The host has a volume for claim "later" (a pod with an unbound claim is not placed); claim
+    // "racy" stays unbound, and its pod unplaced.
+    const pv = {
+      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'pv-alpha-later' },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'manual-later', hostPath: { path: '/tmp/pv-alpha-later' } },
+    };
+    await runKubectl((await kit()).bin.kubectl, bed().host.kubeconfigPath, ['apply', '-f', '-'], { input: JSON.stringify(pv) });
+    const claim = (name: string) => ({
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: 'app' },
+      spec: { accessModes: ['ReadWriteOnce'], storageClassName: name === 'later' ? 'manual-later' : 'none', resources: { requests: { storage: '1Mi' } } },
+    });
+    const pod = (name: string, claimName: string, nodeSelector?: Record<string, string>) => ({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'app' },
+      spec: {
+        containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10', volumeMounts: [{ name: 'd', mountPath: '/d' }] }],
+        volumes: [{ name: 'd', persistentVolumeClaim: { claimName } }],
+        ...(nodeSelector ? { nodeSelector } : {}),
+      },
+    });
+    const apply = async (obj: unknown) => {
+      const r = await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['apply', '-f', '-'], { input: JSON.stringify(obj) });
+      expect(r.code, r.stderr).toBe(0);
+    };
+    const waitingEvent = (podName: string, claimName: string) => eventually(`FailedScheduling on ${podName}`, async () => {
+      const events = (await bed().virtualJson<List<{ involvedObject: { name: string }; reason: string; message: string }>>(tenant, '-n', 'app', 'get', 'events', '--field-selector', `involvedObject.name=${podName}`)).items;
+      return events.some((e) => e.reason === 'FailedScheduling' && e.message.includes(`persistentvolumeclaim "${claimName}"`)) || undefined;
+    });
+    const hostPod = async (name: string) => (await hostPods(['--field-selector', `metadata.name=${hostName(name, 'app', tenant)}`]))[0];
+    const hostClaims = async () => (await bed().hostJson<List<{ metadata: { name: string; annotations?: Record<string, string> } }>>('-n', hostNamespace, 'get', 'pvc', '-l', selector)).items;
+
+    // A claim that does not exist yet: no host pod until it does; then the pod runs and is bound.
+    await apply(pod('early', 'later'));
+    await waitingEvent('early', 'later');
+    expect(await hostPod('early')).toBeUndefined();
+    await apply(claim('later'));
+    const running = await eventually('pod early Running once its claim exists', async () => {
+      const p = await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'early');
+      return p.status.phase === 'Running' && p.spec.nodeName ? p : undefined;
+    });
+    expect((await hostPod('early'))?.spec.nodeName).toBe(running.spec.nodeName);
+
+    // The race the chaos run found: a pod the host cannot place yet stays unbound, so the tenant's
+    // claim protection lets its claim go. Its host pod goes with it (nothing may hold the claim's
+    // host copy), and the claim made again under the name (a new UID) gets a host copy of its own.
+    await apply(claim('racy'));
+    await apply(pod('unplaced', 'racy', { 'vnest.dev/test-no-such-node': 'true' }));
+    await eventually('host pod for unplaced', async () => (await hostPod('unplaced')) ?? undefined);
+    const racyHost = hostName('racy', 'app', tenant);
+    await eventually('host copy of claim racy', async () => (await hostClaims()).some((c) => c.metadata.name === racyHost) || undefined);
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pvc', 'racy', '--wait=true', '--timeout=60s');
+    await waitingEvent('unplaced', 'racy');
+    await eventually('no host pod and no host claim copy while the claim is gone', async () => (!(await hostPod('unplaced')) && !(await hostClaims()).some((c) => c.metadata.name === racyHost)) || undefined);
+    await apply(claim('racy'));
+    const uid = (await bed().virtualJson<{ metadata: { uid: string } }>(tenant, '-n', 'app', 'get', 'pvc', 'racy')).metadata.uid;
+    const again = await eventually('host pod again, naming the new claim\'s copy', async () => {
+      const copy = (await hostClaims()).find((c) => c.metadata.name === racyHost);
+      const h = await hostPod('unplaced');
+      return copy?.metadata.annotations?.['vnest.dev/object-uid'] === uid && h ? h : undefined;
+    });
+    expect((again.spec as { volumes?: Array<{ persistentVolumeClaim?: { claimName: string } }> }).volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName).toBe(racyHost);
+    expect((await bed().virtualJson<PodJson>(tenant, '-n', 'app', 'get', 'pod', 'unplaced')).spec.nodeName).toBeFalsy();
+    await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'early', 'unplaced', '--wait=false');
+  });
+
   it('completes a tenant Job on simulated nodes, as kwok completes a host Job\'s pods', async () => {
     // A pod no Job made, started at the same time, must keep running.
     await bed().virtualKubectl(tenant, '-n', 'app', 'run', 'solo', '--image=registry.k8s.io/pause:3.10', '--restart=Never');

@@ -17,7 +17,7 @@ import { objectKey } from '../../kube/informer.ts';
 import type { LagDirection } from '../metrics.ts';
 import type { Shared } from './index.ts';
 import { sharedTokenSecretName } from './tokens.ts';
-import { joinKey } from '../../translate/names.ts';
+import { hostName, joinKey } from '../../translate/names.ts';
 
 export const podKind = 'Pod';
 export const tokenKind = 'ServiceAccountToken';
@@ -26,7 +26,7 @@ type Secret = KubeObject & { data?: Record<string, string> };
 
 export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<Pod> {
   const { config } = ctx;
-  const { nodes, tokens } = shared;
+  const { nodes, tokens, refs } = shared;
 
   const hostSecrets = ctx.informers.host<Secret>(types.secrets);
   const virtualServices = ctx.informers.virtual<KubeObject & { spec?: { clusterIP?: string } }>(types.services);
@@ -111,10 +111,19 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
         await deleteVirtual(vPod);
         return;
       }
+      if (await waitsForClaim(vPod)) return;
       if (await create()) lagEnd(seenNew, vPod, 'to_host');
     },
 
     async sync(vPod, hPod) {
+      if (!vPod.spec.nodeName) {
+        // A host pod on its way out is not bound to: once it is gone, a new one is made.
+        if (hPod.metadata.deletionTimestamp) return;
+        if (await waitsForClaim(vPod)) {
+          await sc.deleteHost(hPod);
+          return;
+        }
+      }
       if (config.tokenStorage !== 'secret' && mounts(hPod, sharedSecretOf(vPod))) tokens.need(vPod);
       // A host pod changed just now is older in hand than on the host: its observed generation
       // is not the virtual pod's until the change comes back in an event.
@@ -145,6 +154,40 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       if (!hPod.metadata.deletionTimestamp) await sc.deleteHost(hPod);
     },
   });
+
+  // Claims: a pod is scheduled only once the claims it names exist and are not being deleted, and a
+  // kubelet does not start it otherwise; the tenant's claim protection counts only scheduled pods.
+  // So an unbound pod whose tenant claim is missing or going (or whose host copy is still an
+  // earlier claim's, or going) has no host pod: one made before goes, unbound, and the pod waits,
+  // as the scheduler makes it wait, until a claim event brings it back. A bound pod keeps running.
+  const vClaims = ctx.informers.virtual<KubeObject>(types.pvcs);
+  const hClaims = ctx.informers.host<KubeObject>(types.pvcs);
+  function claimProblem(vPod: Pod): string | undefined {
+    const ns = vPod.metadata.namespace ?? '';
+    for (const volume of vPod.spec.volumes ?? []) {
+      const name: unknown = volume.persistentVolumeClaim?.claimName;
+      if (typeof name !== 'string') continue;
+      const claim = vClaims.get(joinKey(ns, name));
+      if (!claim) return `persistentvolumeclaim "${name}" not found`;
+      if (claim.metadata.deletionTimestamp) return `persistentvolumeclaim "${name}" is being deleted`;
+      const copy = hClaims.get(joinKey(config.hostNamespace, hostName(name, ns, config.tenant)));
+      if (copy && (copy.metadata.deletionTimestamp || copy.metadata.annotations?.[marks.objectUid] !== claim.metadata.uid)) {
+        return `persistentvolumeclaim "${name}": the host copy of an earlier claim of that name is being removed`;
+      }
+    }
+    return undefined;
+  }
+  async function waitsForClaim(vPod: Pod): Promise<boolean> {
+    const problem = claimProblem(vPod);
+    if (problem) await sc.warn(vPod, 'FailedScheduling', `waiting for a claim: ${problem}`);
+    return problem !== undefined;
+  }
+  const enqueueClaimUsers = (vKey: string | undefined) => {
+    if (vKey) for (const podKey of refs.referencing('pvcs', vKey, 'Pod')) sc.enqueue(podKey);
+  };
+  for (const [informer, keyOf] of [[vClaims, objectKey], [hClaims, (c: KubeObject) => virtualKeyOf(c, config.tenant)]] as const) {
+    informer.addHandlers({ onAdd: (c) => enqueueClaimUsers(keyOf(c)), onUpdate: (_, c) => enqueueClaimUsers(keyOf(c)), onDelete: (c) => enqueueClaimUsers(keyOf(c)) });
+  }
 
   /** The host pod's status, as the tenant should see it, onto the virtual pod. */
   async function syncStatus(vPod: Pod, hPod: Pod, changed: boolean): Promise<void> {

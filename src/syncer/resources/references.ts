@@ -58,6 +58,12 @@ export class ReferenceIndex {
     return (this.refs[kind].get(key)?.size ?? 0) > 0;
   }
 
+  /** Keys of the objects of `sourceKind` (as given to addSource; pods: 'Pod') that reference `key`. */
+  referencing(kind: ReferencedKind, key: string, sourceKind: string): string[] {
+    const prefix = `${sourceKind}:`;
+    return [...(this.refs[kind].get(key) ?? [])].filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length));
+  }
+
   private apply(source: string, next: Record<ReferencedKind, string[]>): void {
     const prev = this.bySource.get(source) ?? none();
     for (const kind of kinds) {
