@@ -116,7 +116,8 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     },
 
     async sync(vPod, hPod) {
-      if (!vPod.spec.nodeName) {
+      // (A pod the syncer has just bound looks unbound until the binding's event arrives.)
+      if (!vPod.spec.nodeName && !awaitingEvent(vPod) && !boundAt.has(vPod.metadata.uid ?? '')) {
         // A host pod on its way out is not bound to: once it is gone, a new one is made.
         if (hPod.metadata.deletionTimestamp) return;
         if (await waitsForClaim(vPod)) {
@@ -172,15 +173,26 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       if (claim.metadata.deletionTimestamp) return `persistentvolumeclaim "${name}" is being deleted`;
       const copy = hClaims.get(joinKey(config.hostNamespace, hostName(name, ns, config.tenant)));
       if (copy && (copy.metadata.deletionTimestamp || copy.metadata.annotations?.[marks.objectUid] !== claim.metadata.uid)) {
-        return `persistentvolumeclaim "${name}": the host copy of an earlier claim of that name is being removed`;
+        return `persistentvolumeclaim "${name}": its host copy is not this claim's yet (one of an earlier claim of that name, or one being deleted, holds its name)`;
       }
     }
     return undefined;
   }
+  // The Event is written when a pod starts waiting, or waits for another reason, not again at
+  // every claim event. By virtual UID: what the pod waits for.
+  const waitingFor = new Map<string, string>();
   async function waitsForClaim(vPod: Pod): Promise<boolean> {
+    const uid = vPod.metadata.uid ?? '';
     const problem = claimProblem(vPod);
-    if (problem) await sc.warn(vPod, 'FailedScheduling', `waiting for a claim: ${problem}`);
-    return problem !== undefined;
+    if (!problem) {
+      waitingFor.delete(uid);
+      return false;
+    }
+    if (waitingFor.get(uid) !== problem) {
+      waitingFor.set(uid, problem);
+      await sc.warn(vPod, 'FailedScheduling', `waiting for a claim: ${problem}`);
+    }
+    return true;
   }
   const enqueueClaimUsers = (vKey: string | undefined) => {
     if (vKey) for (const podKey of refs.referencing('pvcs', vKey, 'Pod')) sc.enqueue(podKey);
@@ -248,6 +260,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     onDelete: (p) => {
       writtenOver.delete(p.metadata.uid ?? '');
       boundAt.delete(p.metadata.uid ?? '');
+      waitingFor.delete(p.metadata.uid ?? '');
     },
   });
 
