@@ -1,7 +1,8 @@
 // `vnest snapshot create` and `vnest restore` as users run them, on a tenant the chart runs on a
 // real node (k8s distro, its state on a PersistentVolume): misuse is refused with its exit code and
 // changes nothing; a snapshot round trip brings deleted objects and a workload back, with exactly
-// one host pod per virtual pod; restoring over running host pods adopts them rather than copying.
+// one host pod per virtual pod; restoring over running host pods adopts them rather than copying;
+// a snapshot restored into another tenant runs there as that tenant's own host objects.
 import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,12 +43,12 @@ describe('vnest snapshot and restore of a k8s tenant on a real node', async () =
   const kubectl = (...args: string[]) => kubectlOk(k.bin.kubectl, kubeconfig, args);
   const tryKubectl = (...args: string[]) => runKubectl(k.bin.kubectl, kubeconfig, args);
   const controlPlanePod = async () => JSON.parse(await host('-n', tenant, 'get', 'pod', `${tenant}-0`, '-o', 'json')) as { metadata: { uid: string } };
-  const hostPods = async () => (JSON.parse(await host('-n', tenant, 'get', 'pods', '-l', `vnest.dev/tenant=${tenant}`, '-o', 'json')) as PodList).items;
-  const virtualPods = async () => (JSON.parse(await kubectl('-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'json')) as PodList).items;
+  const hostPods = async (name = tenant) => (JSON.parse(await host('-n', name, 'get', 'pods', '-l', `vnest.dev/tenant=${name}`, '-o', 'json')) as PodList).items;
+  const virtualPods = async (file = kubeconfig) => (JSON.parse(await kubectlOk(k.bin.kubectl, file, ['-n', 'apps', 'get', 'pods', '-l', 'app=web', '-o', 'json'])) as PodList).items;
 
-  /** `vnest connect` into its own kubeconfig file, until `kill`. */
-  async function connect(): Promise<{ kill: () => void }> {
-    const child = spawn(process.execPath, [main, 'connect', tenant, '--kubeconfig', env.current.kubeconfigPath], { env: { ...process.env, ...tools, KUBECONFIG: kubeconfig } });
+  /** `vnest connect` into its own kubeconfig file (`file`), until `kill`. */
+  async function connect(name = tenant, file = kubeconfig): Promise<{ kill: () => void }> {
+    const child = spawn(process.execPath, [main, 'connect', name, '--kubeconfig', env.current.kubeconfigPath], { env: { ...process.env, ...tools, KUBECONFIG: file } });
     let said = '';
     child.stdout.on('data', (d: Buffer) => (said += d.toString()));
     child.stderr.on('data', (d: Buffer) => (said += d.toString()));
@@ -56,15 +57,15 @@ describe('vnest snapshot and restore of a k8s tenant on a real node', async () =
         if (child.exitCode !== null) throw new Error(`vnest connect exited: ${said}`);
       },
     });
-    await waitFor('the tenant API through vnest connect', async () => (await tryKubectl('get', 'ns', 'default')).code === 0, { timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor('the tenant API through vnest connect', async () => (await runKubectl(k.bin.kubectl, file, ['get', 'ns', 'default'])).code === 0, { timeoutMs: 30_000, intervalMs: 500 });
     return { kill: () => child.kill('SIGTERM') };
   }
 
   /** Every virtual pod of the workload has exactly one host pod, and the host has no other. */
-  async function oneHostPodEach(): Promise<void> {
-    await waitFor('one Running host pod per virtual pod', async () => {
-      const v = (await virtualPods()).map((p) => p.metadata.uid).sort();
-      const h = (await hostPods()).filter((p) => p.metadata.annotations?.['vnest.dev/object-namespace'] === 'apps');
+  async function oneHostPodEach(name = tenant, file = kubeconfig): Promise<void> {
+    await waitFor(`one Running host pod per virtual pod of ${name}`, async () => {
+      const v = (await virtualPods(file)).map((p) => p.metadata.uid).sort();
+      const h = (await hostPods(name)).filter((p) => p.metadata.annotations?.['vnest.dev/object-namespace'] === 'apps');
       return v.length === 2 && h.length === 2 && h.every((p) => p.status?.phase === 'Running')
         && JSON.stringify(h.map((p) => p.metadata.annotations?.['vnest.dev/object-uid']).sort()) === JSON.stringify(v);
     }, { timeoutMs: 240_000, intervalMs: 2000 });
@@ -73,23 +74,28 @@ describe('vnest snapshot and restore of a k8s tenant on a real node', async () =
   beforeAll(async () => {
     dir = env.current.controlPlane.dir;
     kubeconfig = join(dir, 'tenant.kubeconfig');
-    // The tenant's volume: a host path on the real node (this machine), claimed by the chart's PVC.
-    const volume = join(dir, 'pv-alpha');
+    await createTenant(tenant);
+  }, 900_000);
+
+  /** A k8s tenant whose state is on a volume: a host path on the real node (this machine), claimed by the chart's PVC. */
+  async function createTenant(name: string): Promise<void> {
+    const volume = join(dir, `pv-${name}`);
     await mkdir(volume, { recursive: true });
     await chmod(volume, 0o777);
     await kubectlOk(k.bin.kubectl, env.current.kubeconfigPath, ['apply', '-f', '-'], {
       input: JSON.stringify({
-        apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'pv-alpha' },
-        spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'manual', hostPath: { path: volume } },
+        apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${name}` },
+        spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'manual', hostPath: { path: volume },
+          claimRef: { namespace: name, name: `data-${name}-0` } },
       }),
     });
-    const created = await vnest('create', tenant, '--timeout', '400', '--set', 'distro=k8s', '--set', `serviceCIDR=${env.current.controlPlane.serviceCidr}`,
+    const created = await vnest('create', name, '--timeout', '400', '--set', 'distro=k8s', '--set', `serviceCIDR=${env.current.controlPlane.serviceCidr}`,
       '--set', 'storage.storageClass=manual', '--set', 'storage.size=1Gi');
     if (created.code !== 0) {
-      const why = await run(k.bin.kubectl, ['--kubeconfig', env.current.kubeconfigPath, '-n', tenant, 'describe', 'pod', `${tenant}-0`]);
-      throw new Error(`vnest create failed: ${created.stderr}\n${why.stdout.slice(-3000)}`);
+      const why = await run(k.bin.kubectl, ['--kubeconfig', env.current.kubeconfigPath, '-n', name, 'describe', 'pod', `${name}-0`]);
+      throw new Error(`vnest create ${name} failed: ${created.stderr}\n${why.stdout.slice(-3000)}`);
     }
-  }, 900_000);
+  }
 
   it('refuses misuse with its exit code and message, and leaves the tenant as it was', async () => {
     const before = (await controlPlanePod()).metadata.uid;
@@ -190,4 +196,51 @@ describe('vnest snapshot and restore of a k8s tenant on a real node', async () =
       tunnel.kill();
     }
   }, 1_200_000);
+
+  it('restores a snapshot of one tenant into another: the workload runs as the second tenant\'s own host pods and Services, and the first keeps its own', async () => {
+    const other = 'beta';
+    const otherKubeconfig = join(dir, `${other}.kubeconfig`);
+    let tunnel = await connect();
+    let file: string;
+    let alphaPods: string[];
+    let alphaIp: string;
+    try {
+      await kubectl('-n', 'apps', 'expose', 'deployment', 'web', '--port=80', '--target-port=8080');
+      alphaIp = (await kubectl('-n', 'apps', 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}')).trim();
+      await oneHostPodEach();
+      alphaPods = (await hostPods()).filter((p) => p.metadata.annotations?.['vnest.dev/object-namespace'] === 'apps').map((p) => p.metadata.uid).sort();
+      file = join(dir, 'alpha-for-beta.vnest-snapshot');
+      const saved = await vnest('snapshot', 'create', tenant, '-o', file);
+      expect(saved.code, saved.stderr).toBe(0);
+    } finally {
+      tunnel.kill();
+    }
+
+    await createTenant(other);
+    const restored = await vnest('restore', other, '--from', file);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toContain(`tenant ${other} restored from ${file}`);
+    tunnel = await connect(other, otherKubeconfig);
+    try {
+      const kubectlOther = (...args: string[]) => kubectlOk(k.bin.kubectl, otherKubeconfig, args);
+      expect(await kubectlOther('-n', 'apps', 'get', 'configmap', 'settings', '-o', 'jsonpath={.data.colour}')).toBe('blue');
+      await kubectlOther('-n', 'apps', 'rollout', 'status', 'deployment/web', '--timeout=240s');
+      await oneHostPodEach(other, otherKubeconfig);
+      // The Service's host copy is beta's own, in beta's namespace; the IP alpha's copy holds is
+      // not beta's to take, so beta's virtual Service moves to the IP its copy got.
+      const copy = await waitFor('beta\'s host copy of Service web', async () => {
+        const list = JSON.parse(await host('-n', other, 'get', 'services', '-l', `vnest.dev/tenant=${other}`, '-o', 'json')) as { items: Array<{ metadata: { annotations?: Record<string, string> }; spec: { clusterIP: string } }> };
+        return list.items.find((svc) => svc.metadata.annotations?.['vnest.dev/object-name'] === 'web' && svc.metadata.annotations['vnest.dev/object-namespace'] === 'apps');
+      }, { timeoutMs: 120_000, intervalMs: 1000 });
+      expect(copy.spec.clusterIP).not.toBe(alphaIp);
+      await waitFor('beta\'s virtual Service on its host copy\'s IP', async () => (await kubectlOther('-n', 'apps', 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}')).trim() === copy.spec.clusterIP, { timeoutMs: 60_000, intervalMs: 1000 });
+    } finally {
+      tunnel.kill();
+    }
+    // Alpha was not touched: the same host pods, and its Service keeps its IP.
+    expect((await hostPods()).filter((p) => p.metadata.annotations?.['vnest.dev/object-namespace'] === 'apps').map((p) => p.metadata.uid).sort()).toEqual(alphaPods);
+    const alphaCopy = JSON.parse(await host('-n', tenant, 'get', 'services', '-l', `vnest.dev/tenant=${tenant}`, '-o', 'json')) as { items: Array<{ metadata: { annotations?: Record<string, string> }; spec: { clusterIP: string } }> };
+    expect(alphaCopy.items.find((svc) => svc.metadata.annotations?.['vnest.dev/object-name'] === 'web')?.spec.clusterIP).toBe(alphaIp);
+    expect((await vnest('delete', other)).code).toBe(0);
+  }, 1_500_000);
 });
