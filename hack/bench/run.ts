@@ -471,7 +471,8 @@ async function main(): Promise<void> {
     const group = syncers;
     const startSyncer = async () => {
       const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-      const child = group.start({ name: `syncer-${group.all.length}`, command: process.execPath, args: ['--expose-gc', ...profile, syncerMain, 'syncer',
+      // V8's young generation as the image sets it (Dockerfile: NODE_OPTIONS).
+      const child = group.start({ name: `syncer-${group.all.length}`, command: process.execPath, args: ['--expose-gc', '--max-semi-space-size=4', ...profile, syncerMain, 'syncer',
         '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
         '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'],
         // As the image runs it (Dockerfile): two glibc malloc arenas, not eight per core.
@@ -493,7 +494,7 @@ async function main(): Promise<void> {
     let syncerPid = await startSyncer();
     // Beside it, the floor: a process that only follows the syncer's two pod caches (watch-floor.ts).
     const floorLog = join(syncerDir, 'watch-floor.log');
-    const floorPid = group.start({ name: 'watch-floor', command: process.execPath, args: [join(import.meta.dirname, 'watch-floor.ts'), virtual.kubeconfigPath, host.kubeconfigPath, 'tenants', 'bench'] }).pid;
+    const floorPid = group.start({ name: 'watch-floor', command: process.execPath, args: ['--max-semi-space-size=4', join(import.meta.dirname, 'watch-floor.ts'), virtual.kubeconfigPath, host.kubeconfigPath, 'tenants', 'bench'] }).pid;
     await waitFor('the watch floor synced', async () => existsSync(floorLog) && readFileSync(floorLog, 'utf8').includes('synced'), { timeoutMs: 60_000, intervalMs: 100 });
     await createGroupObjects(virtualClient, 'bench', hostClient, 'bench');
     await waitFor('the group objects synced', drained, { timeoutMs: waitMs, intervalMs: 200 });

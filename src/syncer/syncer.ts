@@ -116,7 +116,9 @@ export class Syncer {
     if (opts.gc && collect) collect();
     const mem = process.memoryUsage();
     return {
-      memoryMb: { rss: Math.round(mem.rss / 2 ** 20), heapUsed: Math.round(mem.heapUsed / 2 ** 20), heapTotal: Math.round(mem.heapTotal / 2 ** 20) },
+      // external: memory V8 objects hold outside the heap (Buffers: arrayBuffers); the rest of rss
+      // above heapTotal and external is the process's own (code, stacks, malloc arenas).
+      memoryMb: Object.fromEntries((['rss', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'] as const).map((k) => [k, Math.round(mem[k] / 2 ** 20)])),
       ...(opts.gc && collect ? { liveHeapKb: Math.round(mem.heapUsed / 1024) } : {}),
       cached: Object.fromEntries([...this.informerMap].map(([k, i]) => [k, i.size])),
       virtual: { ...this.context.virtual.counters, writesBy: { ...this.context.virtual.counters.writesBy } },

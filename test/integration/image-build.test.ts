@@ -26,6 +26,7 @@ describe('the vnest image', async () => {
     expect(config.config.WorkingDir).toBe('/opt/vnest');
     expect(config.config.Env).toContain('NODE_ENV=production');
     expect(config.config.Env).toContain('MALLOC_ARENA_MAX=2');
+    expect(config.config.Env).toContain('NODE_OPTIONS=--max-semi-space-size=4');
     const files = new Set<string>();
     for (const layer of layers) {
       const { stdout } = await run('sh', ['-c', 'tar -xOf "$0" "$1" | tar -tzf -', image.tarball, layer], { maxBuffer: 256 << 20 });
