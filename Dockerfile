@@ -12,9 +12,9 @@ ENV NODE_ENV=production
 # Two glibc malloc arenas instead of eight per core: the syncer's native memory (TLS, libuv threads)
 # stays small; 10% less RSS at 3000 pods in the benchmark, CPU unchanged (README, Benchmark).
 ENV MALLOC_ARENA_MAX=2
-# A young generation of 4 MiB semi-spaces instead of V8's default: under a burst of watch events the
-# heap no longer grows to hundreds of MiB of short-lived garbage; peak RSS 359 -> 235 MB and RSS
-# at 1000 pods 268 -> 159 MB in the benchmark, CPU per pod within its noise (README, Benchmark).
+# A young generation of 4 MiB semi-spaces instead of V8's default: RSS with 1000 pods synced 268 ->
+# 159 MB in the benchmark, CPU per pod within its noise; peaks while pods churn are not lower (the
+# old generation holds garbage until a full collection; README, Benchmark).
 ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /opt/vnest
 COPY --from=build /src/package.json ./

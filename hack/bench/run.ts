@@ -108,6 +108,8 @@ const podManifest = (name: string, namespace: string, withRefs = false): Pod => 
 const persistentVolumes: ResourceType = { group: '', version: 'v1', plural: 'persistentvolumes', kind: 'PersistentVolume', namespaced: false };
 
 type Counters = { reads: number; writes: number; writesBy: Record<string, number>; watchEventsBy: Record<string, number>; watchKbBy: Record<string, number> };
+/** V8's young generation as the image sets it (Dockerfile: NODE_OPTIONS), for the syncer and the watch floor. */
+const imageV8Flags = ['--max-semi-space-size=4'];
 type Stats = { host: Counters; virtual: Counters; memoryMb: { rss: number }; liveHeapKb?: number; controllers: Record<string, { queued: number; inFlight: number }> };
 
 /** CPU time (user + system) of a process so far, in ms (0 once it is gone). */
@@ -471,8 +473,7 @@ async function main(): Promise<void> {
     const group = syncers;
     const startSyncer = async () => {
       const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-      // V8's young generation as the image sets it (Dockerfile: NODE_OPTIONS).
-      const child = group.start({ name: `syncer-${group.all.length}`, command: process.execPath, args: ['--expose-gc', '--max-semi-space-size=4', ...profile, syncerMain, 'syncer',
+      const child = group.start({ name: `syncer-${group.all.length}`, command: process.execPath, args: ['--expose-gc', ...imageV8Flags, ...profile, syncerMain, 'syncer',
         '--tenant=bench', '--host-namespace=tenants', `--virtual-kubeconfig=${virtual.kubeconfigPath}`, `--host-kubeconfig=${host.kubeconfigPath}`,
         '--owner-service=', '--listen-port=0', '--coredns=false', `--workers=${values.workers}`, `--token-storage=${values['token-storage']}`, `--health-port=${healthPort}`, '--log-level=warn'],
         // As the image runs it (Dockerfile): two glibc malloc arenas, not eight per core.
@@ -494,7 +495,7 @@ async function main(): Promise<void> {
     let syncerPid = await startSyncer();
     // Beside it, the floor: a process that only follows the syncer's two pod caches (watch-floor.ts).
     const floorLog = join(syncerDir, 'watch-floor.log');
-    const floorPid = group.start({ name: 'watch-floor', command: process.execPath, args: ['--max-semi-space-size=4', join(import.meta.dirname, 'watch-floor.ts'), virtual.kubeconfigPath, host.kubeconfigPath, 'tenants', 'bench'] }).pid;
+    const floorPid = group.start({ name: 'watch-floor', command: process.execPath, args: [...imageV8Flags, join(import.meta.dirname, 'watch-floor.ts'), virtual.kubeconfigPath, host.kubeconfigPath, 'tenants', 'bench'] }).pid;
     await waitFor('the watch floor synced', async () => existsSync(floorLog) && readFileSync(floorLog, 'utf8').includes('synced'), { timeoutMs: 60_000, intervalMs: 100 });
     await createGroupObjects(virtualClient, 'bench', hostClient, 'bench');
     await waitFor('the group objects synced', drained, { timeoutMs: waitMs, intervalMs: 200 });

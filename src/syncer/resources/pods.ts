@@ -17,7 +17,7 @@ import { objectKey } from '../../kube/informer.ts';
 import type { LagDirection } from '../metrics.ts';
 import type { Shared } from './index.ts';
 import { sharedTokenSecretName } from './tokens.ts';
-import { hostName, joinKey } from '../../translate/names.ts';
+import { joinKey } from '../../translate/names.ts';
 
 export const podKind = 'Pod';
 export const tokenKind = 'ServiceAccountToken';
@@ -171,7 +171,7 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       const claim = vClaims.get(joinKey(ns, name));
       if (!claim) return `persistentvolumeclaim "${name}" not found`;
       if (claim.metadata.deletionTimestamp) return `persistentvolumeclaim "${name}" is being deleted`;
-      const copy = hClaims.get(joinKey(config.hostNamespace, hostName(name, ns, config.tenant)));
+      const copy = hClaims.get(sc.hostKey(joinKey(ns, name)));
       if (copy && (copy.metadata.deletionTimestamp || copy.metadata.annotations?.[marks.objectUid] !== claim.metadata.uid)) {
         return `persistentvolumeclaim "${name}": its host copy is not this claim's yet (one of an earlier claim of that name, or one being deleted, holds its name)`;
       }
