@@ -4,7 +4,7 @@
 // have healed, it waits for convergence and checks the invariants (invariants.ts), then checks that
 // the syncer writes nothing while nothing changes; at the end, that its memory is back near idle.
 // Everything it starts is in process groups with a watchdog, so nothing outlives it.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { KubeClient, type KubeObject } from '../../src/kube/client.ts';
@@ -96,6 +96,19 @@ const targetOf = (k: FaultKind) => (k.startsWith('syncer') ? 'syncer'
     : k.includes('quota') || k.includes('webhook') ? 'host-admission'
       : k.replace(/-(stop|kill)$/, ''));
 
+/**
+ * A copy of the syncer's code (src/ and package.json, with the checkout's node_modules) taken when
+ * the run starts, so that every restart of a run runs the same code even if src/ is edited
+ * meanwhile. Returns the copy's entry point.
+ */
+function snapshotCode(dir: string): string {
+  const repo = join(import.meta.dirname, '..', '..');
+  cpSync(join(repo, 'src'), join(dir, 'src'), { recursive: true, filter: (from) => !from.endsWith('.test.ts') });
+  cpSync(join(repo, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  return join(dir, 'src', 'cli', 'main.ts');
+}
+
 /** The syncer process, restarted like a kubelet would (after a second) when it exits on its own. */
 class SyncerSupervisor implements SyncerControl {
   private readonly group: ProcessGroup;
@@ -108,16 +121,19 @@ class SyncerSupervisor implements SyncerControl {
   private monitor: NodeJS.Timeout | undefined;
   private respawning = false;
 
+  private readonly entry: string;
+
   constructor(dir: string, args: string[], healthPort: number, say: (line: string) => void) {
     mkdirSync(dir, { recursive: true });
     this.group = new ProcessGroup(dir);
+    this.entry = snapshotCode(join(dir, 'code'));
     this.args = args;
     this.healthPort = healthPort;
     this.say = say;
   }
 
   spawn(): Component {
-    const c = this.group.start({ name: `syncer-${this.starts++}`, command: process.execPath, args: ['--expose-gc', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'syncer', ...this.args] });
+    const c = this.group.start({ name: `syncer-${this.starts++}`, command: process.execPath, args: ['--expose-gc', this.entry, 'syncer', ...this.args] });
     this.current = c;
     this.monitor ??= setInterval(() => this.watch(), 500);
     return c;
