@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { CustomResourceConfigError } from '../syncer/custom/discovery.ts';
 import { OptionsError } from '../syncer/options.ts';
+import { certsCommand } from './certs.ts';
 import { connectCommand, disconnectCommand } from './connect.ts';
 import { completionCommand } from './completion.ts';
 import { describeCommand } from './describe.ts';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-v, --version', 'print the vnest version')
     .showHelpAfterError('(run "vnest --help" for usage)')
     .exitOverride();
-  for (const c of [createCommand(), upgradeCommand(), listCommand(), describeCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), snapshotCommand(), restoreCommand(), deleteCommand()]) {
+  for (const c of [createCommand(), upgradeCommand(), listCommand(), describeCommand(), connectCommand(), disconnectCommand(), kubeconfigCommand(), pauseCommand(), resumeCommand(), snapshotCommand(), restoreCommand(), certsCommand(), deleteCommand()]) {
     program.addCommand(c);
   }
   program.addCommand(syncerCommand());

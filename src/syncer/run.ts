@@ -8,7 +8,7 @@ import { KubeClient } from '../kube/client.ts';
 import { isNotFound, isUnavailable } from '../kube/errors.ts';
 import { types, type SyncerConfig } from './context.ts';
 import { installVirtualCrds, resolveCustomResources } from './custom/discovery.ts';
-import { ensureTenantCerts } from '../proxy/certs.ts';
+import { CertificateKeeper, ensureTenantCerts, type Secret } from '../proxy/certs.ts';
 import { createCertificateAuthority, issueCertificate, loadCertificateAuthority, type CertificateAuthority } from '../pki/certs.ts';
 import { EgressProxy } from '../proxy/egress.ts';
 import { FrontDoor } from '../proxy/front-door.ts';
@@ -123,7 +123,8 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   // An explicit --kubeconfig-server wins; then the exposed address; then the in-cluster Service.
   const serverFor = (e: Exposure) => opts.kubeconfigServer ?? e.server ?? defaultKubeconfigServer(opts.tenant, opts.hostNamespace);
   const tenantCa = await readTenantCa(opts);
-  let certs = opts.listenPort > 0 ? await retrying('preparing the front door\'s certificates', () => ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...exposed.sans], owner, tenantCa)) : undefined;
+  const certOptions = { tenant: opts.tenant, hostNamespace: opts.hostNamespace, ...(owner ? { owner } : {}), ...(tenantCa ? { tenantCa } : {}) };
+  const certs = opts.listenPort > 0 ? await retrying('preparing the front door\'s certificates', () => ensureTenantCerts(host, { ...certOptions, extraSans: [...sans, ...exposed.sans] })) : undefined;
 
   const config: SyncerConfig = {
     tenant: opts.tenant,
@@ -189,9 +190,10 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
   let frontDoor: FrontDoor | undefined;
   let frontDoorPort: number | undefined;
   let exposureFollower: ExposureFollower | undefined;
+  let certKeeper: CertificateKeeper | undefined;
   if (certs) {
-    const exported = certs;
-    await retrying('exporting the tenant\'s kubeconfig', () => exportKubeconfig(host, opts.tenant, opts.hostNamespace, exported, serverFor(exposed), { owner, domain: opts.domain }));
+    let server = serverFor(exposed);
+    await retrying('exporting the tenant\'s kubeconfig', () => exportKubeconfig(host, opts.tenant, opts.hostNamespace, certs, server, { owner, domain: opts.domain }));
     frontDoor = new FrontDoor({
       port: opts.listenPort, address: opts.listenAddress, tenant: opts.tenant, hostNamespace: opts.hostNamespace, certs, virtual, host,
       virtualPods: syncer.context.informers.virtual(types.pods), hostPods: syncer.context.informers.host(types.pods),
@@ -208,11 +210,23 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
     frontDoorPort = await frontDoor.listen();
     const door = frontDoor;
     syncer.context.metrics.attachFrontDoor(() => door.answers);
+    // A serving certificate nearing expiry, or removed by "vnest certs rotate", is renewed while
+    // the syncer runs; a new admin certificate is exported.
+    const keeper = new CertificateKeeper({
+      host, ...certOptions, fixedSans: sans, exposedSans: exposed.sans, current: certs,
+      secrets: syncer.context.informers.host<Secret>(types.secrets), intervalMs: opts.resyncSeconds * 1000, log: log.child({ component: 'certificates' }),
+      apply: async (next, previous) => {
+        if (next.serving.certPem !== previous.serving.certPem) door.setServingCertificate(next.serving);
+        if (next.admin.certPem !== previous.admin.certPem) await exportKubeconfig(host, opts.tenant, opts.hostNamespace, next, server, { owner, domain: opts.domain });
+      },
+    });
+    keeper.start();
+    certKeeper = keeper;
     if (ownerIp) {
       const endpointIP = opts.frontDoorIp ?? process.env.POD_IP;
       await retrying('aligning the tenant\'s kubernetes Service', () => alignKubernetesService(virtual, { clusterIP: ownerIp, endpointPort: opts.listenPort, ...(endpointIP ? { endpointIP } : {}) }, log));
     }
-    log.info({ port: frontDoorPort, server: serverFor(exposed), ...(exposed.via ? { exposedVia: exposed.via } : {}) }, 'tenant API front door listening');
+    log.info({ port: frontDoorPort, server, ...(exposed.via ? { exposedVia: exposed.via } : {}) }, 'tenant API front door listening');
     if (opts.ownerService) {
       // A load balancer assigns its address after the start, and may move it; a node port can be
       // given later: the certificate and the exported kubeconfig follow the tenant's own Service.
@@ -220,11 +234,10 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
         host, namespace: opts.hostNamespace, service: opts.ownerService, config: exposeConfig, current: exposed,
         resyncMs: opts.resyncSeconds * 1000, log: log.child({ component: 'exposure' }),
         apply: async (next) => {
-          const updated = await ensureTenantCerts(host, opts.tenant, opts.hostNamespace, [...sans, ...next.sans], owner, tenantCa);
-          if (updated.serving.certPem !== certs?.serving.certPem) door.setServingCertificate(updated.serving);
-          certs = updated;
+          const updated = await keeper.check(next.sans);
           await exportKubeconfig(host, opts.tenant, opts.hostNamespace, updated, serverFor(next), { owner, domain: opts.domain });
-          log.info({ server: serverFor(next), names: next.sans, ...(next.via ? { exposedVia: next.via } : {}), ...(next.waiting ? { waiting: next.waiting } : {}) }, 'the tenant API\'s address changed: serving certificate and exported kubeconfig updated');
+          server = serverFor(next);
+          log.info({ server, names: next.sans, ...(next.via ? { exposedVia: next.via } : {}), ...(next.waiting ? { waiting: next.waiting } : {}) }, 'the tenant API\'s address changed: serving certificate and exported kubeconfig updated');
         },
       });
       exposureFollower.start();
@@ -251,6 +264,7 @@ async function run(opts: SyncerOptions, log: Logger, virtual: KubeClient, host: 
       bootstrapStop.abort();
       await bootstrap;
       await exposureFollower?.stop();
+      await certKeeper?.stop();
       await frontDoor?.close();
       await egress?.proxy.close();
       egress?.kubelet.close();

@@ -80,6 +80,16 @@ describe('vnest describe, and not-ready tenants in create, kubeconfig and connec
     expect([unknownDescribe.code, unknownDescribe.stderr]).toEqual([4, expect.stringContaining('no tenant "nope" in namespace "stuck"')]);
   });
 
+  it('certs check and certs rotate on a tenant that is not ready: exit 7 with the cause, nothing written', async () => {
+    const check = await vnest(['certs', 'check', 'stuck', host()]);
+    expect([check.code, check.stdout]).toEqual([7, '']);
+    expect(check.stderr).toContain('tenant "stuck" in namespace "stuck" has no certificates yet: its syncer makes them (Secret stuck-certs) when it first starts');
+    const rotate = await vnest(['certs', 'rotate', 'stuck', host()]);
+    expect([rotate.code, rotate.stdout]).toEqual([7, '']);
+    expect(rotate.stderr).toContain('tenant "stuck" in namespace "stuck" is not ready: claim data-stuck-0 asks for StorageClass "nope"');
+    expect(await hostKubectl('-n', 'stuck', 'get', 'secrets', '-o', 'name')).not.toContain('stuck-certs');
+  });
+
   it('names a pod that Pod Security Admission refuses', async () => {
     await hostKubectl('create', 'namespace', 'psa');
     await hostKubectl('label', 'namespace', 'psa', 'pod-security.kubernetes.io/enforce=restricted');
