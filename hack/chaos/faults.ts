@@ -4,7 +4,6 @@
 // the syncer and one API stalling or resetting its connections (watch streams cut mid-event), etcd
 // compacted under cut watches (so resumed watches may meet 410 Gone), and the host refusing
 // writes in the tenant's host namespace (a ResourceQuota of zero; an admission webhook that is down).
-import { readFileSync } from 'node:fs';
 import type { KubeClient, ResourceType } from '../../src/kube/client.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import type { ControlPlane } from '../../src/local/control-plane.ts';
@@ -67,19 +66,19 @@ const resourceQuotas: ResourceType = { group: '', version: 'v1', plural: 'resour
 const webhooks: ResourceType = { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false };
 
 /**
- * Restarts a control-plane component with the command line it runs with. After an API outage the
+ * Restarts a control-plane component as it was started. After an API outage the
  * test bed's scheduler and controller manager (no leader election) can stay confused: the host's
  * scheduler, its binding lost with a killed API server, reported its cache corrupted and placed
  * no pod again. In a cluster their lost leader lease makes them exit and the kubelet restarts
  * them; this does the same, so a run measures the syncer, not them.
  */
 export async function restartComponent(cp: ControlPlane, name: string): Promise<void> {
-  const c = [...cp.processes.all].reverse().find((x) => x.name === name && x.running);
+  // The newest instance, running or not: one that exited while its API was down (the controller
+  // manager gives up after 10 s) is started again, as a kubelet would.
+  const c = [...cp.processes.all].reverse().find((x) => x.name === name);
   if (!c) return;
-  const [command, ...args] = readFileSync(`/proc/${c.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  if (!command) return;
-  await c.stop(5000);
-  cp.processes.start({ name, command, args });
+  if (c.running) await c.stop(5000);
+  cp.processes.start(c.spec);
 }
 
 /** etcd's current revision and a compaction to it, over etcd's JSON gateway. */

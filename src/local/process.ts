@@ -19,11 +19,15 @@ export class Component {
   readonly name: string;
   readonly logFile: string;
   readonly pid: number;
+  /** What it was started with (a restart starts the same). */
+  readonly spec: ComponentSpec;
   private readonly child: ChildProcess;
   private exitCode: number | null = null;
   private exited: Promise<void>;
 
-  constructor(name: string, logFile: string, child: ChildProcess) {
+  constructor(spec: ComponentSpec, logFile: string, child: ChildProcess) {
+    const name = spec.name;
+    this.spec = spec;
     this.name = name;
     this.logFile = logFile;
     this.child = child;
@@ -144,7 +148,7 @@ export class ProcessGroup {
         detached: true,
         stdio: ['ignore', fd, fd],
       });
-      const component = new Component(spec.name, logFile, child);
+      const component = new Component(spec, logFile, child);
       child.unref();
       appendFileSync(this.groupsFile, `${component.pid}\n`);
       this.components.push(component);

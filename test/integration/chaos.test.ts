@@ -2,9 +2,13 @@
 // not one invariant may be broken. The seed is random unless VNEST_CHAOS_SEED is set; it is printed
 // first, so a failure replays with `npm run chaos -- --seed S --rounds 3 ...` (the options below).
 import { describe, expect, it } from 'vitest';
+import { restartComponent } from '../../hack/chaos/faults.ts';
 import { randomSeed } from '../../hack/chaos/rng.ts';
 import { defaultChaosOptions, reportTable, runChaos } from '../../hack/chaos/harness.ts';
-import { kit } from '../helpers.ts';
+import { startVirtualControlPlane } from '../../src/local/host-cluster.ts';
+import { kubectlOk } from '../../src/local/kubectl.ts';
+import { waitFor } from '../../src/local/wait.ts';
+import { kit, ports } from '../helpers.ts';
 
 describe('chaos (CI variant)', () => {
   it('loses, duplicates and leaves behind nothing through 3 rounds of faults', async () => {
@@ -26,4 +30,28 @@ describe('chaos (CI variant)', () => {
     expect(report.perRound).toHaveLength(3);
     expect(report.podsCreated).toBeGreaterThan(0);
   }, 1_200_000);
+
+  // Seed 505 found it: the controller manager, restarted while the tenant's API server was still
+  // down (two faults overlapping), gave up after 10 s, and the later restart found nothing running
+  // to restart, so no Deployment rolled out again and the round never converged.
+  it('starts a controller manager again that exited while its API was down', async () => {
+    const cp = await startVirtualControlPlane({ kit: await kit(), ports, name: 'chaos-restart' });
+    try {
+      const kcm = () => [...cp.processes.all].reverse().find((c) => c.name === 'kube-controller-manager');
+      const first = kcm();
+      await first?.stop();
+      expect(first?.running).toBe(false);
+      await restartComponent(cp, 'kube-controller-manager');
+      const second = kcm();
+      expect(second?.pid).not.toBe(first?.pid);
+      expect(second?.running).toBe(true);
+      expect(second?.spec.args).toEqual(first?.spec.args);
+      // And it works: a Deployment gets its ReplicaSet.
+      const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, cp.kubeconfigPath, args);
+      await kubectl('create', 'deployment', 'web', '--image=registry.k8s.io/pause:3.10');
+      await waitFor('a ReplicaSet of deployment web', async () => (await kubectl('get', 'replicasets', '-l', 'app=web', '-o', 'name')).trim() !== '', { timeoutMs: 60_000 });
+    } finally {
+      await cp.stop();
+    }
+  }, 120_000);
 });
