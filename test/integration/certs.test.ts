@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { issueCertificate, loadCertificateAuthority } from '../../src/pki/certs.ts';
 import { servingNames } from '../../src/proxy/certs.ts';
 import type { CertificateRow } from '../../src/cli/certs.ts';
-import { kit, useEnvironment } from '../helpers.ts';
+import { kit, ports, useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed } from '../tenant-bed.ts';
 
 const tenant = 'certs';
@@ -48,8 +48,8 @@ describe('a tenant\'s certificates: check, rotate, renewal while the syncer runs
   });
 
   beforeAll(async () => {
-    const running = await bed().startSyncer(tenant);
-    port = running.frontDoorPort ?? 0;
+    port = await ports.next();
+    await bed().startSyncer(tenant, { listenPort: port });
   }, 120_000);
 
   it('certs check lists every certificate with its expiry, and says who renews it', async () => {
