@@ -25,7 +25,8 @@ import { classifyPath, pathOf, proxyId, proxyVerb, queryOf, writesNamespace, typ
 import { HttpError } from './http-error.ts';
 import { hostPodName } from './kubelet.ts';
 import { buffered, forward, forwardable, status, tunnel, type Target } from './upstream.ts';
-import { classifyMetricsPath, metricsApiGroup, metricsGroup, metricsResourceList, withMetricsGroup, type MetricsRoute, type ResourceMetrics } from './resource-metrics.ts';
+import { metricsTable, tableVersion } from './metrics-table.ts';
+import { classifyMetricsPath, metricsApiGroup, metricsGroup, metricsOpenApiPath, metricsResourceList, withMetricsGroup, type MetricsRoute, type ResourceMetrics } from './resource-metrics.ts';
 
 export interface FrontDoorOptions {
   port: number;
@@ -235,7 +236,11 @@ export class FrontDoor {
     const conn = await this.opts.virtual.connection();
     const target = { ...conn, agent: this.agent, path: req.url ?? '/', headers: { ...forwardable(req.headers, false), ...conn.headers, ...impersonation(user) } };
     if (this.opts.metrics && path === '/apis' && req.method === 'GET') {
-      await this.apisWithMetrics(res, target);
+      await this.augmented(res, target, withMetricsGroup);
+      return;
+    }
+    if (this.opts.metrics && req.method === 'GET' && (path === '/openapi/v3' || path === `/openapi/v3/${metricsOpenApiPath}`)) {
+      await this.metricsOpenApi(req, res, target);
       return;
     }
     if (isGuardedWrite(req.method, path)) await this.guardedWrite(req, res, target);
@@ -319,11 +324,33 @@ export class FrontDoor {
   }
 
   /**
-   * `/apis` from the control plane with metrics.k8s.io added, in the JSON form asked for (the plain
-   * APIGroupList or aggregated discovery): protobuf is not offered to the control plane, so the
-   * document can be read and changed here.
+   * metrics.k8s.io in the tenant's OpenAPI v3 (`kubectl explain podmetrics`): the index from the
+   * control plane with the group's entry taken from the host's, and the group's document from the
+   * host's metrics-server (the same schema). Without a host metrics API the index stays the
+   * control plane's, and the document is a 503 saying why.
    */
-  private async apisWithMetrics(res: ServerResponse, target: Target): Promise<void> {
+  private async metricsOpenApi(req: IncomingMessage, res: ServerResponse, target: Target): Promise<void> {
+    const metrics = this.opts.metrics as ResourceMetrics;
+    if (pathOf(req.url ?? '/') !== '/openapi/v3') {
+      const doc = await metrics.openApiDocument(queryOf(req.url ?? ''));
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(doc));
+      return;
+    }
+    const entry = await metrics.openApiEntry();
+    await this.augmented(res, target, (doc) => {
+      const d = doc as { paths?: Record<string, unknown> } | null;
+      if (!d?.paths) return doc;
+      const { [metricsOpenApiPath]: _tenants, ...paths } = d.paths;
+      return { ...d, paths: entry ? { ...paths, [metricsOpenApiPath]: entry } : paths };
+    });
+  }
+
+  /**
+   * A document from the control plane (`/apis`, `/openapi/v3`) changed by `change`, in the JSON
+   * form asked for (for `/apis` the plain APIGroupList or aggregated discovery): protobuf is not
+   * offered to the control plane, so the document can be read and changed here.
+   */
+  private async augmented(res: ServerResponse, target: Target, change: (doc: unknown) => unknown): Promise<void> {
     const accept = String(target.headers.accept ?? 'application/json').split(',').map((a) => a.trim()).filter((a) => a && !a.includes('protobuf'));
     const headers = { ...target.headers, accept: accept.length ? accept.join(',') : 'application/json' };
     delete headers['if-none-match'];
@@ -332,7 +359,7 @@ export class FrontDoor {
     let body = answer.body;
     if (answer.status === 200) {
       try {
-        body = Buffer.from(JSON.stringify(withMetricsGroup(JSON.parse(body.toString('utf8')))));
+        body = Buffer.from(JSON.stringify(change(JSON.parse(body.toString('utf8')))));
       } catch {
         // Not JSON after all: passed on as it came.
       }
@@ -366,7 +393,12 @@ export class FrontDoor {
     const metrics = this.opts.metrics as ResourceMetrics;
     const fieldSelector = query.get('fieldSelector') ?? undefined;
     if (route.kind === 'nodes' && fieldSelector) throw new HttpError(400, 'BadRequest', 'field selectors are not supported on nodes.metrics.k8s.io; select nodes by label');
-    json(200, route.kind === 'pods' ? await metrics.pods(namespace, route.name, labelSelector, fieldSelector) : await metrics.nodes(route.name, labelSelector));
+    const includeObject = query.get('includeObject');
+    if (includeObject !== null && !['None', 'Metadata', 'Object'].includes(includeObject)) throw new HttpError(400, 'BadRequest', `includeObject ${JSON.stringify(includeObject)} is not one of None, Metadata, Object`);
+    const doc = route.kind === 'pods' ? await metrics.pods(namespace, route.name, labelSelector, fieldSelector) : await metrics.nodes(route.name, labelSelector);
+    // kubectl get asks for a Table: the columns metrics-server gives.
+    const table = tableVersion(req.headers.accept);
+    json(200, table ? metricsTable(doc, table, includeObject) : doc);
   }
 
   /**

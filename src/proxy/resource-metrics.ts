@@ -15,6 +15,9 @@ export const metricsVersion = 'v1beta1';
 const groupVersion = `${metricsGroup}/${metricsVersion}`;
 const root = `/apis/${groupVersion}`;
 
+/** The group version's key in the OpenAPI v3 index (`/openapi/v3`), and its document's path below it. */
+export const metricsOpenApiPath = `apis/${groupVersion}`;
+
 /** What a metrics.k8s.io path asks for. */
 export type MetricsRoute =
   | { kind: 'group' }
@@ -208,6 +211,19 @@ export class ResourceMetrics {
     }
     items.sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`));
     return { kind: 'PodMetricsList', apiVersion: groupVersion, metadata: {}, items };
+  }
+
+  /** The host's OpenAPI v3 index entry for the group (its serverRelativeURL), when the host serves it. */
+  async openApiEntry(): Promise<unknown> {
+    const index = await this.opts.host.request<{ paths?: Record<string, unknown> }>('GET', '/openapi/v3').catch(() => undefined);
+    return index?.paths?.[metricsOpenApiPath];
+  }
+
+  /** The group's OpenAPI v3 document, the host's (`query`: its hash, passed on). */
+  async openApiDocument(query: string): Promise<unknown> {
+    return this.opts.host.request('GET', `/openapi/v3/${metricsOpenApiPath}${query}`).catch((err: unknown) => {
+      throw hostProblem(err);
+    });
   }
 
   /** The host nodes this tenant's own host pods run on: the only nodes whose metrics it may see. */

@@ -108,6 +108,28 @@ describe('kubectl top in a tenant', () => {
     expect(hidden.stderr).toContain('nodes.metrics.k8s.io "kwok-node-2" not found');
   });
 
+  it('kubectl get podmetrics and nodemetrics print metrics-server\'s columns; kubectl explain knows the kinds', async () => {
+    const header = (out: string) => out.split('\n')[0]?.trim().split(/\s+/);
+    // The host's metrics-server's own columns, for comparison.
+    const hostHeader = header(await bed().hostKubectl('get', 'podmetrics', '-n', hostNamespace));
+    expect(hostHeader).toEqual(['NAME', 'CPU', 'MEMORY', 'WINDOW']);
+    const web = (await kubectl('get', 'podmetrics', '-n', 'web')).trim().split('\n');
+    expect(header(web.join('\n'))).toEqual(hostHeader);
+    expect(web.slice(1).map((l) => l.trim().split(/\s+/)).map(([name, cpu, memory, window]) => [name, millicores(cpu) > 0, memory, /^[\d.]+s$/.test(window ?? '')]))
+      .toEqual([['api', true, '64Mi', true], ['worker', true, '32Mi', true]]);
+    const all = await kubectl('get', 'podmetrics', '-A', '--no-headers');
+    expect(all.trim().split('\n').map((l) => l.trim().split(/\s+/).slice(0, 2))).toEqual([['jobs', 'batch'], ['web', 'api'], ['web', 'worker']]);
+    expect((await kubectl('get', 'podmetrics', 'batch', '-n', 'jobs', '--no-headers')).trim().split(/\s+/)[2]).toBe('128Mi');
+    expect((await kubectl('get', 'nodemetrics', '--no-headers')).trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['kwok-node-0']);
+    // -o json still gets the objects, not a Table.
+    expect((JSON.parse(await kubectl('get', 'podmetrics', '-n', 'web', '-o', 'json')) as { items: Array<{ kind: string }> }).items.map((i) => i.kind)).toEqual(['PodMetrics', 'PodMetrics']);
+    // The schema is the host's metrics-server's.
+    const explain = await kubectl('explain', 'podmetrics.containers');
+    expect(explain).toContain('KIND:       PodMetrics');
+    expect(explain).toContain('usage');
+    expect(await kubectl('explain', 'nodemetrics')).toContain('KIND:       NodeMetrics');
+  });
+
   it('lists the group in discovery, plain and aggregated', async () => {
     expect(await kubectl('api-versions')).toContain('metrics.k8s.io/v1beta1');
     const plain = JSON.parse(await kubectl('get', '--raw', '/apis')) as { kind: string; groups?: Array<{ name: string }> };
