@@ -145,11 +145,19 @@ export function describeCommand(): Command {
   return hostOptions(new Command('describe'))
     .description('show a tenant\'s state: its pod\'s containers, volume, syncer readiness and recent errors, front door, host objects, and why it is not ready with what to do')
     .argument('<name>', 'tenant name', tenantName)
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'))
-    .action(async (name: string, flags: HostFlags & { output: string }) => {
+    .addOption(new Option('-o, --output <format>', 'output format (--config-only: yaml unless json is asked for)').choices(['text', 'json', 'yaml']).default('text'))
+    .option('--config-only', 'print only the chart values the tenant was installed or upgraded with (-f and --set, as "helm get values" shows them)')
+    .action(async (name: string, flags: HostFlags & { output: string; configOnly?: boolean }) => {
       const ns = flags.namespace ?? name;
       const client = await hostClient(flags);
       try {
+        if (flags.configOnly) {
+          const state = await readTenant(client, name, ns, { releaseRecord: true });
+          if (!state.diagnosis.exists) throw errors.unknownTenant(name, ns);
+          if (!state.release?.values) throw errors.unsupported(`tenant "${name}" in namespace "${ns}" has no helm release of the vnest chart (local mode, "vnest up", runs it without the chart), so it has no chart values to show`);
+          process.stdout.write(structured(state.release.values, flags.output === 'json' ? 'json' : 'yaml'));
+          return;
+        }
         const state = await readTenant(client, name, ns, { logs: true, counts: true, releaseRecord: true });
         if (!state.diagnosis.exists) throw errors.unknownTenant(name, ns);
         const report = tenantReport(state);

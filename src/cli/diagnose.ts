@@ -75,6 +75,8 @@ export interface HelmRelease {
   status: string;
   description: string;
   chart: string;
+  /** The values the release was installed or upgraded with (helm's "user-supplied values"), when its record was read. */
+  values?: Record<string, unknown>;
 }
 
 /** A warning or error line of the syncer's log. */

@@ -29,6 +29,7 @@ export const errors = {
   portInUse: (port: number) => new CliError('PortInUse', 6, `local port ${port} is already in use. Pick another with --local-port, or omit it to choose a free one.`),
   notReady: (what: string) => new CliError('NotReady', 7, what),
   helmFailed: (op: string, name: string, out: string) => new CliError('HelmFailed', 9, `helm could not ${op} tenant ${name}: ${out}`),
+  unsupported: (what: string) => new CliError('Unsupported', 12, what),
   tenantExists: (name: string, ns: string) => new CliError('TenantExists', 10, `tenant "${name}" already exists in namespace "${ns}". Change it with "vnest upgrade ${name}${ns === name ? '' : ` -n ${ns}`}" (the same -f, --set, --domain, --type and --expose flags), or "vnest delete" it first.`),
   unknownType: (name: string, known: string[]) => new CliError('UnknownType', 8, `no tenant type "${name}" on this cluster (${known.length ? `types: ${known.join(', ')}` : 'it defines none'}). `
     + 'A platform team defines a type as ConfigMap vnest-system/vnest-type-NAME with its objects under the key manifests.yaml and/or Helm charts listed under charts.yaml.'),

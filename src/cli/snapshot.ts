@@ -22,7 +22,6 @@ const etcdPort = 2379;
 
 export const snapshotErrors = {
   badSnapshot: (file: string, why: string) => new CliError('BadSnapshot', 11, `${file} is not a snapshot vnest can restore: ${why}. Pass a file "vnest snapshot create" wrote.`),
-  unsupported: (what: string) => new CliError('Unsupported', 12, what),
   fileExists: (file: string) => new CliError('FileExists', 2, `${file} already exists. Pass another --output, or remove it first.`),
 };
 
@@ -35,7 +34,7 @@ const templateOf = (sts: StatefulSetJson) => sts.spec.template.spec as TemplateS
 /** The tenant's distro, from its StatefulSet: an etcd container means k8s. */
 const distroOf = (sts: StatefulSetJson): 'k8s' | 'k3s' => templateOf(sts).containers.some((c) => c.name === 'etcd') ? 'k8s' : 'k3s';
 
-const k3sUnsupported = (name: string) => snapshotErrors.unsupported(`tenant ${name} runs the k3s distro, whose datastore (SQLite behind kine) snapshot and restore do not support yet; they support the k8s distro (etcd)`);
+const k3sUnsupported = (name: string) => errors.unsupported(`tenant ${name} runs the k3s distro, whose datastore (SQLite behind kine) snapshot and restore do not support yet; they support the k8s distro (etcd)`);
 
 /**
  * A kubectl port-forward from a free loopback port to `port` of host pod `pod`; resolves with the
@@ -88,7 +87,7 @@ async function createSnapshot(name: string, flags: HostFlags & { output?: string
     const found = await readTenant(client, name, ns);
     if (found.statefulSet && distroOf(found.statefulSet) === 'k3s') throw k3sUnsupported(name);
     const state = await readyTenant(client, name, ns);
-    if (!state.statefulSet) throw snapshotErrors.unsupported(`tenant ${name} runs without the chart (local mode, "vnest up"), so there is no datastore pod to read; snapshot a tenant that "vnest create" or the chart installed`);
+    if (!state.statefulSet) throw errors.unsupported(`tenant ${name} runs without the chart (local mode, "vnest up"), so there is no datastore pod to read; snapshot a tenant that "vnest create" or the chart installed`);
     const distro = distroOf(state.statefulSet);
     const { revision, kvs } = await withEtcd(flags, ns, `${name}-0`, async (etcd) => {
       try {
@@ -180,7 +179,7 @@ async function restore(name: string, flags: HostFlags & { from: string; timeout:
     if (distro === 'k3s') throw k3sUnsupported(name);
     if (info.distro !== distro) throw snapshotErrors.badSnapshot(flags.from, `it is a snapshot of a ${info.distro} tenant, and tenant ${name} runs ${distro}`);
     if (!(sts.spec.volumeClaimTemplates ?? []).some((t) => t.metadata.name === 'data')) {
-      throw snapshotErrors.unsupported(`tenant ${name} keeps its state in an emptyDir (storage.persistence=false), which is lost when its pod stops for the restore. Restore into a tenant created with storage.persistence=true`);
+      throw errors.unsupported(`tenant ${name} keeps its state in an emptyDir (storage.persistence=false), which is lost when its pod stops for the restore. Restore into a tenant created with storage.persistence=true`);
     }
     await tool('kubectl');
     const owner = await client.get<KubeObject>(types.services, ns, name).catch(() => undefined);

@@ -62,7 +62,7 @@ async function optional<T>(what: string, unread: string[], read: () => Promise<T
 }
 
 /** Helm's release record: base64 (the Secret's) of base64 of gzipped JSON. */
-export function decodeRelease(data: string): { info?: { status?: string; description?: string }; version?: number; chart?: { metadata?: { name?: string; version?: string } } } {
+export function decodeRelease(data: string): { info?: { status?: string; description?: string }; version?: number; chart?: { metadata?: { name?: string; version?: string } }; config?: Record<string, unknown> } {
   let bytes = Buffer.from(Buffer.from(data, 'base64').toString('utf8'), 'base64');
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
   return JSON.parse(bytes.toString('utf8')) as ReturnType<typeof decodeRelease>;
@@ -99,6 +99,7 @@ async function helmRelease(client: KubeClient, newest: KubeObject, hasStatefulSe
     status: release.info?.status ?? fromLabels.status,
     description: release.info?.description ?? '',
     chart: chart ? `${chart}-${release.chart?.metadata?.version ?? ''}` : '',
+    values: release.config ?? {},
   };
 }
 

@@ -90,6 +90,22 @@ describe('vnest describe, and not-ready tenants in create, kubeconfig and connec
     expect(await hostKubectl('-n', 'stuck', 'get', 'secrets', '-o', 'name')).not.toContain('stuck-certs');
   });
 
+  it('describe --config-only prints the values the tenant was installed with; a tenant without the chart has none (exit 12)', async () => {
+    const yaml = await vnest(['describe', 'stuck', host(), '--config-only']);
+    expect([yaml.code, yaml.stderr]).toEqual([0, '']);
+    expect(parse(yaml.stdout)).toEqual({ coredns: { enabled: false }, storage: { storageClass: 'nope' }, parentDomain: 'vnest.local' });
+    const json = await vnest(['describe', 'stuck', host(), '--config-only', '-o', 'json']);
+    expect(JSON.parse(json.stdout)).toEqual({ coredns: { enabled: false }, storage: { storageClass: 'nope' }, parentDomain: 'vnest.local' });
+    // (parentDomain: what vnest create read from the host's kube-public/vnest-info, or its default.)
+    // A tenant run without the chart (as local mode's): only its exported kubeconfig is there.
+    await hostKubectl('create', 'namespace', 'bare');
+    await hostKubectl('-n', 'bare', 'create', 'secret', 'generic', 'bare-kubeconfig', '--from-literal=config=apiVersion: v1\nkind: Config\n');
+    const bare = await vnest(['describe', 'bare', host(), '--config-only']);
+    expect([bare.code, bare.stdout]).toEqual([12, '']);
+    expect(bare.stderr).toContain('tenant "bare" in namespace "bare" has no helm release of the vnest chart');
+    expect((await vnest(['describe', 'nobody', host(), '--config-only'])).code).toBe(4);
+  });
+
   it('names a pod that Pod Security Admission refuses', async () => {
     await hostKubectl('create', 'namespace', 'psa');
     await hostKubectl('label', 'namespace', 'psa', 'pod-security.kubernetes.io/enforce=restricted');
