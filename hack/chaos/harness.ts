@@ -76,6 +76,11 @@ export interface ChaosReport {
   syncerExits: number;
   /** Connections the proxies reset (watch streams among them). */
   proxyResets: number;
+  /**
+   * Watches answered 410 Gone, so that an informer listed afresh (the syncer's /stats, summed over
+   * its starts; a lower bound, as a start killed between two reads loses its last count).
+   */
+  watchesExpired: number;
   idleHeapMb: number;
   finalHeapMb: number;
   seconds: number;
@@ -83,7 +88,7 @@ export interface ChaosReport {
 }
 
 type Counters = { reads: number; writes: number; writesBy: Record<string, number> };
-type Stats = { host: Counters; virtual: Counters; memoryMb: { rss: number; heapUsed: number }; liveHeapKb?: number; controllers: Record<string, { queued: number; inFlight: number }> };
+type Stats = { host: Counters; virtual: Counters; memoryMb: { rss: number; heapUsed: number }; liveHeapKb?: number; watchesExpired?: number; controllers: Record<string, { queued: number; inFlight: number }> };
 
 const tenant = 'chaos';
 const hostNamespace = 'tenants';
@@ -120,6 +125,8 @@ class SyncerSupervisor implements SyncerControl {
   exits = 0;
   private monitor: NodeJS.Timeout | undefined;
   private respawning = false;
+  /** The last watchesExpired each start reported. */
+  private readonly expired = new Map<string, number>();
 
   private readonly entry: string;
 
@@ -172,11 +179,19 @@ class SyncerSupervisor implements SyncerControl {
     while (c.running) await sleep(20);
   }
 
+  get watchesExpired(): number {
+    return [...this.expired.values()].reduce((a, b) => a + b, 0);
+  }
+
   async stats(gc = false): Promise<Stats | undefined> {
-    if (!this.current?.running) return undefined;
+    const c = this.current;
+    if (!c?.running) return undefined;
     try {
       const res = await fetch(`http://127.0.0.1:${this.healthPort}/stats${gc ? '?gc=1' : ''}`, { signal: AbortSignal.timeout(5000) });
-      return res.ok ? ((await res.json()) as Stats) : undefined;
+      if (!res.ok) return undefined;
+      const s = (await res.json()) as Stats;
+      if (typeof s.watchesExpired === 'number') this.expired.set(c.name, s.watchesExpired);
+      return s;
     } catch {
       return undefined;
     }
@@ -418,6 +433,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       syncerStarts: sup.starts,
       syncerExits: sup.exits,
       proxyResets: proxies.host.resets + proxies.tenant.resets,
+      watchesExpired: sup.watchesExpired,
       idleHeapMb: Number(idleHeapMb.toFixed(1)),
       finalHeapMb: Number(finalHeapMb.toFixed(1)),
       seconds: Math.round((performance.now() - started) / 1000),
@@ -443,6 +459,6 @@ export function reportTable(r: ChaosReport): string {
   }
   lines.push('', '| invariant | violations |', '| --- | --- |');
   for (const [k, v] of Object.entries(r.violations)) lines.push(`| ${k} | ${v} |`);
-  lines.push('', `seed ${r.seed}, ${r.rounds} rounds, ${r.podsCreated} pods created, max convergence ${r.maxConvergeSeconds} s, syncer started ${r.syncerStarts} times (${r.syncerExits} exits by itself), live heap ${r.idleHeapMb} MiB idle / ${r.finalHeapMb} MiB at the end, ${r.seconds} s`);
+  lines.push('', `seed ${r.seed}, ${r.rounds} rounds, ${r.podsCreated} pods created, max convergence ${r.maxConvergeSeconds} s, syncer started ${r.syncerStarts} times (${r.syncerExits} exits by itself), ${r.watchesExpired} watches answered 410 Gone, live heap ${r.idleHeapMb} MiB idle / ${r.finalHeapMb} MiB at the end, ${r.seconds} s`);
   return lines.join('\n');
 }

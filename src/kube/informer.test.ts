@@ -1,6 +1,8 @@
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from './client.ts';
-import { trimForCache } from './informer.ts';
+import type { KubeClient, KubeObject } from './client.ts';
+import { KubeApiError } from './errors.ts';
+import { Informer, trimForCache } from './informer.ts';
 
 type Pod = KubeObject & { spec: { containers: Array<{ name: string; env: Array<{ name: string; value?: string }> }> } };
 
@@ -21,5 +23,36 @@ describe('trimForCache', () => {
     (copy.metadata.labels ?? {}).app = 'b';
     expect(copy.metadata.labels?.app).toBe('b');
     expect(pod.metadata.labels?.app).toBe('a');
+  });
+});
+
+describe('Informer', () => {
+  it('lists afresh when a watch is answered 410 Gone, and counts it', async () => {
+    let lists = 0;
+    let watches = 0;
+    const cm = (name: string, rv: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns', resourceVersion: rv } });
+    // An in-memory stand-in: the first watch is refused as expired, the second waits until stopped.
+    const client = {
+      list: () => {
+        lists++;
+        return Promise.resolve({ items: lists === 1 ? [cm('a', '1')] : [cm('b', '5')], metadata: { resourceVersion: lists === 1 ? '1' : '5' } });
+      },
+      watch: (_rt: unknown, _ns: unknown, _opts: unknown, signal: AbortSignal) => (async function* () {
+        watches++;
+        if (watches === 1) throw new KubeApiError('too old resource version: 1 (4)', 410, 'Expired');
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        yield* [];
+      })(),
+    } as unknown as KubeClient;
+    const inf = new Informer<KubeObject>(client, { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true }, { logger: pino({ level: 'silent' }), resyncMs: 0 });
+    const deleted: string[] = [];
+    inf.addHandlers({ onDelete: (o) => deleted.push(o.metadata.name) });
+    inf.start();
+    for (let i = 0; i < 100 && watches < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await inf.stop();
+    expect([lists, inf.relists, inf.watchesExpired]).toEqual([2, 2, 1]);
+    // The fresh list replaced the cache, and said what went meanwhile.
+    expect(inf.list().map((o) => o.metadata.name)).toEqual(['b']);
+    expect(deleted).toEqual(['a']);
   });
 });

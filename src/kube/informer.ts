@@ -49,6 +49,8 @@ export class Informer<T extends KubeObject> {
   readonly resource: ResourceType;
   /** Times the cache was listed afresh (start, expired watches, errors). */
   relists = 0;
+  /** Times a watch was answered 410 Gone (its resourceVersion compacted away), so the cache was listed afresh. */
+  watchesExpired = 0;
   private readonly client: KubeClient;
   private readonly opts: InformerOptions;
   private readonly log: Logger;
@@ -149,6 +151,7 @@ export class Informer<T extends KubeObject> {
       } catch (err) {
         if (signal.aborted) break;
         if (isGone(err)) {
+          this.watchesExpired++;
           this.log.debug('watch expired; relisting');
           continue;
         }

@@ -71,6 +71,7 @@ export class SyncerMetrics {
       })));
     fromCounts('vnest_api_watches_total', 'Watches opened by side', ['side'], () => (['virtual', 'host'] as const).map((side) => [{ side }, deps.clients[side].counters.watches]));
     fromCounts('vnest_informer_relists_total', 'Times an informer listed its kind afresh (start, expired watch, error)', ['informer'], () => deps.informers().map(([key, i]) => [{ informer: key }, i.relists]));
+    fromCounts('vnest_informer_watches_expired_total', 'Times an informer\'s watch was answered 410 Gone (resourceVersion compacted away) and it listed afresh', ['informer'], () => deps.informers().map(([key, i]) => [{ informer: key }, i.watchesExpired]));
     new Gauge({
       name: 'vnest_informer_objects', help: 'Objects in an informer\'s cache', labelNames: ['informer'], registers,
       collect() {

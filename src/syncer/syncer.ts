@@ -121,6 +121,7 @@ export class Syncer {
       memoryMb: Object.fromEntries((['rss', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'] as const).map((k) => [k, Math.round(mem[k] / 2 ** 20)])),
       ...(opts.gc && collect ? { liveHeapKb: Math.round(mem.heapUsed / 1024) } : {}),
       cached: Object.fromEntries([...this.informerMap].map(([k, i]) => [k, i.size])),
+      watchesExpired: [...this.informerMap.values()].reduce((n, i) => n + i.watchesExpired, 0),
       virtual: { ...this.context.virtual.counters, writesBy: { ...this.context.virtual.counters.writesBy } },
       host: { ...this.context.host.counters, writesBy: { ...this.context.host.counters.writesBy } },
       controllers: Object.fromEntries(this.controllers.map((c) => [c.name, { ...c.stats, queued: c.queue.length, inFlight: c.queue.inFlight }])),

@@ -599,6 +599,7 @@ describe('syncer: pods and what they reference', () => {
     expect(value('vnest_workqueue_depth{controller="pods"}')).toBe(0);
     expect(value('vnest_workqueue_wait_seconds_count{controller="pods"}')).toBeGreaterThan(0);
     expect(text).toMatch(/^vnest_informer_relists_total\{informer="host:\/v1\/pods:[^"]*"\} [1-9]/m);
+    expect(text).toMatch(/^vnest_informer_watches_expired_total\{informer="host:\/v1\/pods:[^"]*"\} \d+$/m);
     expect(value('vnest_syncer_process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 });
