@@ -35,6 +35,11 @@ export interface ChaosOptions {
   faults?: readonly FaultKind[];
   namespaces: number;
   maxReplicas: number;
+  /**
+   * Pods the run creates at least: the last round's workload goes on (without more faults) until
+   * the run has created this many, for at most 10 more minutes.
+   */
+  minPods: number;
   stepMs: number;
   convergeTimeoutSeconds: number;
   /** The quiet window after convergence in which the syncer must write nothing. */
@@ -49,7 +54,7 @@ export interface ChaosOptions {
 }
 
 export const defaultChaosOptions: Omit<ChaosOptions, 'seed' | 'say'> = {
-  rounds: 20, roundSeconds: 30, faultSeconds: [5, 60], maxFaultsPerRound: 2, namespaces: 3, maxReplicas: 6, stepMs: 700,
+  rounds: 20, roundSeconds: 30, faultSeconds: [5, 60], maxFaultsPerRound: 2, namespaces: 3, maxReplicas: 6, minPods: 1000, stepMs: 700,
   convergeTimeoutSeconds: 300, quietSeconds: 5, resyncSeconds: 600, workers: 16, memorySlackMb: 48,
 };
 
@@ -368,13 +373,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       for (const p of plan) faultCounts[p.kind] = (faultCounts[p.kind] ?? 0) + 1;
       const t0 = performance.now();
       let faultsDone = false;
-      const changing = workload.run(() => faultsDone && performance.now() - t0 >= roundMs);
+      const last = round === opts.rounds;
+      const enough = () => !last || podUids.size >= opts.minPods || performance.now() - t0 >= roundMs + 600_000;
+      const changing = workload.run(() => faultsDone && performance.now() - t0 >= roundMs && enough());
       await Promise.all(plan.map(async (p) => {
         await sleep(p.at);
         await inject(p.kind, p.ms, faultCtx, faultRng.fork()).catch((err: unknown) => say(`chaos: fault ${p.kind} could not be injected in full: ${(err as Error).message.slice(0, 300)}`));
       }));
       faultsDone = true;
       await changing;
+      if (last && opts.minPods > 0) say(`chaos: ${podUids.size} pods created in the run (at least ${opts.minPods} wanted; the last round's workload goes on until then, for at most 10 minutes)`);
       continueAll();
       proxies.host.resume();
       proxies.tenant.resume();

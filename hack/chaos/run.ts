@@ -1,5 +1,5 @@
 // npm run chaos -- [--seed S] [--rounds N] [--round-seconds T] [--fault-seconds MIN-MAX] [--faults k1,k2]
-//   [--namespaces N] [--max-replicas R] [--converge-timeout S] [--quiet-seconds S] [--resync-seconds S]
+//   [--namespaces N] [--max-replicas R] [--min-pods N] [--converge-timeout S] [--quiet-seconds S] [--resync-seconds S]
 // A chaos run (harness.ts): prints the seed first (replay a run with --seed), progress on stderr,
 // then a table of rounds and invariants and, as its last line, one JSON object with seed, rounds,
 // violations (counts per invariant), maxConvergeSeconds and more. Exits 1 when any invariant was
@@ -9,7 +9,7 @@ import { faultKinds, type FaultKind } from './faults.ts';
 import { defaultChaosOptions, reportTable, runChaos } from './harness.ts';
 import { randomSeed } from './rng.ts';
 
-const usage = 'usage: npm run chaos -- [--seed S] [--rounds N] [--round-seconds T] [--fault-seconds MIN-MAX] [--faults KIND,...] [--max-faults N] [--namespaces N] [--max-replicas R] [--converge-timeout S] [--quiet-seconds S] [--resync-seconds S]';
+const usage = 'usage: npm run chaos -- [--seed S] [--rounds N] [--round-seconds T] [--fault-seconds MIN-MAX] [--faults KIND,...] [--max-faults N] [--namespaces N] [--max-replicas R] [--min-pods N] [--converge-timeout S] [--quiet-seconds S] [--resync-seconds S]';
 const d = defaultChaosOptions;
 let values;
 try {
@@ -23,6 +23,7 @@ try {
       'max-faults': { type: 'string', default: String(d.maxFaultsPerRound) },
       namespaces: { type: 'string', default: String(d.namespaces) },
       'max-replicas': { type: 'string', default: String(d.maxReplicas) },
+      'min-pods': { type: 'string', default: String(d.minPods) },
       'converge-timeout': { type: 'string', default: String(d.convergeTimeoutSeconds) },
       'quiet-seconds': { type: 'string', default: String(d.quietSeconds) },
       'resync-seconds': { type: 'string', default: String(d.resyncSeconds) },
@@ -37,7 +38,7 @@ const seed = values.seed === undefined ? randomSeed() : int(values.seed);
 const [minFault, maxFault] = (values['fault-seconds'] ?? '').split('-').map(Number);
 const faults = values.faults?.split(',').map((f) => f.trim()).filter(Boolean);
 const unknown = faults?.filter((f) => !(faultKinds as readonly string[]).includes(f)) ?? [];
-const numbers = [seed, int(values.rounds), int(values['round-seconds']), int(values.namespaces), int(values['max-replicas']), int(values['converge-timeout']), int(values['quiet-seconds']), int(values['resync-seconds']), int(values['max-faults'])];
+const numbers = [seed, int(values.rounds), int(values['round-seconds']), int(values.namespaces), int(values['max-replicas']), int(values['converge-timeout']), int(values['quiet-seconds']), int(values['resync-seconds']), int(values['max-faults']), int(values['min-pods'])];
 if (numbers.some((n) => !Number.isInteger(n)) || !(minFault! > 0) || !(maxFault! >= minFault!) || unknown.length > 0 || int(values.namespaces) < 1) {
   console.error(`${unknown.length ? `unknown fault kind(s): ${unknown.join(', ')} (known: ${faultKinds.join(', ')})\n` : ''}${usage}`);
   process.exit(2);
@@ -54,6 +55,7 @@ runChaos({
   ...(faults ? { faults: faults as FaultKind[] } : {}),
   namespaces: int(values.namespaces),
   maxReplicas: int(values['max-replicas']),
+  minPods: int(values['min-pods']),
   convergeTimeoutSeconds: int(values['converge-timeout']),
   quietSeconds: int(values['quiet-seconds']),
   resyncSeconds: int(values['resync-seconds']),

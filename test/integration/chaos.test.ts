@@ -13,11 +13,11 @@ import { kit, ports } from '../helpers.ts';
 describe('chaos (CI variant)', () => {
   it('loses, duplicates and leaves behind nothing through 3 rounds of faults', async () => {
     const seed = process.env.VNEST_CHAOS_SEED ? Number(process.env.VNEST_CHAOS_SEED) : randomSeed();
-    console.error(`chaos: seed ${seed} (replay: npm run chaos -- --seed ${seed} --rounds 3 --round-seconds 12 --fault-seconds 2-6 --namespaces 1 --max-replicas 3 --quiet-seconds 3)`);
+    console.error(`chaos: seed ${seed} (replay: npm run chaos -- --seed ${seed} --rounds 3 --round-seconds 12 --fault-seconds 2-6 --namespaces 1 --max-replicas 3 --min-pods 0 --quiet-seconds 3)`);
     const lines: string[] = [];
     const report = await runChaos({
       ...defaultChaosOptions,
-      seed, rounds: 3, roundSeconds: 12, faultSeconds: [2, 6], namespaces: 1, maxReplicas: 3, quietSeconds: 3, convergeTimeoutSeconds: 240,
+      seed, rounds: 3, roundSeconds: 12, faultSeconds: [2, 6], namespaces: 1, maxReplicas: 3, minPods: 0, quietSeconds: 3, convergeTimeoutSeconds: 240,
       kit: await kit(),
       say: (line) => {
         lines.push(line);
