@@ -46,6 +46,13 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
   readonly vInformer: Informer<V>;
   readonly hInformer: Informer<H>;
   private readonly ctx: SyncContext;
+  /**
+   * Host objects this controller has sent a delete for, by UID, until the cache shows them going
+   * (a deletionTimestamp) or gone. Until then the cache holds them as they were before the delete,
+   * and a reconcile must not act on that old picture (bind a virtual pod to a host pod that is on
+   * its way out, for one).
+   */
+  private readonly deletesSent = new Set<string>();
 
   constructor(ctx: SyncContext, descriptor: ResourceDescriptor<V, H>) {
     this.ctx = ctx;
@@ -65,6 +72,13 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
       if (vKey && obj.metadata.annotations?.[marks.objectKind] === descriptor.kind) this.controller.enqueue(vKey);
     };
     this.hInformer.addHandlers({ onAdd: enqueueHost, onUpdate: (_, o) => enqueueHost(o), onDelete: enqueueHost });
+    // The cache has caught up with a delete this controller sent (the reconcile queued above runs later).
+    this.hInformer.addHandlers({
+      onUpdate: (old, o) => {
+        if (o.metadata.deletionTimestamp || old.metadata.uid !== o.metadata.uid) this.deletesSent.delete(old.metadata.uid ?? '');
+      },
+      onDelete: (o) => this.deletesSent.delete(o.metadata.uid ?? ''),
+    });
   }
 
   enqueue(vKey: string): void {
@@ -97,6 +111,13 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
       if (owner === 'stale') {
         // A copy made for an earlier object of the same name: delete it (only that one) and
         // create a fresh copy when the delete is observed.
+        await this.deleteHost(hObj);
+        return;
+      }
+      if (this.deletePending(hObj)) {
+        // Deleted by this controller a moment ago; the cache still shows it as it was. Nothing is
+        // done with it until the cache catches up but the delete, sent again (its answer may have
+        // been lost; a copy already going or gone answers 404 or 409, which is fine).
         await this.deleteHost(hObj);
         return;
       }
@@ -175,7 +196,14 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
     }
   }
 
+  /** Whether this controller has sent a delete for host object `hObj` that the cache does not show yet. */
+  deletePending(hObj: H): boolean {
+    return !hObj.metadata.deletionTimestamp && this.deletesSent.has(hObj.metadata.uid ?? '');
+  }
+
   async deleteHost(hObj: H, gracePeriodSeconds?: number): Promise<void> {
+    // Marked before it is sent: a delete whose answer is lost may still have been carried out.
+    if (hObj.metadata.uid && !hObj.metadata.deletionTimestamp) this.deletesSent.add(hObj.metadata.uid);
     try {
       await this.ctx.host.delete(this.descriptor.host, hObj.metadata.namespace, hObj.metadata.name, {
         uid: hObj.metadata.uid,

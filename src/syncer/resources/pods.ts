@@ -5,7 +5,7 @@
 // host pod annotations. Which one a host pod uses is fixed when it is created; a change of
 // --token-storage applies to new pods, and existing ones keep getting their tokens as before.
 import type { KubeObject } from '../../kube/client.ts';
-import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
+import { isAlreadyExists, isConflict, isNotFound, isTerminal } from '../../kube/errors.ts';
 import { hostMetadata, marks, virtualKeyOf } from '../../translate/metadata.ts';
 import { podServiceEnv } from '../../translate/service-env.ts';
 import { boundBySyncer, hostPodView, hostsContainerName, hostSpecCurrent, mutablePodFields, podProblems, podResizePatch, readinessGatePatch, stoppedPodStatus, tokenAnnotation, tokenSources, translatePod, virtualPodStatus, type Pod, type PodTranslateContext } from '../../translate/pods.ts';
@@ -116,10 +116,18 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     },
 
     async sync(vPod, hPod) {
+      // A host pod on its way out is not bound to: once it is gone, a new one is made.
+      if (!vPod.spec.nodeName && hPod.metadata.deletionTimestamp) return;
+      if (vPod.spec.nodeName && hPod.spec.nodeName && vPod.spec.nodeName !== hPod.spec.nodeName) {
+        // Bound to one node while its host pod runs on another (bound by someone else, or after
+        // a lost answer): a pod's node cannot change, so the pair cannot be mended in place. Like
+        // a pod whose node is gone, it is deleted and its owner replaces it; its host pod follows.
+        await sc.warn(vPod, 'NodeMismatch', `bound to node ${vPod.spec.nodeName} while its host pod runs on node ${hPod.spec.nodeName}; deleting the pod`);
+        await deleteVirtual(vPod);
+        return;
+      }
       // (A pod the syncer has just bound looks unbound until the binding's event arrives.)
       if (!vPod.spec.nodeName && !awaitingEvent(vPod) && !boundAt.has(vPod.metadata.uid ?? '')) {
-        // A host pod on its way out is not bound to: once it is gone, a new one is made.
-        if (hPod.metadata.deletionTimestamp) return;
         if (await waitsForClaim(vPod)) {
           await sc.deleteHost(hPod);
           return;
@@ -132,14 +140,23 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       if (hPod.spec.nodeName && !vPod.spec.nodeName) {
         if (awaitingEvent(vPod)) return;
         await nodes.ensure(hPod.spec.nodeName);
-        await ctx.virtual.create(types.pods, vPod.metadata.namespace, {
-          apiVersion: 'v1',
-          kind: 'Binding',
-          metadata: { name: vPod.metadata.name, namespace: vPod.metadata.namespace, uid: vPod.metadata.uid },
-          target: { apiVersion: 'v1', kind: 'Node', name: hPod.spec.nodeName },
-        }, 'binding', vPod.metadata.name);
-        wroteOver(vPod);
+        // Marked before it is sent: a binding whose answer is lost may still have been stored.
         boundAt.set(vPod.metadata.uid ?? '', performance.now());
+        try {
+          await ctx.virtual.create(types.pods, vPod.metadata.namespace, {
+            apiVersion: 'v1',
+            kind: 'Binding',
+            metadata: { name: vPod.metadata.name, namespace: vPod.metadata.namespace, uid: vPod.metadata.uid },
+            target: { apiVersion: 'v1', kind: 'Node', name: hPod.spec.nodeName },
+          }, 'binding', vPod.metadata.name);
+        } catch (err) {
+          // 409: bound already (an earlier binding whose answer was lost) or replaced; its event tells.
+          if (!isConflict(err)) {
+            if (isTerminal(err) || isNotFound(err)) boundAt.delete(vPod.metadata.uid ?? '');
+            throw err;
+          }
+        }
+        wroteOver(vPod);
         return; // the binding changes the virtual pod; status follows on that event
       }
       // A pod-bound token names the pod's node too (as a kubelet's does), so it is asked for once
