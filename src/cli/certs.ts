@@ -144,7 +144,8 @@ async function rotate(name: string, flags: HostFlags & { timeout: string }): Pro
       const now = await secretOf(client, ns, secretName);
       const next = fingerprint(now);
       if (next && next !== old) {
-        const row = certificateRow(wanted(name)[1] as Wanted, Buffer.from(now?.data?.['tls.crt'] ?? '', 'base64').toString('utf8'));
+        const serving = wanted(name).find((w) => w.renewsItself) as Wanted;
+        const row = certificateRow(serving, Buffer.from(now?.data?.['tls.crt'] ?? '', 'base64').toString('utf8'));
         console.log(`tenant ${name}: new front door serving certificate, valid until ${row.notAfter} (SHA-256 ${next}). The front door serves it to new connections; the CA is unchanged, so kubeconfigs and pods keep trusting it.`);
         return;
       }

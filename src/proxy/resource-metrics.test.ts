@@ -131,6 +131,17 @@ describe('resource metrics from the host', () => {
     await expect(noMetricsYet.metrics.pods('web', 'api')).rejects.toMatchObject({ code: 404, message: 'pods.metrics.k8s.io "api" not found' });
   });
 
+  it('asks the host for its OpenAPI index entry once, not per tenant request', async () => {
+    const entry = { serverRelativeURL: '/openapi/v3/apis/metrics.k8s.io/v1beta1?hash=AB' };
+    const { host, metrics } = make({ '/openapi/v3': { paths: { 'apis/metrics.k8s.io/v1beta1': entry, 'apis/apps/v1': {} } } });
+    expect(await Promise.all([metrics.openApiEntry(), metrics.openApiEntry()])).toEqual([entry, entry]);
+    expect(await metrics.openApiEntry()).toEqual(entry);
+    expect(host.asked).toEqual(['/openapi/v3']);
+    // A host without the group has no entry (the tenant's index then lists none).
+    expect(await make({ '/openapi/v3': { paths: {} } }).metrics.openApiEntry()).toBeUndefined();
+    expect(await make({}).metrics.openApiEntry()).toBeUndefined();
+  });
+
   it('answers 503 with what to do when the host has no metrics API or refuses it', async () => {
     const none = make({});
     await expect(none.metrics.pods(undefined, undefined)).rejects.toMatchObject({ code: 503, message: expect.stringContaining('install metrics-server on the host') as unknown });

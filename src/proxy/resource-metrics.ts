@@ -127,8 +127,12 @@ function hostProblem(err: unknown): unknown {
   return err;
 }
 
+/** How long the host's OpenAPI index entry for metrics.k8s.io is kept. */
+const openApiEntryTtlMs = 30_000;
+
 export class ResourceMetrics {
   private readonly opts: ResourceMetricsOptions;
+  private entry: { at: number; value: Promise<unknown> } | undefined;
 
   constructor(opts: ResourceMetricsOptions) {
     this.opts = opts;
@@ -213,10 +217,17 @@ export class ResourceMetrics {
     return { kind: 'PodMetricsList', apiVersion: groupVersion, metadata: {}, items };
   }
 
-  /** The host's OpenAPI v3 index entry for the group (its serverRelativeURL), when the host serves it. */
-  async openApiEntry(): Promise<unknown> {
-    const index = await this.opts.host.request<{ paths?: Record<string, unknown> }>('GET', '/openapi/v3').catch(() => undefined);
-    return index?.paths?.[metricsOpenApiPath];
+  /**
+   * The host's OpenAPI v3 index entry for the group (its serverRelativeURL), when the host serves
+   * it. Asked of the host at most every openApiEntryTtlMs: every tenant client's discovery reads the index.
+   */
+  openApiEntry(): Promise<unknown> {
+    const now = performance.now();
+    if (!this.entry || now - this.entry.at > openApiEntryTtlMs) {
+      const value = this.opts.host.request<{ paths?: Record<string, unknown> }>('GET', '/openapi/v3').then((index) => index.paths?.[metricsOpenApiPath], () => undefined);
+      this.entry = { at: now, value };
+    }
+    return this.entry.value;
   }
 
   /** The group's OpenAPI v3 document, the host's (`query`: its hash, passed on). */
