@@ -111,7 +111,7 @@ const targetOf = (k: FaultKind) => (k.startsWith('syncer') ? 'syncer'
  * the run starts, so that every restart of a run runs the same code even if src/ is edited
  * meanwhile. Returns the copy's entry point.
  */
-function snapshotCode(dir: string): string {
+export function snapshotCode(dir: string): string {
   const repo = join(import.meta.dirname, '..', '..');
   cpSync(join(repo, 'src'), join(dir, 'src'), { recursive: true, filter: (from) => !from.endsWith('.test.ts') });
   cpSync(join(repo, 'package.json'), join(dir, 'package.json'));
