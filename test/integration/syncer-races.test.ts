@@ -40,6 +40,7 @@ describe('syncer: races with its own writes', () => {
   const env = useEnvironment(() => TenantBed.start([tenant]));
   const bed = () => env.current;
   const gate = new WatchGate();
+  const virtualGate = new WatchGate();
   const apply = async (where: string | undefined, obj: unknown) => {
     const r = await bed().kubectlRun(where, ['apply', '-f', '-'], JSON.stringify(obj));
     expect(r.code, r.stderr).toBe(0);
@@ -52,18 +53,23 @@ describe('syncer: races with its own writes', () => {
   };
 
   beforeAll(async () => {
-    // The syncer runs in this process; its watch of host pods passes through the gate. Its
+    // The syncer runs in this process; its watches of host pods and of the tenant's pods pass
+    // through gates. Its
     // operator lets tenants pick nodes by name (--allow nodeName), so a tenant may bind its pods.
     const watch = Object.getOwnPropertyDescriptor(KubeClient.prototype, 'watch')?.value as KubeClient['watch'];
     vi.spyOn(KubeClient.prototype, 'watch').mockImplementation(function (this: KubeClient, rt, namespace, params, signal) {
       const inner = watch.call(this, rt, namespace, params, signal);
-      return rt.plural === 'pods' && namespace === hostNamespace ? gate.pass(inner, signal) : inner;
+      if (rt.plural !== 'pods') return inner;
+      return namespace === hostNamespace ? gate.pass(inner, signal) : namespace === undefined ? virtualGate.pass(inner, signal) : inner;
     });
     await bed().startSyncer(tenant, { allow: 'nodeName' });
     await bed().virtualKubectl(tenant, 'create', 'namespace', 'app');
     await eventually('default service account in app', async () => (await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['-n', 'app', 'get', 'sa', 'default'])).code === 0);
   });
-  afterEach(() => gate.set(() => false));
+  afterEach(() => {
+    gate.set(() => false);
+    virtualGate.set(() => false);
+  });
 
   it('never binds a pod to a host pod it has deleted but not yet seen go', async () => {
     // Two host volumes: one for the claim, one for the claim made again under its name.
@@ -116,6 +122,23 @@ describe('syncer: races with its own writes', () => {
     expect(settled.v.spec.nodeName).toBe(settled.h.spec.nodeName);
     expect(settled.h.metadata.annotations?.['vnest.dev/object-uid']).toBe(vUid);
     await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'solo', '--wait=false');
+  });
+
+  it('treats a pod it has just bound as bound before its cache shows it: a host pod gone then ends the pod', async () => {
+    // The syncer binds the pod, and its cache of the tenant's pods does not see that yet.
+    virtualGate.set((e) => e.object.metadata.name === 'fresh' && Boolean((e.object as KubeObject & { spec?: { nodeName?: string } }).spec?.nodeName));
+    await apply(tenant, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'fresh', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } });
+    const bound = await eventually('the pod bound', async () => {
+      const v = await virtualPod('fresh');
+      return v?.spec.nodeName ? v : undefined;
+    });
+    const first = await hostPod('fresh');
+    expect(first?.spec.nodeName).toBe(bound.spec.nodeName);
+    // Its host pod goes out of band (an admin, an eviction): the pod is lost, as with its node.
+    await bed().hostKubectl('-n', hostNamespace, 'delete', 'pod', hostName('fresh', 'app', tenant), '--wait=true');
+    await eventually('the tenant\'s pod deleted', async () => !(await virtualPod('fresh')) || undefined);
+    // No second host pod was made for it (the host would have placed it anywhere).
+    expect(await hostPod('fresh')).toBeUndefined();
   });
 
   it('deletes a pod bound to another node than the one its host pod runs on, with a Warning', async () => {

@@ -105,9 +105,10 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     },
 
     async syncToHost(vPod, create) {
-      if (boundBySyncer(vPod)) {
+      if (boundBySyncer(vPod) || boundAt.has(vPod.metadata.uid ?? '')) {
         // Its host pod is gone out of band (evicted, deleted by an admin). Finish the virtual
-        // delete; an owner creates a replacement.
+        // delete; an owner creates a replacement. (A pod bound a moment ago looks unbound until
+        // the binding's event arrives; a new host pod for it could land on another node.)
         await deleteVirtual(vPod);
         return;
       }
