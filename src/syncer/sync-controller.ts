@@ -47,12 +47,12 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
   readonly hInformer: Informer<H>;
   private readonly ctx: SyncContext;
   /**
-   * Host objects this controller has sent a delete for, by UID, until the cache shows them going
-   * (a deletionTimestamp) or gone. Until then the cache holds them as they were before the delete,
-   * and a reconcile must not act on that old picture (bind a virtual pod to a host pod that is on
-   * its way out, for one).
+   * Host objects this controller has sent a delete for, by UID (with the grace period it asked
+   * for), until the cache shows them going (a deletionTimestamp) or gone. Until then the cache
+   * holds them as they were before the delete, and a reconcile must not act on that old picture
+   * (bind a virtual pod to a host pod that is on its way out, for one).
    */
-  private readonly deletesSent = new Set<string>();
+  private readonly deletesSent = new Map<string, number | undefined>();
 
   constructor(ctx: SyncContext, descriptor: ResourceDescriptor<V, H>) {
     this.ctx = ctx;
@@ -114,13 +114,6 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
         await this.deleteHost(hObj);
         return;
       }
-      if (this.deletePending(hObj)) {
-        // Deleted by this controller a moment ago; the cache still shows it as it was. Nothing is
-        // done with it until the cache catches up but the delete, sent again (its answer may have
-        // been lost; a copy already going or gone answers 404 or 409, which is fine).
-        await this.deleteHost(hObj);
-        return;
-      }
     }
 
     if (!vObj) {
@@ -149,6 +142,13 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
     if (!hObj) {
       if (d.syncToHost) await d.syncToHost(vObj, () => this.createHost(vObj));
       else await this.createHost(vObj);
+      return;
+    }
+    if (this.deletePending(hObj)) {
+      // Deleted by this controller a moment ago; the cache still shows it as it was. It is not
+      // synced with (a pod not bound to it, say) until the cache catches up; the delete is sent
+      // again (its answer may have been lost; a copy going or gone answers 404 or 409).
+      await this.deleteHost(hObj, this.deletesSent.get(hObj.metadata.uid ?? ''));
       return;
     }
     try {
@@ -202,15 +202,21 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
   }
 
   async deleteHost(hObj: H, gracePeriodSeconds?: number): Promise<void> {
-    // Marked before it is sent: a delete whose answer is lost may still have been carried out.
-    if (hObj.metadata.uid && !hObj.metadata.deletionTimestamp) this.deletesSent.add(hObj.metadata.uid);
+    // Marked before it is sent (a delete whose answer is lost may still have been carried out),
+    // while the cache holds this very object (once it has moved on, nothing would clear the mark).
+    const uid = hObj.metadata.uid ?? '';
+    const cached = this.hInformer.get(objectKey(hObj));
+    if (uid && !hObj.metadata.deletionTimestamp && cached?.metadata.uid === uid && !cached.metadata.deletionTimestamp) this.deletesSent.set(uid, gracePeriodSeconds);
     try {
       await this.ctx.host.delete(this.descriptor.host, hObj.metadata.namespace, hObj.metadata.name, {
         uid: hObj.metadata.uid,
         ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}),
       });
     } catch (err) {
-      if (!isNotFound(err) && !(err instanceof KubeApiError && err.status === 409)) throw err;
+      if (isNotFound(err) || (err instanceof KubeApiError && err.status === 409)) return;
+      // Refused for good (a webhook, RBAC): not deleted, so synced with as before.
+      if (isTerminal(err)) this.deletesSent.delete(uid);
+      throw err;
     }
   }
 

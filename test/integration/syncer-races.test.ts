@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeClient, type KubeObject, type WatchEvent } from '../../src/kube/client.ts';
 import { runKubectl } from '../../src/local/kubectl.ts';
+import type { RunningSyncer } from '../../src/syncer/run.ts';
 import { hostName } from '../../src/translate/names.ts';
 import { kit, useEnvironment } from '../helpers.ts';
 import { eventually, hostNamespace, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
@@ -40,6 +41,8 @@ describe('syncer: races with its own writes', () => {
   const env = useEnvironment(() => TenantBed.start([tenant]));
   const bed = () => env.current;
   const gate = new WatchGate();
+  let syncer: RunningSyncer;
+  const hostAnswers = (answer: string) => syncer.syncer.context.host.counters.answers[answer] ?? 0;
   const virtualGate = new WatchGate();
   const apply = async (where: string | undefined, obj: unknown) => {
     const r = await bed().kubectlRun(where, ['apply', '-f', '-'], JSON.stringify(obj));
@@ -62,7 +65,7 @@ describe('syncer: races with its own writes', () => {
       if (rt.plural !== 'pods') return inner;
       return namespace === hostNamespace ? gate.pass(inner, signal) : namespace === undefined ? virtualGate.pass(inner, signal) : inner;
     });
-    await bed().startSyncer(tenant, { allow: 'nodeName' });
+    syncer = await bed().startSyncer(tenant, { allow: 'nodeName' });
     await bed().virtualKubectl(tenant, 'create', 'namespace', 'app');
     await eventually('default service account in app', async () => (await runKubectl((await kit()).bin.kubectl, bed().virtual(tenant).kubeconfigPath, ['-n', 'app', 'get', 'sa', 'default'])).code === 0);
   });
@@ -109,8 +112,12 @@ describe('syncer: races with its own writes', () => {
       return copy.code === 0 && (JSON.parse(copy.stdout) as KubeObject).metadata.annotations?.['vnest.dev/object-uid'] === claimUid;
     });
     // Everything the pod waited for is there; what the cache shows of its host pod is out of date,
-    // and binding to it would name a node no host pod of this pod will run on.
-    await sleep(2000);
+    // and binding to it would name a node no host pod of this pod will run on. A change to the pod
+    // makes the syncer look at it again: it sends its delete again (answered 404), and no binding.
+    const resent = hostAnswers('DELETE 404');
+    await bed().virtualKubectl(tenant, '-n', 'app', 'label', 'pod', 'solo', 'looked-at=again');
+    await eventually('the delete sent again', async () => hostAnswers('DELETE 404') > resent || undefined);
+    await sleep(1000);
     expect((await virtualPod('solo'))?.spec.nodeName, 'bound to the deleted host pod\'s node').toBeFalsy();
 
     gate.set(() => false);
@@ -145,6 +152,7 @@ describe('syncer: races with its own writes', () => {
     // The host places the pod only on a node the test labels; before that, the tenant binds it
     // itself to another node (as its own scheduler would).
     const [chosen, other] = bed().host.nodeNames;
+    expect(other, 'two host nodes').toBeDefined();
     await apply(tenant, {
       apiVersion: 'v1', kind: 'Pod', metadata: { name: 'elsewhere', namespace: 'app' },
       spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }], nodeSelector: { 'race.vnest.dev/chosen': 'yes' } },

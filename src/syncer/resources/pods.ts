@@ -105,10 +105,9 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     },
 
     async syncToHost(vPod, create) {
-      if (boundBySyncer(vPod) || boundAt.has(vPod.metadata.uid ?? '')) {
+      if (boundBySyncer(vPod) || await boundJustNow(vPod)) {
         // Its host pod is gone out of band (evicted, deleted by an admin). Finish the virtual
-        // delete; an owner creates a replacement. (A pod bound a moment ago looks unbound until
-        // the binding's event arrives; a new host pod for it could land on another node.)
+        // delete; an owner creates a replacement.
         await deleteVirtual(vPod);
         return;
       }
@@ -257,6 +256,26 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
       sc.controller.queue.addAfter(objectKey(vPod), wait);
       return true;
     }
+    boundAt.delete(uid);
+    return false;
+  }
+
+  /**
+   * Whether a pod the cache shows unbound was bound by the syncer a moment ago (or by a binding
+   * whose answer was lost), or is gone: the API says. A new host pod for a bound pod could land on
+   * another node than its binding names.
+   */
+  async function boundJustNow(vPod: Pod): Promise<boolean> {
+    const uid = vPod.metadata.uid ?? '';
+    if (!boundAt.has(uid)) return false;
+    let now: Pod | undefined;
+    try {
+      now = await ctx.virtual.get<Pod>(types.pods, vPod.metadata.namespace, vPod.metadata.name);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    // Gone, or another pod of that name now: finishing its delete is a no-op.
+    if (now?.metadata.uid !== uid || now.spec.nodeName) return true;
     boundAt.delete(uid);
     return false;
   }
