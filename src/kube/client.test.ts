@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,7 +51,11 @@ describe('a kept-alive connection the server closes as it is reused', () => {
       users: [{ name: 'u', user: { token: 't' } }],
       contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
     }));
-    return KubeClient.fromKubeconfigFile(file);
+    try {
+      return await KubeClient.fromKubeconfigFile(file);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   it('sends a read again on a new connection', async () => {
