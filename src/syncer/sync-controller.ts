@@ -197,7 +197,7 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
   }
 
   /** Whether this controller has sent a delete for host object `hObj` that the cache does not show yet. */
-  deletePending(hObj: H): boolean {
+  private deletePending(hObj: H): boolean {
     return !hObj.metadata.deletionTimestamp && this.deletesSent.has(hObj.metadata.uid ?? '');
   }
 
@@ -206,7 +206,7 @@ export class SyncController<V extends KubeObject = KubeObject, H extends KubeObj
     // while the cache holds this very object (once it has moved on, nothing would clear the mark).
     const uid = hObj.metadata.uid ?? '';
     const cached = this.hInformer.get(objectKey(hObj));
-    if (uid && !hObj.metadata.deletionTimestamp && cached?.metadata.uid === uid && !cached.metadata.deletionTimestamp) this.deletesSent.set(uid, gracePeriodSeconds);
+    if (uid && cached?.metadata.uid === uid && !cached.metadata.deletionTimestamp) this.deletesSent.set(uid, gracePeriodSeconds);
     try {
       await this.ctx.host.delete(this.descriptor.host, hObj.metadata.namespace, hObj.metadata.name, {
         uid: hObj.metadata.uid,
