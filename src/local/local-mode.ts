@@ -1,12 +1,13 @@
 // Local mode: a host cluster, one tenant control plane and its syncer on this machine, run by a
 // background process that `vnest up` starts and `vnest down` stops. State lives in one folder:
-// state.json (daemon pid, readiness, kubeconfig paths) and the daemon's log.
+// state.json (daemon pid, readiness, kubeconfig paths), the daemon's log, and work-dir (the
+// temporary folder that holds the clusters' data while the daemon runs).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -20,7 +21,7 @@ import { loadKit, type Kit } from './kit.ts';
 import { busyboxImage, type NodeImage } from './node-images.ts';
 import { kubectlOk, runKubectl } from './kubectl.ts';
 import { PortAllocator } from './ports.ts';
-import { isAlive, tail } from './process.ts';
+import { isAlive, processesLeftIn, tail } from './process.ts';
 import { waitFor } from './wait.ts';
 
 export interface LocalState {
@@ -53,6 +54,7 @@ export class LocalModeRunning extends Error {}
 export const defaultStateDir = () => process.env.VNEST_LOCAL_DIR ?? join(homedir(), '.vnest', 'local');
 const stateFile = (dir: string) => join(dir, 'state.json');
 export const daemonLog = (dir: string) => join(dir, 'daemon.log');
+export const workDirRecord = (dir: string) => join(dir, 'work-dir');
 
 
 /** The state of a running local mode, or undefined (a stale file of a dead daemon counts as none). */
@@ -95,6 +97,9 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
   let virtual: ControlPlane | undefined;
   let syncer: RunningSyncer | undefined;
   let portForwardTarget: Server | undefined;
+  // The clusters' folders go under one fresh temporary folder, named in the state dir so that the
+  // next daemon removes it when this one dies without stopping them (SIGKILL, OOM, a reboot).
+  const baseDir = await freshWorkDir(opts.stateDir, logger);
   try {
     logger.info('starting the host cluster and the tenant control plane');
     if (opts.realNode && process.getuid?.() !== 0) {
@@ -106,8 +111,8 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     if (!opts.realNode) portForwardTarget = await startPortForwardTarget();
     const forwardTo = portForwardTarget ? { portForwardTarget: { address: '127.0.0.1', port: (portForwardTarget.address() as AddressInfo).port } } : {};
     [host, virtual] = await Promise.all([
-      HostCluster.start({ kit, ports, name: 'local-host', ...(opts.realNode ? { realNodes: 1, nodes: 0, realNodeImages } : { nodes: opts.nodes, ...forwardTo }) }),
-      startVirtualControlPlane({ kit, ports, name: `local-${opts.tenant}`, egress: true }),
+      HostCluster.start({ kit, ports, baseDir, name: 'local-host', ...(opts.realNode ? { realNodes: 1, nodes: 0, realNodeImages } : { nodes: opts.nodes, ...forwardTo }) }),
+      startVirtualControlPlane({ kit, ports, baseDir, name: `local-${opts.tenant}`, egress: true }),
     ]);
     const kc = (path: string, ...args: string[]) => kubectlOk(kit.bin.kubectl, path, args);
     await kc(host.kubeconfigPath, 'create', 'namespace', hostNamespace);
@@ -150,8 +155,47 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
     const stopped = await Promise.allSettled([host?.stop(), virtual?.stop()]);
     for (const s of stopped) if (s.status === 'rejected') logger.error({ err: s.reason as Error }, 'stopping a cluster failed');
     portForwardTarget?.close();
+    // A cluster that did not stop keeps its folder for the next daemon to remove.
+    if (stopped.every((s) => s.status === 'fulfilled') && await removeWorkDir(baseDir, logger)) await rm(workDirRecord(opts.stateDir), { force: true });
     await rm(stateFile(opts.stateDir), { force: true });
   }
+}
+
+/** Removes the work folder an earlier daemon of this state dir left, then makes and records a new one. */
+async function freshWorkDir(stateDir: string, logger: Logger): Promise<string> {
+  const earlier = (await readFile(workDirRecord(stateDir), 'utf8').catch(() => '')).trim();
+  if (earlier) {
+    logger.info({ dir: earlier }, 'removing the folder an earlier local mode left');
+    await removeWorkDir(earlier, logger);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'vnest-up-'));
+  await writeFile(workDirRecord(stateDir), `${dir}\n`);
+  return dir;
+}
+
+/**
+ * Removes a work folder once the processes its environments started are gone (a dead daemon's
+ * watchdogs are ending them, reading the folder), unless something is still mounted under it (a
+ * real node's container whose teardown did not run): removing through a mount could reach files
+ * outside the folder. Returns whether it removed it.
+ */
+async function removeWorkDir(dir: string, logger: Logger, waitMs = 30_000): Promise<boolean> {
+  const environments = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+  const left = () => environments.flatMap(processesLeftIn);
+  const deadline = Date.now() + waitMs;
+  while (left().length > 0 && Date.now() < deadline) await sleep(250);
+  if (left().length > 0) {
+    logger.warn({ dir, pids: left() }, 'leaving the folder of local mode in place: processes it started still run');
+    return false;
+  }
+  const mountPoints = (await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map((line) => line.split(' ')[4] ?? '');
+  const mounted = mountPoints.filter((m) => m === dir || m.startsWith(`${dir}/`));
+  if (mounted.length > 0) {
+    logger.warn({ dir, mounted }, 'leaving the folder of local mode in place: something is still mounted under it (unmount it, then remove it)');
+    return false;
+  }
+  await rm(dir, { recursive: true, force: true });
+  return true;
 }
 
 const optionsOf = (opts: LocalOptions) => ({ nodes: opts.nodes, realNode: opts.realNode ?? false, policy: opts.policy ?? {} });

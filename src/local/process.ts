@@ -178,5 +178,21 @@ for g in $(cat "$0"); do kill -KILL "-$g" 2>/dev/null; done
 while read -r s; do [ -n "$s" ] && sh "$s" >>"$s.log" 2>&1; done <"$1"`;
     this.watchdog = spawn('sh', ['-c', script, this.groupsFile, this.cleanupFile], { detached: true, stdio: 'ignore' });
     this.watchdog.unref();
+    writeFileSync(join(this.dir, 'watchdog-pid'), `${this.watchdog.pid}\n`);
   }
+}
+
+/**
+ * The processes a ProcessGroup in `dir` started (group leaders) and its watchdog that still run:
+ * while the watchdog of a dead owner ends them and runs its cleanup scripts, it reads the folder.
+ */
+export function processesLeftIn(dir: string): number[] {
+  const pids = (file: string) => {
+    try {
+      return readFileSync(join(dir, file), 'utf8').split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    } catch {
+      return [];
+    }
+  };
+  return [...pids('process-groups'), ...pids('watchdog-pid')].filter(isAlive);
 }

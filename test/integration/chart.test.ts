@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,16 @@ import { kit, ports, useEnvironment } from '../helpers.ts';
 import { eventually, TenantBed, type List, type PodJson } from '../tenant-bed.ts';
 
 const chart = join(import.meta.dirname, '..', '..', 'charts', 'vnest');
+// Values files the tests write: each in a folder of its own, all removed after the file's tests.
+const valuesDirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(valuesDirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+const valuesFile = async (): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), 'vnest-chart-'));
+  valuesDirs.push(dir);
+  return join(dir, 'values.yaml');
+};
 const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
 interface Doc {
@@ -154,10 +164,9 @@ describe('helm chart', () => {
   });
 
   it('passes custom resource kinds from values to the syncer\'s config file and grows the Role with them', async () => {
-    const values = join(await mkdtemp(join(tmpdir(), 'vnest-values-')), 'values.yaml');
+    const values = await valuesFile();
     await writeFile(values, JSON.stringify({ syncer: { customResources: [{ apiVersion: 'example.com/v1', kind: 'Widget', plural: 'widgets', direction: 'toHost', references: [{ path: 'spec.secretRef.name', kind: 'Secret' }] }] } }));
     const res = await helm(['template', 't1', chart, '--namespace', 'tenants', '-f', values]);
-    await rm(dirname(values), { recursive: true, force: true });
     const docs = parseAllDocuments(res.stdout).map((d) => d.toJS() as Doc).filter(Boolean);
     const config = docs.find((d) => d.kind === 'ConfigMap')?.data?.['config.yaml'] ?? '';
     const parsed = parseAllDocuments(config)[0]?.toJS() as { customResources: unknown[] };
@@ -198,7 +207,7 @@ describe('helm chart', () => {
     expect(apiService(nodePort).spec).toMatchObject({ type: 'NodePort', ports: [{ name: 'https', port: 443, targetPort: 8443, nodePort: 30443 }] });
     expect((await syncerConfig(combos['exposed by a NodePort'] ?? [])).options).toMatchObject({ exposeNodeAddress: '192.0.2.10' });
 
-    const values = join(await mkdtemp(join(tmpdir(), 'vnest-chart-')), 'values.yaml');
+    const values = await valuesFile();
     await writeFile(values, JSON.stringify({
       service: { type: 'LoadBalancer', loadBalancerIP: '203.0.113.7', loadBalancerSourceRanges: ['203.0.113.0/24'], annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } },
       ingress: { enabled: true, host: 't1-api.example.org', ingressClassName: 'nginx' },
@@ -222,7 +231,6 @@ describe('helm chart', () => {
     await writeFile(values, JSON.stringify({ ingress: { enabled: true, host: 't1-api.example.org', annotations: { 'nginx.ingress.kubernetes.io/ssl-passthrough': null, 'haproxy.org/ssl-passthrough': 'true' } } }));
     const haproxy = (await render('t1', [], ['-f', values])).find((d) => d.kind === 'Ingress') as Doc & { metadata: { annotations?: Record<string, string> } };
     expect(haproxy.metadata.annotations).toEqual({ 'haproxy.org/ssl-passthrough': 'true' });
-    await rm(dirname(values), { recursive: true, force: true });
   });
 
   it('refuses exposure values that do not fit together, saying why', async () => {
@@ -311,7 +319,7 @@ describe('helm chart', () => {
   });
 
   it('opens the front door to the peers isolation.networkPolicy.frontDoorFrom names, and refuses a peer that is not one', async () => {
-    const values = join(await mkdtemp(join(tmpdir(), 'vnest-chart-')), 'values.yaml');
+    const values = await valuesFile();
     const peers = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }, { ipBlock: { cidr: '192.0.2.0/24' } }];
     await writeFile(values, JSON.stringify({ isolation: { networkPolicy: { enabled: true, frontDoorFrom: peers } } }));
     const docs = await render('t1', [], ['-f', values]);
@@ -329,7 +337,7 @@ describe('helm chart', () => {
   it('serves the syncer\'s metrics on syncer.metrics.port, scraped by a ServiceMonitor when asked and by the metricsFrom peers only', async () => {
     const plain = await render('t1');
     expect(plain.some((d) => d.kind === 'ServiceMonitor')).toBe(false);
-    const values = join(await mkdtemp(join(tmpdir(), 'vnest-chart-')), 'values.yaml');
+    const values = await valuesFile();
     const peers = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
     await writeFile(values, JSON.stringify({ syncer: { metrics: { serviceMonitor: { enabled: true, labels: { release: 'prom' } } } }, isolation: { networkPolicy: { enabled: true, metricsFrom: peers } } }));
     const docs = await render('t1', [], ['-f', values]);

@@ -2,7 +2,7 @@
 // running in the background; kubectl with the printed kubeconfig runs pods that appear in the host
 // namespace; `vnest down` stops every process.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,10 +109,16 @@ describe('local mode (vnest up / vnest down)', async () => {
     // A local mode whose daemon died (this test's own daemon, killed by its pid) is reported and
     // started again by the next `up`.
     const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { pid: number };
+    const workDir = readFileSync(join(stateDir, 'work-dir'), 'utf8').trim();
+    expect(readdirSync(workDir).sort().map((d) => d.replace(/-[^-]+$/, ''))).toEqual(['vnest-local-demo', 'vnest-local-host']);
     process.kill(state.pid, 'SIGKILL');
     const restarted = await vnest(['up', `--state-dir=${stateDir}`, '--tenant=demo', '--nodes=2', '--allow=hostPorts']);
     expect(restarted.code).toBe(0);
     expect(restarted.stderr).toContain(`local mode had stopped (its daemon, pid ${state.pid}, is gone`);
+    // The killed daemon's clusters' folders are gone with it; the new one has its own.
+    expect(existsSync(workDir)).toBe(false);
+    const newWorkDir = readFileSync(join(stateDir, 'work-dir'), 'utf8').trim();
+    expect(existsSync(newWorkDir)).toBe(true);
     expect(await kubectlOk(bin.kubectl, kubeconfig, ['get', 'ns', 'default', '-o', 'name'])).toContain('namespace/default');
 
     const down = await vnest(['down', `--state-dir=${stateDir}`]);
@@ -120,6 +126,8 @@ describe('local mode (vnest up / vnest down)', async () => {
     expect(down.stdout).toContain('local mode stopped');
     const { stdout } = await promisify(execFile)('ps', ['-eo', 'args=']);
     expect(stdout.split('\n').filter((l) => l.includes(stateDir) || l.includes('vnest-local-host-'))).toEqual([]);
+    expect(existsSync(newWorkDir)).toBe(false);
+    expect(existsSync(join(stateDir, 'work-dir'))).toBe(false);
     const downAgain = await vnest(['down', `--state-dir=${stateDir}`]);
     expect(downAgain.stdout).toContain('not running');
   });
