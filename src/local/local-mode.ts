@@ -8,7 +8,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { kubeconfigSecretName } from '../proxy/kubeconfig-export.ts';
@@ -162,11 +162,14 @@ export async function runLocal(opts: LocalOptions, logger: Logger, signal: Abort
 }
 
 /** Removes the work folder an earlier daemon of this state dir left, then makes and records a new one. */
-async function freshWorkDir(stateDir: string, logger: Logger): Promise<string> {
+export async function freshWorkDir(stateDir: string, logger: Logger, waitMs = 30_000): Promise<string> {
   const earlier = (await readFile(workDirRecord(stateDir), 'utf8').catch(() => '')).trim();
-  if (earlier) {
+  // Only a folder this code made is removed, whatever the record was edited to say.
+  if (earlier && !(isAbsolute(earlier) && /^vnest-up-[A-Za-z0-9]{6}$/.test(basename(earlier)))) {
+    logger.warn({ record: workDirRecord(stateDir), dir: earlier }, 'not removing a folder a local mode did not make');
+  } else if (earlier) {
     logger.info({ dir: earlier }, 'removing the folder an earlier local mode left');
-    await removeWorkDir(earlier, logger);
+    await removeWorkDir(earlier, logger, waitMs);
   }
   const dir = await mkdtemp(join(tmpdir(), 'vnest-up-'));
   await writeFile(workDirRecord(stateDir), `${dir}\n`);
