@@ -81,6 +81,24 @@ export async function restartComponent(cp: ControlPlane, name: string): Promise<
   cp.processes.start(c.spec);
 }
 
+/**
+ * Starts a killed API server again, and again while it exits, as a kubelet restarts a static pod
+ * that crashed: an API server that cannot reach its etcd within 20 s exits (etcd stopped by an
+ * overlapping fault; seed 2424 lost its host API for the rest of the run that way).
+ */
+export async function startApiserverAgain(cp: ControlPlane, giveUpMs = 300_000): Promise<void> {
+  const deadline = Date.now() + giveUpMs;
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 10_000)) {
+    try {
+      await cp.startApiserver();
+      return;
+    } catch (err) {
+      if (Date.now() + wait > deadline) throw err;
+      await sleep(wait);
+    }
+  }
+}
+
 /** etcd's current revision and a compaction to it, over etcd's JSON gateway. */
 async function compact(endpoint: string): Promise<number> {
   const range = await fetch(`${endpoint}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('/').toString('base64') }) });
@@ -133,7 +151,7 @@ export async function inject(kind: FaultKind, ms: number, ctx: FaultContext, rng
     case 'host-apiserver-kill':
       await cp.stopApiserver();
       await sleep(ms);
-      await cp.startApiserver();
+      await startApiserverAgain(cp);
       await restartControllers(cp);
       return;
     case 'tenant-proxy-stall':

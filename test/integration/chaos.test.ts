@@ -2,7 +2,7 @@
 // not one invariant may be broken. The seed is random unless VNEST_CHAOS_SEED is set; it is printed
 // first, so a failure replays with `npm run chaos -- --seed S --rounds 3 ...` (the options below).
 import { describe, expect, it } from 'vitest';
-import { restartComponent } from '../../hack/chaos/faults.ts';
+import { restartComponent, startApiserverAgain } from '../../hack/chaos/faults.ts';
 import { randomSeed } from '../../hack/chaos/rng.ts';
 import { defaultChaosOptions, reportTable, runChaos } from '../../hack/chaos/harness.ts';
 import { startVirtualControlPlane } from '../../src/local/host-cluster.ts';
@@ -56,4 +56,29 @@ describe('chaos (CI variant)', () => {
       await cp.stop();
     }
   }, 120_000);
+
+  // Seed 2424 found it: the host API server, killed while the host's etcd was stopped, was started
+  // again before etcd came back, exited after 20 s without it ("etcd grpc connection not ready"),
+  // and the harness gave up, so the host API stayed down for the rest of the run.
+  it('starts a killed API server again until it stays up when its etcd comes back late', async () => {
+    const cp = await startVirtualControlPlane({ kit: await kit(), ports, name: 'chaos-apiserver' });
+    const etcd = cp.processes.all.find((c) => c.name === 'etcd');
+    const signalEtcd = (signal: NodeJS.Signals) => process.kill(-(etcd?.pid ?? 0), signal);
+    try {
+      signalEtcd('SIGSTOP');
+      await cp.stopApiserver();
+      const started = startApiserverAgain(cp);
+      // Long enough for the first new API server to give up on its etcd and exit.
+      await waitFor('an API server that exited without its etcd', async () => cp.processes.all.filter((c) => c.name === 'kube-apiserver' && !c.running).length >= 2, { timeoutMs: 90_000, intervalMs: 500 });
+      signalEtcd('SIGCONT');
+      await started;
+      const apiservers = cp.processes.all.filter((c) => c.name === 'kube-apiserver');
+      expect(apiservers.length).toBeGreaterThanOrEqual(3);
+      expect(apiservers.at(-1)?.running).toBe(true);
+      expect(await kubectlOk((await kit()).bin.kubectl, cp.kubeconfigPath, ['get', 'namespace', 'default', '-o', 'name'])).toContain('namespace/default');
+    } finally {
+      signalEtcd('SIGCONT');
+      await cp.stop();
+    }
+  }, 240_000);
 });
