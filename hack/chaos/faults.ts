@@ -5,7 +5,7 @@
 // compacted under cut watches (so resumed watches may meet 410 Gone), and the host refusing
 // writes in the tenant's host namespace (a ResourceQuota of zero; an admission webhook that is down).
 import type { KubeClient, ResourceType } from '../../src/kube/client.ts';
-import { isNotFound } from '../../src/kube/errors.ts';
+import { isAlreadyExists, isNotFound } from '../../src/kube/errors.ts';
 import type { ControlPlane } from '../../src/local/control-plane.ts';
 import type { Component } from '../../src/local/process.ts';
 import type { FaultyProxy } from './proxy.ts';
@@ -187,31 +187,32 @@ export async function inject(kind: FaultKind, ms: number, ctx: FaultContext, rng
       return;
     }
     case 'host-quota': {
-      const name = 'chaos-zero';
-      await ctx.hostClient.create(resourceQuotas, ctx.hostNamespace, {
-        apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name },
-        spec: { hard: { pods: '0', configmaps: '0', secrets: '0', services: '0', persistentvolumeclaims: '0' } },
-      });
+      const end = Date.now() + ms;
       try {
-        await sleep(ms);
+        await createUntil(end, () => ctx.hostClient.create(resourceQuotas, ctx.hostNamespace, {
+          apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'chaos-zero' },
+          spec: { hard: { pods: '0', configmaps: '0', secrets: '0', services: '0', persistentvolumeclaims: '0' } },
+        }));
+        await sleep(Math.max(0, end - Date.now()));
       } finally {
         await removeQuota(ctx);
       }
       return;
     }
     case 'host-webhook-down': {
-      await ctx.hostClient.create(webhooks, undefined, {
-        apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'chaos-down' },
-        webhooks: [{
-          name: 'down.chaos.vnest.dev', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 2,
-          // Nothing listens there: every call fails, so every matching write is refused.
-          clientConfig: { url: 'https://127.0.0.1:9/validate' },
-          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ctx.hostNamespace } },
-          rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'configmaps', 'secrets', 'services', 'persistentvolumeclaims'] }],
-        }],
-      });
+      const end = Date.now() + ms;
       try {
-        await sleep(ms);
+        await createUntil(end, () => ctx.hostClient.create(webhooks, undefined, {
+          apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'chaos-down' },
+          webhooks: [{
+            name: 'down.chaos.vnest.dev', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 2,
+            // Nothing listens there: every call fails, so every matching write is refused.
+            clientConfig: { url: 'https://127.0.0.1:9/validate' },
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ctx.hostNamespace } },
+            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'configmaps', 'secrets', 'services', 'persistentvolumeclaims'] }],
+          }],
+        }));
+        await sleep(Math.max(0, end - Date.now()));
       } finally {
         await removeWebhook(ctx);
       }
@@ -233,6 +234,24 @@ async function removeQuota(ctx: FaultContext): Promise<void> {
       return;
     } catch (err) {
       if (isNotFound(err)) return;
+      await sleep(1000);
+    }
+  }
+}
+
+/**
+ * Creates a fault's object, again while the host API is down (another fault), until the fault's
+ * end; an object that exists already (an earlier try whose answer was lost) counts. The caller
+ * removes it in any case: a create whose answer was lost may have been stored.
+ */
+async function createUntil(end: number, create: () => Promise<unknown>): Promise<void> {
+  for (;;) {
+    try {
+      await create();
+      return;
+    } catch (err) {
+      if (isAlreadyExists(err)) return;
+      if (Date.now() + 1000 > end) throw err;
       await sleep(1000);
     }
   }

@@ -2,7 +2,9 @@
 // not one invariant may be broken. The seed is random unless VNEST_CHAOS_SEED is set; it is printed
 // first, so a failure replays with `npm run chaos -- --seed S --rounds 3 ...` (the options below).
 import { describe, expect, it } from 'vitest';
-import { restartComponent, startApiserverAgain } from '../../hack/chaos/faults.ts';
+import { inject, restartComponent, startApiserverAgain, type FaultContext } from '../../hack/chaos/faults.ts';
+import { Rng } from '../../hack/chaos/rng.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 import { randomSeed } from '../../hack/chaos/rng.ts';
 import { defaultChaosOptions, reportTable, runChaos } from '../../hack/chaos/harness.ts';
 import { startVirtualControlPlane } from '../../src/local/host-cluster.ts';
@@ -78,6 +80,29 @@ describe('chaos (CI variant)', () => {
       expect(await kubectlOk((await kit()).bin.kubectl, cp.kubeconfigPath, ['get', 'namespace', 'default', '-o', 'name'])).toContain('namespace/default');
     } finally {
       signalEtcd('SIGCONT');
+      await cp.stop();
+    }
+  }, 240_000);
+
+  // Seed 3232 found it: a host-quota fault that began while the host API server was killed (a
+  // second fault) failed at once (connection refused) and never came; a create whose answer was
+  // lost would have left the quota for the rest of the run.
+  it('injects a host-quota fault that begins while the host API is down, and removes it at its end', async () => {
+    const cp = await startVirtualControlPlane({ kit: await kit(), ports, name: 'chaos-quota' });
+    const client = await KubeClient.fromKubeconfigFile(cp.kubeconfigPath);
+    const kubectl = async (...args: string[]) => kubectlOk((await kit()).bin.kubectl, cp.kubeconfigPath, args);
+    try {
+      await kubectl('create', 'namespace', 'tenants');
+      await cp.stopApiserver();
+      const ctx = { host: cp, hostClient: client, hostNamespace: 'tenants', say: () => undefined } as unknown as FaultContext;
+      const fault = inject('host-quota', 30_000, ctx, new Rng(1));
+      await new Promise((r) => setTimeout(r, 3000));
+      await startApiserverAgain(cp);
+      await waitFor('the fault\'s quota', async () => (await kubectl('-n', 'tenants', 'get', 'resourcequotas', '-o', 'name')).includes('chaos-zero'), { timeoutMs: 20_000, intervalMs: 500 });
+      await fault;
+      expect((await kubectl('-n', 'tenants', 'get', 'resourcequotas', '-o', 'name')).trim()).toBe('');
+    } finally {
+      client.close();
       await cp.stop();
     }
   }, 240_000);
