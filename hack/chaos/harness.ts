@@ -4,7 +4,8 @@
 // have healed, it waits for convergence and checks the invariants (invariants.ts), then checks that
 // the syncer writes nothing while nothing changes; at the end, that its memory is back near idle.
 // Everything it starts is in process groups with a watchdog, so nothing outlives it.
-import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { KubeClient, type KubeObject } from '../../src/kube/client.ts';
@@ -355,6 +356,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     const faultCtx: FaultContext = { host: host.controlPlane, tenant: virtual, hostClient, hostNamespace, proxies, syncer: sup, say };
     const allowed = opts.faults ?? faultKinds;
+    let evidence: string | undefined;
     const totals = noViolations();
     const perRound: RoundResult[] = [];
     const faultCounts: Record<string, number> = {};
@@ -396,6 +398,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           for (const [k, ex] of Object.entries(result.last.examples)) say(`chaos:   ${k}: ${ex.join(' | ')}`);
         }
         say(`chaos: syncer log tail:\n${sup.logTail(20)}`);
+        if (!evidence) {
+          evidence = await keepEvidence(`${opts.seed}-round-${round}`, { host: host.controlPlane, tenant: virtual, syncerDir: join(dir, 'syncer') }, await sup.stats().catch(() => undefined))
+            .catch((err: unknown) => `(not kept: ${(err as Error).message})`);
+          say(`chaos: evidence of round ${round} (logs, the syncer's /stats, both etcds' snapshots) kept in ${evidence}`);
+        }
       }
       let idleWrites = 0;
       if (result.converged) {
@@ -456,6 +463,31 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await proxies.tenant.close();
     await Promise.all([host.stop(), virtual.stop()]);
   }
+}
+
+/**
+ * What a round that did not converge leaves for a post-mortem, in a new folder under the OS temp
+ * folder (the test bed goes when the run ends): every component's log, the syncer's /stats (its
+ * caches: when each last heard from its API) and a snapshot of each etcd (its revision history
+ * shows the order of writes). Returns the folder.
+ */
+export async function keepEvidence(name: string, bed: { host: ControlPlane; tenant: ControlPlane; syncerDir: string }, stats: unknown): Promise<string> {
+  const out = mkdtempSync(join(tmpdir(), `vnest-chaos-evidence-${name}-`));
+  writeFileSync(join(out, 'syncer-stats.json'), JSON.stringify(stats ?? null, null, 2));
+  const logs = (from: string, to: string) => {
+    mkdirSync(join(out, to));
+    for (const f of readdirSync(from)) if (f.endsWith('.log')) cpSync(join(from, f), join(out, to, f));
+  };
+  logs(bed.host.dir, 'host');
+  logs(bed.tenant.dir, 'tenant');
+  logs(bed.syncerDir, 'syncer');
+  for (const [side, cp] of [['host', bed.host], ['tenant', bed.tenant]] as const) {
+    // etcd's JSON gateway streams the snapshot as JSON objects, each with a base64 chunk.
+    const res = await fetch(`${cp.etcdEndpoint}/v3/maintenance/snapshot`, { method: 'POST', body: '{}' });
+    const chunks = (await res.text()).split('\n').filter(Boolean).map((line) => Buffer.from((JSON.parse(line) as { result?: { blob?: string } }).result?.blob ?? '', 'base64'));
+    writeFileSync(join(out, side, 'etcd-snapshot.db'), Buffer.concat(chunks));
+  }
+  return out;
 }
 
 /** The report as a table (one row per round, then one per invariant) for people; the JSON line is for tools. */

@@ -55,4 +55,32 @@ describe('Informer', () => {
     expect(inf.list().map((o) => o.metadata.name)).toEqual(['b']);
     expect(deleted).toEqual(['a']);
   });
+
+  it('records when it last heard from its API, bookmarks included, and at which resourceVersion', async () => {
+    const cm = (name: string, rv: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns', resourceVersion: rv } });
+    let release: () => void = () => undefined;
+    const heard: Array<{ at: number; resourceVersion: string }> = [];
+    const client = {
+      list: () => Promise.resolve({ items: [cm('a', '3')], metadata: { resourceVersion: '3' } }),
+      watch: (_rt: unknown, _ns: unknown, _opts: unknown, signal: AbortSignal) => (async function* () {
+        heard.push({ ...inf.lastHeard });
+        await new Promise<void>((resolve) => { release = resolve; });
+        yield { type: 'BOOKMARK', object: cm('', '9') };
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      })(),
+    } as unknown as KubeClient;
+    const inf = new Informer<KubeObject>(client, { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true }, { logger: pino({ level: 'silent' }), resyncMs: 0 });
+    expect(inf.lastHeard).toEqual({ at: 0, resourceVersion: '' });
+    inf.start();
+    for (let i = 0; i < 100 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(heard[0]?.resourceVersion).toBe('3');
+    const listedAt = heard[0]?.at ?? 0;
+    expect(listedAt).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 10));
+    release();
+    for (let i = 0; i < 100 && inf.lastHeard.resourceVersion !== '9'; i++) await new Promise((r) => setTimeout(r, 5));
+    await inf.stop();
+    expect(inf.lastHeard.resourceVersion).toBe('9');
+    expect(inf.lastHeard.at).toBeGreaterThan(listedAt);
+  });
 });

@@ -51,6 +51,8 @@ export class Informer<T extends KubeObject> {
   relists = 0;
   /** Times a watch was answered 410 Gone (its resourceVersion compacted away), so the cache was listed afresh. */
   watchesExpired = 0;
+  /** When (ms since the epoch) the cache last heard from the API (a list, or a watch event or bookmark), and at which resourceVersion: a stalled watch shows here. */
+  lastHeard = { at: 0, resourceVersion: '' };
   private readonly client: KubeClient;
   private readonly opts: InformerOptions;
   private readonly log: Logger;
@@ -178,6 +180,7 @@ export class Informer<T extends KubeObject> {
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? rv;
     } while (cont);
+    this.lastHeard = { at: Date.now(), resourceVersion: rv };
     // Replace the store and tell handlers what changed while we were not watching.
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
@@ -210,6 +213,7 @@ export class Informer<T extends KubeObject> {
     for await (const event of stream) {
       const obj = trimForCache(event.object);
       if (obj.metadata.resourceVersion) rv = obj.metadata.resourceVersion;
+      this.lastHeard = { at: Date.now(), resourceVersion: rv };
       if (event.type === 'BOOKMARK') continue;
       const key = objectKey(obj);
       if (event.type === 'DELETED') {

@@ -122,6 +122,11 @@ export class Syncer {
       ...(opts.gc && collect ? { liveHeapKb: Math.round(mem.heapUsed / 1024) } : {}),
       cached: Object.fromEntries([...this.informerMap].map(([k, i]) => [k, i.size])),
       watchesExpired: [...this.informerMap.values()].reduce((n, i) => n + i.watchesExpired, 0),
+      // Per cache: lists, 410s, and how long ago it last heard from its API (a stalled watch shows).
+      informers: Object.fromEntries([...this.informerMap].map(([k, i]) => [k, {
+        relists: i.relists, watchesExpired: i.watchesExpired,
+        lastHeardSecondsAgo: i.lastHeard.at ? Math.round((Date.now() - i.lastHeard.at) / 1000) : null, resourceVersion: i.lastHeard.resourceVersion,
+      }])),
       virtual: { ...this.context.virtual.counters, writesBy: { ...this.context.virtual.counters.writesBy } },
       host: { ...this.context.host.counters, writesBy: { ...this.context.host.counters.writesBy } },
       controllers: Object.fromEntries(this.controllers.map((c) => [c.name, { ...c.stats, queued: c.queue.length, inFlight: c.queue.inFlight }])),

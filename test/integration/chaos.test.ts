@@ -1,12 +1,15 @@
 // The chaos run's CI variant: 3 rounds of faults over a small workload (hack/chaos/harness.ts), and
 // not one invariant may be broken. The seed is random unless VNEST_CHAOS_SEED is set; it is printed
 // first, so a failure replays with `npm run chaos -- --seed S --rounds 3 ...` (the options below).
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inject, restartComponent, startApiserverAgain, type FaultContext } from '../../hack/chaos/faults.ts';
 import { Rng } from '../../hack/chaos/rng.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { randomSeed } from '../../hack/chaos/rng.ts';
-import { defaultChaosOptions, reportTable, runChaos } from '../../hack/chaos/harness.ts';
+import { defaultChaosOptions, keepEvidence, reportTable, runChaos } from '../../hack/chaos/harness.ts';
 import { startVirtualControlPlane } from '../../src/local/host-cluster.ts';
 import { kubectlOk } from '../../src/local/kubectl.ts';
 import { waitFor } from '../../src/local/wait.ts';
@@ -106,4 +109,25 @@ describe('chaos (CI variant)', () => {
       await cp.stop();
     }
   }, 240_000);
+
+  it('keeps the evidence of a round that did not converge: logs, the syncer\'s stats, both etcds\' snapshots', async () => {
+    const cp = await startVirtualControlPlane({ kit: await kit(), ports, name: 'chaos-evidence' });
+    const syncerDir = mkdtempSync(join(tmpdir(), 'vnest-chaos-syncer-'));
+    let out = '';
+    try {
+      writeFileSync(join(syncerDir, 'syncer-1.log'), 'a syncer line\n');
+      out = await keepEvidence('test', { host: cp, tenant: cp, syncerDir }, { informers: { 'virtual/pods': { lastHeardSecondsAgo: 1 } } });
+      expect(readdirSync(out).sort()).toEqual(['host', 'syncer', 'syncer-stats.json', 'tenant']);
+      expect(readFileSync(join(out, 'syncer', 'syncer-1.log'), 'utf8')).toBe('a syncer line\n');
+      expect(readdirSync(join(out, 'tenant'))).toEqual(expect.arrayContaining(['etcd.log', 'kube-apiserver.log', 'etcd-snapshot.db']));
+      expect(JSON.parse(readFileSync(join(out, 'syncer-stats.json'), 'utf8'))).toEqual({ informers: { 'virtual/pods': { lastHeardSecondsAgo: 1 } } });
+      // A bbolt file: pages of 4 KiB, its magic number in the first page's meta.
+      expect(statSync(join(out, 'host', 'etcd-snapshot.db')).size).toBeGreaterThan(16_384);
+      expect(readFileSync(join(out, 'host', 'etcd-snapshot.db')).readUInt32LE(16)).toBe(0xed0cdaed);
+    } finally {
+      await cp.stop();
+      rmSync(syncerDir, { recursive: true, force: true });
+      if (out) rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
