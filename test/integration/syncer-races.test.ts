@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeClient, type KubeObject, type WatchEvent } from '../../src/kube/client.ts';
+import { KubeApiError } from '../../src/kube/errors.ts';
 import { runKubectl } from '../../src/local/kubectl.ts';
 import type { RunningSyncer } from '../../src/syncer/run.ts';
 import { hostName } from '../../src/translate/names.ts';
@@ -146,6 +147,36 @@ describe('syncer: races with its own writes', () => {
     await eventually('the tenant\'s pod deleted', async () => !(await virtualPod('fresh')) || undefined);
     // No second host pod was made for it (the host would have placed it anywhere).
     expect(await hostPod('fresh')).toBeUndefined();
+  });
+
+  it('binds a pod again when its binding was answered 409 Conflict and not stored (an etcd that stopped answering)', async () => {
+    // A tenant API server whose etcd stops answering refuses a binding with 409 Conflict ("context
+    // canceled"): the binding registry wraps a storage failure in a Conflict, as it does a pod bound
+    // already. Nothing about the pod changes, so no event comes to tell the syncer it was not bound.
+    const create = Object.getOwnPropertyDescriptor(KubeClient.prototype, 'create')?.value as KubeClient['create'];
+    let refused = 0;
+    const spy = vi.spyOn(KubeClient.prototype, 'create').mockImplementation(function (this: KubeClient, rt, namespace, obj, subresource, name) {
+      if (subresource === 'binding' && name === 'unstored' && refused === 0) {
+        refused++;
+        return Promise.reject(KubeApiError.fromStatus('POST', '/api/v1/namespaces/app/pods/unstored/binding', {
+          kind: 'Status', code: 409, reason: 'Conflict', message: 'Operation cannot be fulfilled on pods/binding "unstored": context canceled',
+        }));
+      }
+      return create.call(this, rt, namespace, obj, subresource, name);
+    });
+    try {
+      await apply(tenant, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'unstored', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } });
+      const bound = await eventually('the pod bound', async () => {
+        const v = await virtualPod('unstored');
+        return v?.spec.nodeName ? v : undefined;
+      });
+      expect(refused).toBe(1);
+      expect(bound.spec.nodeName).toBe((await hostPod('unstored'))?.spec.nodeName);
+      await eventually('its status Running', async () => (await virtualPod('unstored'))?.status?.phase === 'Running' || undefined);
+    } finally {
+      spy.mockRestore();
+      await bed().virtualKubectl(tenant, '-n', 'app', 'delete', 'pod', 'unstored', '--wait=false');
+    }
   });
 
   it('deletes a pod bound to another node than the one its host pod runs on, with a Warning', async () => {

@@ -150,11 +150,11 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
             target: { apiVersion: 'v1', kind: 'Node', name: hPod.spec.nodeName },
           }, 'binding', vPod.metadata.name);
         } catch (err) {
-          // 409: bound already (an earlier binding whose answer was lost) or replaced; its event tells.
-          if (!isConflict(err)) {
-            if (isTerminal(err) || isNotFound(err)) boundAt.delete(vPod.metadata.uid ?? '');
-            throw err;
-          }
+          // Refused for good, or a 409 after which the pod is still unbound: not stored. Other 409s
+          // (bound already, replaced, being deleted) are told by the pod's next event.
+          const notStored = isTerminal(err) || isNotFound(err) || (isConflict(err) && await stillUnbound(vPod));
+          if (notStored) boundAt.delete(vPod.metadata.uid ?? '');
+          if (notStored || !isConflict(err)) throw err;
         }
         wroteOver(vPod);
         return; // the binding changes the virtual pod; status follows on that event
@@ -278,6 +278,23 @@ export function createPodSync(ctx: SyncContext, shared: Shared): SyncController<
     if (now?.metadata.uid !== uid || now.spec.nodeName) return true;
     boundAt.delete(uid);
     return false;
+  }
+
+  /**
+   * After a binding answered 409 Conflict: whether the pod is still there and unbound, so that the
+   * binding was not stored. 409 comes from a pod bound already (an earlier binding whose answer was
+   * lost), replaced (the UID precondition) or being deleted, whose events tell; but also from a
+   * storage failure (the binding registry wraps each in a Conflict: an etcd that stopped answering),
+   * after which nothing changes and no event comes, so the binding must be sent again.
+   */
+  async function stillUnbound(vPod: Pod): Promise<boolean> {
+    let now: Pod | undefined;
+    try {
+      now = await ctx.virtual.get<Pod>(types.pods, vPod.metadata.namespace, vPod.metadata.name);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    return now !== undefined && now.metadata.uid === vPod.metadata.uid && !now.spec.nodeName && !now.metadata.deletionTimestamp;
   }
 
   // A write to a virtual pod reaches the cache a moment later, as an event that reconciles the pod
