@@ -3,7 +3,8 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { snapshotCode } from './harness.ts';
+import { reportTable, snapshotCode, type ChaosReport } from './harness.ts';
+import { noViolations } from './invariants.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 
@@ -25,5 +26,20 @@ describe('the chaos run\'s copy of the syncer\'s code', () => {
     expect(readlinkSync(join(dir, 'code', 'node_modules'))).toBe(join(repo, 'node_modules'));
     // The copy is a working syncer: its imports resolve from where it is.
     expect(execFileSync(process.execPath, [entry, 'syncer', '--help'], { encoding: 'utf8' })).toContain('--host-namespace');
+  });
+});
+
+describe('the chaos report table', () => {
+  const report: ChaosReport = {
+    seed: 7, rounds: 1, violations: noViolations(), maxConvergeSeconds: 2, convergeSeconds: [2], podsCreated: 10,
+    faults: { 'host-quota': 1 }, faultsFailed: {}, workloadActions: 5, workloadFailures: 0, syncerStarts: 1, syncerExits: 0,
+    proxyResets: 0, watchesExpired: 0, idleHeapMb: 40, finalHeapMb: 41, seconds: 60,
+    perRound: [{ round: 1, faults: ['host-quota at 1.0 s for 5.0 s'], convergeSeconds: 2, converged: true, violations: noViolations(), idleWrites: 0 }],
+  };
+
+  it('names the faults the harness could not inject in full, and says nothing of them when there were none', () => {
+    expect(reportTable(report)).not.toContain('could not inject');
+    expect(reportTable({ ...report, faultsFailed: { 'host-quota': 1, 'host-apiserver-kill': 2 } }))
+      .toContain('faults the harness could not inject in full: host-quota 1, host-apiserver-kill 2');
   });
 });

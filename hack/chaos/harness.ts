@@ -76,6 +76,11 @@ export interface ChaosReport {
   convergeSeconds: number[];
   podsCreated: number;
   faults: Record<string, number>;
+  /**
+   * Faults of each kind the harness could not inject in full (a defect of the harness, not of the
+   * syncer, but the run then proves less than it says): any makes the run fail.
+   */
+  faultsFailed: Record<string, number>;
   workloadActions: number;
   workloadFailures: number;
   syncerStarts: number;
@@ -360,6 +365,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const totals = noViolations();
     const perRound: RoundResult[] = [];
     const faultCounts: Record<string, number> = {};
+    const faultsFailed: Record<string, number> = {};
     for (let round = 1; round <= opts.rounds; round++) {
       const roundMs = opts.roundSeconds * 1000;
       const plan: Array<{ kind: FaultKind; at: number; ms: number }> = [];
@@ -380,7 +386,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const changing = workload.run(() => faultsDone && performance.now() - t0 >= roundMs && enough());
       await Promise.all(plan.map(async (p) => {
         await sleep(p.at);
-        await inject(p.kind, p.ms, faultCtx, faultRng.fork()).catch((err: unknown) => say(`chaos: fault ${p.kind} could not be injected in full: ${(err as Error).message.slice(0, 300)}`));
+        await inject(p.kind, p.ms, faultCtx, faultRng.fork()).catch((err: unknown) => {
+          faultsFailed[p.kind] = (faultsFailed[p.kind] ?? 0) + 1;
+          say(`chaos: fault ${p.kind} could not be injected in full: ${(err as Error).message.slice(0, 300)}`);
+        });
       }));
       faultsDone = true;
       await changing;
@@ -443,6 +452,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       convergeSeconds,
       podsCreated: podUids.size,
       faults: faultCounts,
+      faultsFailed,
       workloadActions: workload.counts.actions,
       workloadFailures: workload.counts.failures,
       syncerStarts: sup.starts,
@@ -499,6 +509,8 @@ export function reportTable(r: ChaosReport): string {
   }
   lines.push('', '| invariant | violations |', '| --- | --- |');
   for (const [k, v] of Object.entries(r.violations)) lines.push(`| ${k} | ${v} |`);
+  const failed = Object.entries(r.faultsFailed);
+  if (failed.length > 0) lines.push('', `faults the harness could not inject in full: ${failed.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   lines.push('', `seed ${r.seed}, ${r.rounds} rounds, ${r.podsCreated} pods created, max convergence ${r.maxConvergeSeconds} s, syncer started ${r.syncerStarts} times (${r.syncerExits} exits by itself), ${r.watchesExpired} watches answered 410 Gone, live heap ${r.idleHeapMb} MiB idle / ${r.finalHeapMb} MiB at the end, ${r.seconds} s`);
   return lines.join('\n');
 }

@@ -66,7 +66,9 @@ runChaos({
   const { perRound: _perRound, ...summary } = report;
   console.log(JSON.stringify(summary));
   const broken = Object.values(report.violations).reduce((s, n) => s + n, 0);
-  process.exit(broken > 0 ? 1 : 0);
+  const failed = Object.values(report.faultsFailed).reduce((s, n) => s + n, 0);
+  if (failed > 0) console.error(`chaos: ${failed} fault(s) could not be injected in full (faultsFailed): the run does not count; fix the harness and replay the seed`);
+  process.exit(broken > 0 || failed > 0 ? 1 : 0);
 }, (err: unknown) => {
   finished = true;
   console.error(err);

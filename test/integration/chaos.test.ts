@@ -32,6 +32,7 @@ describe('chaos (CI variant)', () => {
     console.error(reportTable(report));
     const broken = Object.fromEntries(Object.entries(report.violations).filter(([, n]) => n > 0));
     expect(broken, `seed ${seed}:\n${lines.slice(-40).join('\n')}`).toEqual({});
+    expect(report.faultsFailed, `seed ${seed}: faults the harness could not inject in full`).toEqual({});
     expect(report.perRound).toHaveLength(3);
     // Three short rounds make about 35 pods: the last round's workload goes on until 50 (--min-pods).
     expect(report.podsCreated).toBeGreaterThanOrEqual(50);
