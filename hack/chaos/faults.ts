@@ -195,7 +195,7 @@ export async function inject(kind: FaultKind, ms: number, ctx: FaultContext, rng
         }));
         await sleep(Math.max(0, end - Date.now()));
       } finally {
-        await removeQuota(ctx);
+        await deleteUntilGone(() => ctx.hostClient.delete(resourceQuotas, ctx.hostNamespace, 'chaos-zero'));
       }
       return;
     }
@@ -214,7 +214,7 @@ export async function inject(kind: FaultKind, ms: number, ctx: FaultContext, rng
         }));
         await sleep(Math.max(0, end - Date.now()));
       } finally {
-        await removeWebhook(ctx);
+        await deleteUntilGone(() => ctx.hostClient.delete(webhooks, undefined, 'chaos-down'));
       }
       return;
     }
@@ -227,10 +227,11 @@ async function restartControllers(cp: ControlPlane): Promise<void> {
   await restartComponent(cp, 'kube-scheduler');
 }
 
-async function removeQuota(ctx: FaultContext): Promise<void> {
+/** Deletes a fault's object, again and again while the host API is down, until it is gone. */
+async function deleteUntilGone(remove: () => Promise<unknown>): Promise<void> {
   for (;;) {
     try {
-      await ctx.hostClient.delete(resourceQuotas, ctx.hostNamespace, 'chaos-zero');
+      await remove();
       return;
     } catch (err) {
       if (isNotFound(err)) return;
@@ -252,18 +253,6 @@ async function createUntil(end: number, create: () => Promise<unknown>): Promise
     } catch (err) {
       if (isAlreadyExists(err)) return;
       if (Date.now() + 1000 > end) throw err;
-      await sleep(1000);
-    }
-  }
-}
-
-async function removeWebhook(ctx: FaultContext): Promise<void> {
-  for (;;) {
-    try {
-      await ctx.hostClient.delete(webhooks, undefined, 'chaos-down');
-      return;
-    } catch (err) {
-      if (isNotFound(err)) return;
       await sleep(1000);
     }
   }
