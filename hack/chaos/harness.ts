@@ -52,6 +52,8 @@ export interface ChaosOptions {
   memorySlackMb: number;
   kit?: Kit;
   say: (line: string) => void;
+  /** Stops the run: the test bed is removed and the run rejects (what is still running of it is the caller's to end, by exiting). */
+  signal?: AbortSignal;
 }
 
 export const defaultChaosOptions: Omit<ChaosOptions, 'seed' | 'say'> = {
@@ -258,12 +260,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     startVirtualControlPlane({ kit, ports, name: 'chaos' }),
   ]);
   const failed = beds.find((b) => b.status === 'rejected');
-  if (failed) {
+  if (failed || opts.signal?.aborted) {
     await Promise.all(beds.flatMap((b) => (b.status === 'fulfilled' ? [b.value.stop()] : [])));
-    throw failed.reason;
+    throw failed ? failed.reason : new Error('chaos: stopped by a signal');
   }
   const host = (beds[0] as PromiseFulfilledResult<HostCluster>).value;
   const virtual = (beds[1] as PromiseFulfilledResult<ControlPlane>).value;
+  say(`chaos: test bed in ${host.controlPlane.dir} (host) and ${virtual.dir} (tenant)`);
   const proxies = {
     host: new FaultyProxy('host', { host: '127.0.0.1', port: Number(new URL(host.server).port) }),
     tenant: new FaultyProxy('tenant', { host: '127.0.0.1', port: Number(new URL(virtual.server).port) }),
@@ -271,200 +274,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   let supervisor: SyncerSupervisor | undefined;
   let podInformer: Informer<KubeObject> | undefined;
   const clients: KubeClient[] = [];
-  try {
-    await proxies.host.listen();
-    await proxies.tenant.listen();
-    const dir = join(host.controlPlane.dir, 'chaos');
-    mkdirSync(dir, { recursive: true });
-    const viaProxy = (name: string, cp: ControlPlane, proxy: FaultyProxy) => {
-      const path = join(dir, `${name}-via-proxy.kubeconfig`);
-      writeFileSync(path, renderKubeconfig({ name, server: proxy.url, caPem: cp.ca.certPem, credentials: cp.admin }), { mode: 0o600 });
-      return path;
-    };
-    const hostClient = await KubeClient.fromKubeconfigFile(host.kubeconfigPath, { qps: 1000, burst: 1000 });
-    const virtualClient = await KubeClient.fromKubeconfigFile(virtual.kubeconfigPath, { qps: 1000, burst: 1000 });
-    clients.push(hostClient, virtualClient);
-    await hostClient.create(types.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: hostNamespace } });
-    await hostClient.create(types.services, hostNamespace, { apiVersion: 'v1', kind: 'Service', metadata: { name: ownerService }, spec: { ports: [{ port: 443, targetPort: 8443 }] } });
-
-    const healthPort = await ports.next();
-    supervisor = new SyncerSupervisor(join(dir, 'syncer'), [
-      `--tenant=${tenant}`, `--host-namespace=${hostNamespace}`,
-      `--virtual-kubeconfig=${viaProxy('tenant', virtual, proxies.tenant)}`, `--host-kubeconfig=${viaProxy('host', host.controlPlane, proxies.host)}`,
-      `--owner-service=${ownerService}`, '--listen-port=0', '--coredns=false', `--workers=${opts.workers}`,
-      `--resync-seconds=${opts.resyncSeconds}`, `--health-port=${healthPort}`, '--log-level=info',
-    ], healthPort, say);
-    const sup = supervisor;
-    sup.spawn();
-
-    // Pods created in the tenant over the run (each UID once).
-    const podUids = new Set<string>();
-    podInformer = new Informer<KubeObject>(virtualClient, types.pods, { logger: pino({ level: 'silent' }), resyncMs: 0 });
-    podInformer.addHandlers({ onAdd: (p) => podUids.add(p.metadata.uid ?? ''), onUpdate: (_, p) => podUids.add(p.metadata.uid ?? '') });
-    podInformer.start();
-
-    const workload = new Workload(virtualClient, hostClient, workloadRng, { namespaces: opts.namespaces, maxReplicas: opts.maxReplicas, stepMs: opts.stepMs }, say);
-    await workload.setup();
-    const checkCtx: CheckContext = {
-      virtual: virtualClient, host: hostClient, tenant, hostNamespace, ownerService,
-      hostOwn: { configmaps: ['kube-root-ca.crt'], services: [ownerService], secrets: [] },
-    };
-
-    /** Waits until the syncer is drained, the tenant's controllers settled and every invariant holds, twice in a row. */
-    const converge = async (label: string): Promise<{ seconds: number; converged: boolean; last: CheckResult | undefined }> => {
-      const t0 = performance.now();
-      const deadline = t0 + opts.convergeTimeoutSeconds * 1000;
-      let last: CheckResult | undefined;
-      let clean = 0;
-      let cleanAt = t0;
-      let lastSaid = t0;
-      let why = '';
-      while (performance.now() < deadline) {
-        try {
-          if (!(await sup.drained())) why = 'the syncer is not ready or still working';
-          else {
-            const unsettled = await workload.settled();
-            last = await checkInvariants(checkCtx);
-            if (unsettled) why = unsettled;
-            else if (last.total > 0) why = `${last.total} violation(s): ${Object.values(last.examples).flat().slice(0, 3).join('; ')}`;
-            else if (++clean >= 2) return { seconds: (cleanAt - t0) / 1000, converged: true, last };
-            else {
-              cleanAt = performance.now();
-              why = 'checking again';
-            }
-            if (unsettled || last.total > 0) clean = 0;
-          }
-        } catch (err) {
-          why = `check failed: ${(err as Error).message.slice(0, 200)}`;
-          clean = 0;
-        }
-        if (performance.now() - lastSaid > 30_000) {
-          say(`chaos: ${label}: not converged after ${((performance.now() - t0) / 1000).toFixed(0)} s: ${why}`);
-          lastSaid = performance.now();
-        }
-        await sleep(2000);
-      }
-      say(`chaos: ${label}: NOT converged after ${opts.convergeTimeoutSeconds} s: ${why}`);
-      try {
-        last = await checkInvariants(checkCtx);
-      } catch {
-        // keep the last one
-      }
-      return { seconds: opts.convergeTimeoutSeconds, converged: false, last };
-    };
-
-    const initial = await converge('start');
-    if (!initial.converged) throw new Error(`the workload did not converge before any fault: ${JSON.stringify(initial.last?.examples)}\n${sup.logTail(40)}`);
-    const idle = await sup.stats(true);
-    const idleHeapMb = (idle?.liveHeapKb ?? NaN) / 1024;
-    say(`chaos: converged at start in ${initial.seconds.toFixed(1)} s; syncer live heap ${idleHeapMb.toFixed(1)} MiB`);
-
-    const faultCtx: FaultContext = { host: host.controlPlane, tenant: virtual, hostClient, hostNamespace, proxies, syncer: sup, say };
-    const allowed = opts.faults ?? faultKinds;
-    let evidence: string | undefined;
-    const totals = noViolations();
-    const perRound: RoundResult[] = [];
-    const faultCounts: Record<string, number> = {};
-    const faultsFailed: Record<string, number> = {};
-    for (let round = 1; round <= opts.rounds; round++) {
-      const roundMs = opts.roundSeconds * 1000;
-      const plan: Array<{ kind: FaultKind; at: number; ms: number }> = [];
-      const n = faultRng.int(1, Math.max(1, opts.maxFaultsPerRound));
-      for (let i = 0; i < n; i++) {
-        const free = allowed.filter((k) => !plan.some((p) => targetOf(p.kind) === targetOf(k)));
-        if (free.length === 0) break;
-        const kind = faultRng.pick(free);
-        plan.push({ kind, at: faultRng.int(0, Math.floor(roundMs * 0.7)), ms: faultRng.int(opts.faultSeconds[0] * 1000, opts.faultSeconds[1] * 1000) });
-      }
-      const described = plan.map((p) => `${p.kind} at ${(p.at / 1000).toFixed(1)} s for ${(p.ms / 1000).toFixed(1)} s`);
-      say(`chaos: round ${round}/${opts.rounds}: ${described.join(', ')}`);
-      for (const p of plan) faultCounts[p.kind] = (faultCounts[p.kind] ?? 0) + 1;
-      const t0 = performance.now();
-      let faultsDone = false;
-      const last = round === opts.rounds;
-      const enough = () => !last || podUids.size >= opts.minPods || performance.now() - t0 >= roundMs + 600_000;
-      const changing = workload.run(() => faultsDone && performance.now() - t0 >= roundMs && enough());
-      await Promise.all(plan.map(async (p) => {
-        await sleep(p.at);
-        await inject(p.kind, p.ms, faultCtx, faultRng.fork()).catch((err: unknown) => {
-          faultsFailed[p.kind] = (faultsFailed[p.kind] ?? 0) + 1;
-          say(`chaos: fault ${p.kind} could not be injected in full: ${(err as Error).message.slice(0, 300)}`);
-        });
-      }));
-      faultsDone = true;
-      await changing;
-      if (last && opts.minPods > 0) say(`chaos: ${podUids.size} pods created in the run (at least ${opts.minPods} wanted; the last round's workload goes on until then, for at most 10 minutes)`);
-      continueAll();
-      proxies.host.resume();
-      proxies.tenant.resume();
-      if (!sup.current) sup.spawn();
-      const result = await converge(`round ${round}`);
-      const violations = noViolations();
-      if (!result.converged) {
-        violations.notConverged = 1;
-        if (result.last) {
-          add(violations, { ...result.last.violations, notConverged: 0, idleWrites: 0, memory: 0 });
-          for (const [k, ex] of Object.entries(result.last.examples)) say(`chaos:   ${k}: ${ex.join(' | ')}`);
-        }
-        say(`chaos: syncer log tail:\n${sup.logTail(20)}`);
-        if (!evidence) {
-          evidence = await keepEvidence(`${opts.seed}-round-${round}`, { host: host.controlPlane, tenant: virtual, syncerDir: join(dir, 'syncer') }, await sup.stats().catch(() => undefined))
-            .catch((err: unknown) => `(not kept: ${(err as Error).message})`);
-          say(`chaos: evidence of round ${round} (logs, the syncer's /stats, both etcds' snapshots) kept in ${evidence}`);
-        }
-      }
-      let idleWrites = 0;
-      if (result.converged) {
-        const s0 = await sup.stats();
-        await sleep(opts.quietSeconds * 1000);
-        const s1 = await sup.stats();
-        if (s0 && s1) {
-          const by: string[] = [];
-          for (const side of ['host', 'virtual'] as const) {
-            for (const [k, v] of Object.entries(s1[side].writesBy)) {
-              const d = v - (s0[side].writesBy[k] ?? 0);
-              if (d > 0) by.push(`${side} ${k}: ${d}`);
-            }
-          }
-          idleWrites = s1.host.writes - s0.host.writes + s1.virtual.writes - s0.virtual.writes;
-          if (idleWrites > 0) say(`chaos: round ${round}: ${idleWrites} write(s) while nothing changed: ${by.join(', ')}`);
-        }
-        violations.idleWrites = idleWrites;
-      }
-      add(totals, violations);
-      perRound.push({ round, faults: described, convergeSeconds: Number(result.seconds.toFixed(1)), converged: result.converged, violations, idleWrites });
-      const count = Object.values(violations).reduce((s, v) => s + v, 0);
-      say(`chaos: round ${round}: ${result.converged ? `converged in ${result.seconds.toFixed(1)} s` : 'did not converge'}, ${count} violation(s), ${podUids.size} pods so far`);
-    }
-
-    const final = await sup.stats(true);
-    const finalHeapMb = (final?.liveHeapKb ?? NaN) / 1024;
-    if (!(finalHeapMb <= idleHeapMb + opts.memorySlackMb)) {
-      totals.memory = 1;
-      say(`chaos: the syncer's live heap is ${finalHeapMb.toFixed(1)} MiB at the end, against ${idleHeapMb.toFixed(1)} MiB idle at the start`);
-    }
-    const convergeSeconds = perRound.map((r) => r.convergeSeconds);
-    return {
-      seed: opts.seed,
-      rounds: opts.rounds,
-      violations: totals,
-      maxConvergeSeconds: Math.max(0, ...convergeSeconds),
-      convergeSeconds,
-      podsCreated: podUids.size,
-      faults: faultCounts,
-      faultsFailed,
-      workloadActions: workload.counts.actions,
-      workloadFailures: workload.counts.failures,
-      syncerStarts: sup.starts,
-      syncerExits: sup.exits,
-      proxyResets: proxies.host.resets + proxies.tenant.resets,
-      watchesExpired: sup.watchesExpired,
-      idleHeapMb: Number(idleHeapMb.toFixed(1)),
-      finalHeapMb: Number(finalHeapMb.toFixed(1)),
-      seconds: Math.round((performance.now() - started) / 1000),
-      perRound,
-    };
-  } finally {
+  // The test bed goes at the end, or at once on opts.signal (the run then rejects).
+  let down: Promise<void> | undefined;
+  const teardown = () => (down ??= (async () => {
     continueAll();
     await podInformer?.stop();
     for (const c of clients) c.close();
@@ -472,6 +284,210 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await proxies.host.close();
     await proxies.tenant.close();
     await Promise.all([host.stop(), virtual.stop()]);
+  })());
+  const stopped = new Promise<never>((_, reject) => {
+    opts.signal?.addEventListener('abort', () => {
+      say('chaos: stopped by a signal; removing the test bed ...');
+      void teardown().finally(() => reject(new Error('chaos: stopped by a signal')));
+    }, { once: true });
+  });
+  try {
+    return await Promise.race([stopped, (async (): Promise<ChaosReport> => {
+      await proxies.host.listen();
+      await proxies.tenant.listen();
+      const dir = join(host.controlPlane.dir, 'chaos');
+      mkdirSync(dir, { recursive: true });
+      const viaProxy = (name: string, cp: ControlPlane, proxy: FaultyProxy) => {
+        const path = join(dir, `${name}-via-proxy.kubeconfig`);
+        writeFileSync(path, renderKubeconfig({ name, server: proxy.url, caPem: cp.ca.certPem, credentials: cp.admin }), { mode: 0o600 });
+        return path;
+      };
+      const hostClient = await KubeClient.fromKubeconfigFile(host.kubeconfigPath, { qps: 1000, burst: 1000 });
+      const virtualClient = await KubeClient.fromKubeconfigFile(virtual.kubeconfigPath, { qps: 1000, burst: 1000 });
+      clients.push(hostClient, virtualClient);
+      await hostClient.create(types.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: hostNamespace } });
+      await hostClient.create(types.services, hostNamespace, { apiVersion: 'v1', kind: 'Service', metadata: { name: ownerService }, spec: { ports: [{ port: 443, targetPort: 8443 }] } });
+
+      const healthPort = await ports.next();
+      supervisor = new SyncerSupervisor(join(dir, 'syncer'), [
+        `--tenant=${tenant}`, `--host-namespace=${hostNamespace}`,
+        `--virtual-kubeconfig=${viaProxy('tenant', virtual, proxies.tenant)}`, `--host-kubeconfig=${viaProxy('host', host.controlPlane, proxies.host)}`,
+        `--owner-service=${ownerService}`, '--listen-port=0', '--coredns=false', `--workers=${opts.workers}`,
+        `--resync-seconds=${opts.resyncSeconds}`, `--health-port=${healthPort}`, '--log-level=info',
+      ], healthPort, say);
+      const sup = supervisor;
+      sup.spawn();
+
+      // Pods created in the tenant over the run (each UID once).
+      const podUids = new Set<string>();
+      podInformer = new Informer<KubeObject>(virtualClient, types.pods, { logger: pino({ level: 'silent' }), resyncMs: 0 });
+      podInformer.addHandlers({ onAdd: (p) => podUids.add(p.metadata.uid ?? ''), onUpdate: (_, p) => podUids.add(p.metadata.uid ?? '') });
+      podInformer.start();
+
+      const workload = new Workload(virtualClient, hostClient, workloadRng, { namespaces: opts.namespaces, maxReplicas: opts.maxReplicas, stepMs: opts.stepMs }, say);
+      await workload.setup();
+      const checkCtx: CheckContext = {
+        virtual: virtualClient, host: hostClient, tenant, hostNamespace, ownerService,
+        hostOwn: { configmaps: ['kube-root-ca.crt'], services: [ownerService], secrets: [] },
+      };
+
+      /** Waits until the syncer is drained, the tenant's controllers settled and every invariant holds, twice in a row. */
+      const converge = async (label: string): Promise<{ seconds: number; converged: boolean; last: CheckResult | undefined }> => {
+        const t0 = performance.now();
+        const deadline = t0 + opts.convergeTimeoutSeconds * 1000;
+        let last: CheckResult | undefined;
+        let clean = 0;
+        let cleanAt = t0;
+        let lastSaid = t0;
+        let why = '';
+        while (performance.now() < deadline) {
+          try {
+            if (!(await sup.drained())) why = 'the syncer is not ready or still working';
+            else {
+              const unsettled = await workload.settled();
+              last = await checkInvariants(checkCtx);
+              if (unsettled) why = unsettled;
+              else if (last.total > 0) why = `${last.total} violation(s): ${Object.values(last.examples).flat().slice(0, 3).join('; ')}`;
+              else if (++clean >= 2) return { seconds: (cleanAt - t0) / 1000, converged: true, last };
+              else {
+                cleanAt = performance.now();
+                why = 'checking again';
+              }
+              if (unsettled || last.total > 0) clean = 0;
+            }
+          } catch (err) {
+            why = `check failed: ${(err as Error).message.slice(0, 200)}`;
+            clean = 0;
+          }
+          if (performance.now() - lastSaid > 30_000) {
+            say(`chaos: ${label}: not converged after ${((performance.now() - t0) / 1000).toFixed(0)} s: ${why}`);
+            lastSaid = performance.now();
+          }
+          await sleep(2000);
+        }
+        say(`chaos: ${label}: NOT converged after ${opts.convergeTimeoutSeconds} s: ${why}`);
+        try {
+          last = await checkInvariants(checkCtx);
+        } catch {
+          // keep the last one
+        }
+        return { seconds: opts.convergeTimeoutSeconds, converged: false, last };
+      };
+
+      const initial = await converge('start');
+      if (!initial.converged) throw new Error(`the workload did not converge before any fault: ${JSON.stringify(initial.last?.examples)}\n${sup.logTail(40)}`);
+      const idle = await sup.stats(true);
+      const idleHeapMb = (idle?.liveHeapKb ?? NaN) / 1024;
+      say(`chaos: converged at start in ${initial.seconds.toFixed(1)} s; syncer live heap ${idleHeapMb.toFixed(1)} MiB`);
+
+      const faultCtx: FaultContext = { host: host.controlPlane, tenant: virtual, hostClient, hostNamespace, proxies, syncer: sup, say };
+      const allowed = opts.faults ?? faultKinds;
+      let evidence: string | undefined;
+      const totals = noViolations();
+      const perRound: RoundResult[] = [];
+      const faultCounts: Record<string, number> = {};
+      const faultsFailed: Record<string, number> = {};
+      for (let round = 1; round <= opts.rounds; round++) {
+        const roundMs = opts.roundSeconds * 1000;
+        const plan: Array<{ kind: FaultKind; at: number; ms: number }> = [];
+        const n = faultRng.int(1, Math.max(1, opts.maxFaultsPerRound));
+        for (let i = 0; i < n; i++) {
+          const free = allowed.filter((k) => !plan.some((p) => targetOf(p.kind) === targetOf(k)));
+          if (free.length === 0) break;
+          const kind = faultRng.pick(free);
+          plan.push({ kind, at: faultRng.int(0, Math.floor(roundMs * 0.7)), ms: faultRng.int(opts.faultSeconds[0] * 1000, opts.faultSeconds[1] * 1000) });
+        }
+        const described = plan.map((p) => `${p.kind} at ${(p.at / 1000).toFixed(1)} s for ${(p.ms / 1000).toFixed(1)} s`);
+        say(`chaos: round ${round}/${opts.rounds}: ${described.join(', ')}`);
+        for (const p of plan) faultCounts[p.kind] = (faultCounts[p.kind] ?? 0) + 1;
+        const t0 = performance.now();
+        let faultsDone = false;
+        const last = round === opts.rounds;
+        const enough = () => !last || podUids.size >= opts.minPods || performance.now() - t0 >= roundMs + 600_000;
+        const changing = workload.run(() => faultsDone && performance.now() - t0 >= roundMs && enough());
+        await Promise.all(plan.map(async (p) => {
+          await sleep(p.at);
+          await inject(p.kind, p.ms, faultCtx, faultRng.fork()).catch((err: unknown) => {
+            faultsFailed[p.kind] = (faultsFailed[p.kind] ?? 0) + 1;
+            say(`chaos: fault ${p.kind} could not be injected in full: ${(err as Error).message.slice(0, 300)}`);
+          });
+        }));
+        faultsDone = true;
+        await changing;
+        if (last && opts.minPods > 0) say(`chaos: ${podUids.size} pods created in the run (at least ${opts.minPods} wanted; the last round's workload goes on until then, for at most 10 minutes)`);
+        continueAll();
+        proxies.host.resume();
+        proxies.tenant.resume();
+        if (!sup.current) sup.spawn();
+        const result = await converge(`round ${round}`);
+        const violations = noViolations();
+        if (!result.converged) {
+          violations.notConverged = 1;
+          if (result.last) {
+            add(violations, { ...result.last.violations, notConverged: 0, idleWrites: 0, memory: 0 });
+            for (const [k, ex] of Object.entries(result.last.examples)) say(`chaos:   ${k}: ${ex.join(' | ')}`);
+          }
+          say(`chaos: syncer log tail:\n${sup.logTail(20)}`);
+          if (!evidence) {
+            evidence = await keepEvidence(`${opts.seed}-round-${round}`, { host: host.controlPlane, tenant: virtual, syncerDir: join(dir, 'syncer') }, await sup.stats().catch(() => undefined))
+              .catch((err: unknown) => `(not kept: ${(err as Error).message})`);
+            say(`chaos: evidence of round ${round} (logs, the syncer's /stats, both etcds' snapshots) kept in ${evidence}`);
+          }
+        }
+        let idleWrites = 0;
+        if (result.converged) {
+          const s0 = await sup.stats();
+          await sleep(opts.quietSeconds * 1000);
+          const s1 = await sup.stats();
+          if (s0 && s1) {
+            const by: string[] = [];
+            for (const side of ['host', 'virtual'] as const) {
+              for (const [k, v] of Object.entries(s1[side].writesBy)) {
+                const d = v - (s0[side].writesBy[k] ?? 0);
+                if (d > 0) by.push(`${side} ${k}: ${d}`);
+              }
+            }
+            idleWrites = s1.host.writes - s0.host.writes + s1.virtual.writes - s0.virtual.writes;
+            if (idleWrites > 0) say(`chaos: round ${round}: ${idleWrites} write(s) while nothing changed: ${by.join(', ')}`);
+          }
+          violations.idleWrites = idleWrites;
+        }
+        add(totals, violations);
+        perRound.push({ round, faults: described, convergeSeconds: Number(result.seconds.toFixed(1)), converged: result.converged, violations, idleWrites });
+        const count = Object.values(violations).reduce((s, v) => s + v, 0);
+        say(`chaos: round ${round}: ${result.converged ? `converged in ${result.seconds.toFixed(1)} s` : 'did not converge'}, ${count} violation(s), ${podUids.size} pods so far`);
+      }
+
+      const final = await sup.stats(true);
+      const finalHeapMb = (final?.liveHeapKb ?? NaN) / 1024;
+      if (!(finalHeapMb <= idleHeapMb + opts.memorySlackMb)) {
+        totals.memory = 1;
+        say(`chaos: the syncer's live heap is ${finalHeapMb.toFixed(1)} MiB at the end, against ${idleHeapMb.toFixed(1)} MiB idle at the start`);
+      }
+      const convergeSeconds = perRound.map((r) => r.convergeSeconds);
+      return {
+        seed: opts.seed,
+        rounds: opts.rounds,
+        violations: totals,
+        maxConvergeSeconds: Math.max(0, ...convergeSeconds),
+        convergeSeconds,
+        podsCreated: podUids.size,
+        faults: faultCounts,
+        faultsFailed,
+        workloadActions: workload.counts.actions,
+        workloadFailures: workload.counts.failures,
+        syncerStarts: sup.starts,
+        syncerExits: sup.exits,
+        proxyResets: proxies.host.resets + proxies.tenant.resets,
+        watchesExpired: sup.watchesExpired,
+        idleHeapMb: Number(idleHeapMb.toFixed(1)),
+        finalHeapMb: Number(finalHeapMb.toFixed(1)),
+        seconds: Math.round((performance.now() - started) / 1000),
+        perRound,
+      };
+    })()]);
+  } finally {
+    await teardown();
   }
 }
 

@@ -3,7 +3,8 @@
 // A chaos run (harness.ts): prints the seed first (replay a run with --seed), progress on stderr,
 // then a table of rounds and invariants and, as its last line, one JSON object with seed, rounds,
 // violations (counts per invariant), maxConvergeSeconds and more. Exits 1 when any invariant was
-// violated, 2 on a usage error.
+// violated or a fault could not be injected in full, 2 on a usage error, 130/143 when stopped by
+// SIGINT/SIGTERM (the test bed removed first).
 import { parseArgs } from 'node:util';
 import { faultKinds, type FaultKind } from './faults.ts';
 import { defaultChaosOptions, reportTable, runChaos } from './harness.ts';
@@ -45,9 +46,21 @@ if (numbers.some((n) => !Number.isInteger(n)) || !(minFault! > 0) || !(maxFault!
 }
 console.error(`chaos: seed ${seed} (replay with --seed ${seed})`);
 let finished = false;
+// SIGINT or SIGTERM removes the test bed and exits 130 or 143; a second one exits at once (the
+// bed's processes end with their watchdogs, its folders stay).
+const stop = new AbortController();
+let stoppedBy: NodeJS.Signals | undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stoppedBy) process.exit(sig === 'SIGINT' ? 130 : 143);
+    stoppedBy = sig;
+    stop.abort();
+  });
+}
 runChaos({
   ...d,
   seed,
+  signal: stop.signal,
   rounds: int(values.rounds),
   roundSeconds: int(values['round-seconds']),
   faultSeconds: [minFault!, maxFault!],
@@ -71,6 +84,10 @@ runChaos({
   process.exit(broken > 0 || failed > 0 ? 1 : 0);
 }, (err: unknown) => {
   finished = true;
+  if (stoppedBy) {
+    console.error(`chaos: stopped by ${stoppedBy}; the test bed is removed`);
+    process.exit(stoppedBy === 'SIGINT' ? 130 : 143);
+  }
   console.error(err);
   process.exit(1);
 });

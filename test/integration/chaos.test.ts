@@ -1,8 +1,10 @@
 // The chaos run's CI variant: 3 rounds of faults over a small workload (hack/chaos/harness.ts), and
 // not one invariant may be broken. The seed is random unless VNEST_CHAOS_SEED is set; it is printed
 // first, so a failure replays with `npm run chaos -- --seed S --rounds 3 ...` (the options below).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inject, restartComponent, startApiserverAgain, type FaultContext } from '../../hack/chaos/faults.ts';
@@ -12,6 +14,7 @@ import { randomSeed } from '../../hack/chaos/rng.ts';
 import { defaultChaosOptions, keepEvidence, reportTable, runChaos } from '../../hack/chaos/harness.ts';
 import { startVirtualControlPlane } from '../../src/local/host-cluster.ts';
 import { kubectlOk } from '../../src/local/kubectl.ts';
+import { processesLeftIn } from '../../src/local/process.ts';
 import { waitFor } from '../../src/local/wait.ts';
 import { kit, ports } from '../helpers.ts';
 
@@ -131,4 +134,31 @@ describe('chaos (CI variant)', () => {
       if (out) rmSync(out, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('removes its test bed and exits 130 when stopped by SIGINT mid-run', async () => {
+    const run = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'hack', 'chaos', 'run.ts'), '--seed', '9', '--rounds', '1', '--round-seconds', '60',
+      '--fault-seconds', '50-55', '--faults', 'tenant-etcd-stop', '--namespaces', '1', '--max-replicas', '2', '--min-pods', '0'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    run.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => run.on('exit', (code) => resolve(code)));
+    try {
+      // Stopped in its first round, while the tenant's etcd is SIGSTOPped.
+      await waitFor('the first round', async () => /round 1\/1: tenant-etcd-stop/.test(stderr), { timeoutMs: 300_000, intervalMs: 200 });
+      const [, hostDir, tenantDir] = /test bed in (\S+) \(host\) and (\S+) \(tenant\)/.exec(stderr) ?? [];
+      expect(hostDir && tenantDir, stderr).toBeTruthy();
+      const pids = [hostDir!, tenantDir!, join(hostDir!, 'chaos', 'syncer')].flatMap((d) => processesLeftIn(d));
+      expect(pids.length).toBeGreaterThan(3);
+      const at = Number(/round 1\/1: tenant-etcd-stop at ([\d.]+) s/.exec(stderr)?.[1]);
+      await sleep((at + 3) * 1000);
+      process.kill(run.pid!, 'SIGINT');
+      expect(await exited, stderr).toBe(130);
+      expect(stderr).toContain('stopped by SIGINT; the test bed is removed');
+      expect(existsSync(hostDir!)).toBe(false);
+      expect(existsSync(tenantDir!)).toBe(false);
+      const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+      await waitFor('every process of the bed gone', async () => pids.every((pid) => !alive(pid)), { timeoutMs: 20_000 });
+    } finally {
+      if (run.exitCode === null && run.signalCode === null) process.kill(-run.pid!, 'SIGKILL');
+    }
+  }, 600_000);
 });
